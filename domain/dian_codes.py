@@ -1,0 +1,14 @@
+"""DIAN check digit (DV) of a NIT."""
+
+from __future__ import annotations
+
+_WEIGHTS = (3, 7, 13, 17, 19, 23, 29, 37, 41, 43, 47, 53, 59, 67, 71)
+
+
+def nit_check_digit(nit: str) -> str:
+    """DV of a NIT: weights applied from the rightmost digit, sum mod 11, 0/1 kept, else 11 − r."""
+    if not nit.isdigit() or len(nit) > len(_WEIGHTS):
+        raise ValueError(f"a NIT has 1 to {len(_WEIGHTS)} digits, got {nit!r}")
+    total = sum(int(d) * w for d, w in zip(reversed(nit), _WEIGHTS, strict=False))
+    r = total % 11
+    return str(r if r <= 1 else 11 - r)

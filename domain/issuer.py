@@ -1,0 +1,62 @@
+"""Who issues the documents: identity, DIAN software registration, numbering range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Address:
+    municipality_code: str = "11001"  # DANE, 5 digits
+    city: str = "Bogotá, D.C."
+    department: str = "Bogotá"
+    department_code: str = "11"
+    line: str = "Calle 1 # 1-1"
+    postal_zone: str = "110111"
+    country_code: str = "CO"
+    country_name: str = "Colombia"
+
+
+@dataclass(frozen=True)
+class IssuerProfile:
+    """The seller as DIAN knows it (RUT)."""
+
+    nit: str
+    dv: str
+    legal_name: str
+    trade_name: str
+    person_type: str = "1"  # AdditionalAccountID: 1 jurídica, 2 natural
+    tax_responsibilities: tuple[str, ...] = ("R-99-PN",)
+    tax_scheme: str = "01"  # IVA responsible; "ZZ" not responsible
+    address: Address = field(default_factory=Address)
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class SoftwareRegistration:
+    """The issuer's own-software registration at DIAN. `pin` is secret."""
+
+    software_id: str
+    pin: str
+    provider_nit: str  # own NIT for own software
+    provider_dv: str
+    environment: str = "2"  # ProfileExecutionID: 1 producción, 2 habilitación
+    test_set_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NumberingRange:
+    """An authorized numbering resolution. `technical_key` is secret and never written in XML."""
+
+    resolution: str
+    prefix: str
+    first: int
+    last: int
+    valid_from: date
+    valid_to: date
+    technical_key: str
+
+    def contains(self, number: int) -> bool:
+        return self.first <= number <= self.last

@@ -1,0 +1,149 @@
+"""The POS order as the seed's REST API received it, and the rules a tax authority applies.
+
+`parse_order(data)` turns untrusted JSON-like data into an `Order` or raises `InvalidOrder`
+listing every broken rule at once, each with its field path. Money is `Decimal`, never float.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from domain.catalog import (
+    CONSUMIDOR_FINAL_ID,
+    CONSUMIDOR_FINAL_NAME,
+    IDENTIFICATION_TYPES,
+)
+from domain.errors import FieldError, InvalidOrder
+from domain.rules import check_order
+
+# Bounds that keep one order small enough to validate, sign and store in bounded memory.
+MAX_ITEMS = 500
+MAX_TAXES_PER_ITEM = 5
+MAX_PAYMENTS = 20
+MAX_TEXT = 300
+MAX_ORDER_ID = 64
+
+Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=17, decimal_places=2)]
+Quantity = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]
+Rate = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=7, decimal_places=6)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+
+class Impuesto(_Strict):
+    nombre: str = Field(min_length=1, max_length=40)
+    tasa: Rate
+    monto: Money
+
+
+class Item(_Strict):
+    id_producto: str | None = Field(default=None, max_length=60)
+    descripcion: str = Field(min_length=1, max_length=MAX_TEXT)
+    cantidad: Quantity
+    precio_unitario: Money
+    impuestos: list[Impuesto] = Field(default_factory=list, max_length=MAX_TAXES_PER_ITEM)
+    total_item: Money
+
+
+class MetodoPago(_Strict):
+    tipo: str = Field(min_length=1, max_length=60)
+    monto: Money
+
+
+class Adquirente(_Strict):
+    """The buyer. Without one, the sale is to the consumidor final (DIAN 222222222222)."""
+
+    tipo_documento: str = "13"
+    numero_documento: str = Field(default=CONSUMIDOR_FINAL_ID, min_length=1, max_length=20)
+    dv: str | None = Field(default=None, max_length=1)
+    nombre: str = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
+    email: str | None = Field(default=None, max_length=200)
+    direccion: str | None = Field(default=None, max_length=MAX_TEXT)
+    telefono: str | None = Field(default=None, max_length=40)
+
+    @field_validator("tipo_documento")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in IDENTIFICATION_TYPES:
+            raise ValueError(f"unknown identification type {value!r}")
+        return value
+
+    @field_validator("numero_documento")
+    @classmethod
+    def _digits_or_letters(cls, value: str) -> str:
+        if not value.replace("-", "").isalnum():
+            raise ValueError("identification number may only hold letters and digits")
+        return value
+
+    @property
+    def is_consumidor_final(self) -> bool:
+        return self.numero_documento == CONSUMIDOR_FINAL_ID
+
+
+class Order(_Strict):
+    """One POS order, as `POST /api/v1/pedidos/consumo-local/` received it."""
+
+    id_pedido_origen: str = Field(min_length=1, max_length=MAX_ORDER_ID, pattern=r"^[A-Za-z0-9._:-]+$")
+    adquirente: Adquirente = Field(default_factory=Adquirente)
+    items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
+    subtotal: Money
+    propina_voluntaria: Money = Decimal("0.00")
+    impuestos_totales: Money
+    total_factura: Money
+    metodos_pago: list[MetodoPago] = Field(min_length=1, max_length=MAX_PAYMENTS)
+
+    def canonical_json(self) -> str:
+        """The order as JSON with sorted keys and amounts as fixed strings: equal orders,
+        equal text, whatever spelling (`10000` or `10000.00`) the POS used."""
+        return json.dumps(self.to_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def to_payload(self) -> dict[str, Any]:
+        return _normalize(self.model_dump(mode="python"))
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return value
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(order)"
+
+
+def parse_order(data: Any) -> Order:
+    """Validate untrusted data; raise `InvalidOrder` with every broken rule."""
+    if not isinstance(data, dict):
+        raise InvalidOrder([FieldError("(order)", "type", "an order must be a JSON object")])
+    try:
+        order = Order.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            FieldError(_path(tuple(e["loc"])), e["type"], e["msg"])
+            for e in exc.errors(include_url=False)
+        ]
+        raise InvalidOrder(errors) from None
+    problems = check_order(order)
+    if problems:
+        raise InvalidOrder(problems)
+    return order

@@ -1,0 +1,143 @@
+"""Ports: what the use cases need from the outside world, as Protocols.
+
+Errors each port may raise live in `domain.errors`:
+- `Gateway.submit` / `Gateway.status`: GatewayUnavailable, OutcomeUnknown, GatewayMisconfigured,
+  InvalidOrder (the order cannot be mapped to the authority's document).
+- `AuditLog.save_log`: whatever the store raises; the caller's unit of work rolls back.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.order import Order
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """One order forever: the issuer (its NIT) and the POS's own order id."""
+
+    issuer: str
+    order_id: str
+
+    def __str__(self) -> str:
+        return f"{self.issuer}:{self.order_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> OrderKey:
+        issuer, sep, order_id = text.partition(":")
+        if not sep or not issuer or not order_id:
+            raise ValueError(f"an order key looks like ISSUER:ORDER_ID, got {text!r}")
+        return cls(issuer, order_id)
+
+
+@dataclass(frozen=True)
+class DocumentNumber:
+    """A consecutive from an authorized numbering range: `SETP990000001`."""
+
+    prefix: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.number}"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything a gateway needs to issue (or look up) the document for one order.
+
+    `issued_at` and `number` are fixed when the order is accepted, so every attempt builds
+    the same document (same CUFE, same `reference_code`). `references` carries what earlier
+    attempts learned from the authority (CUFE, track id / ZipKey, Factus number).
+    """
+
+    key: OrderKey
+    order: Order
+    issued_at: datetime
+    number: DocumentNumber | None = None
+    references: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+    @property
+    def reference_code(self) -> str:
+        """Stable idempotency key at the authority (Factus `reference_code`)."""
+        return f"{self.key.issuer}-{self.key.order_id}"
+
+
+class Verdict(enum.StrEnum):
+    ACCEPTED = "accepted"  # the authority validated the document
+    REJECTED = "rejected"  # the authority refused it, with rule codes: final
+    PENDING = "pending"  # the authority has it but has not decided yet
+    NOT_FOUND = "not_found"  # (status only) the authority never received it
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A DIAN rule in an answer: `Regla: FAD06, Rechazo: ...` or a `Notificación`."""
+
+    code: str
+    kind: str  # "Rechazo" | "Notificación" | other words the authority uses
+    text: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "kind": self.kind, "text": self.text}
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """The authority's answer, reduced to what the use case decides on.
+
+    `references` is what to remember about the document (cufe, number, track_id, qr, ...);
+    `response` is a JSON-safe copy of the answer for the audit trail, without secrets.
+    """
+
+    verdict: Verdict
+    references: dict[str, str] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    response: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": str(self.verdict),
+            "references": dict(self.references),
+            "rules": [r.as_dict() for r in self.rules],
+            "response": self.response,
+        }
+
+
+class Gateway(Protocol):
+    """The tax authority, directly (DIAN) or through a provider (Factus)."""
+
+    name: str
+
+    def submit(self, submission: Submission) -> GatewayResult:
+        """Issue the document. Never called again for an order whose outcome is unknown
+        until `status` has said NOT_FOUND."""
+        ...
+
+    def status(self, submission: Submission) -> GatewayResult:
+        """Ask the authority what became of this order's document."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The seed's port: one appended row per lifecycle step, never rewritten."""
+
+    def save_log(
+        self, status: str, payload_in: dict[str, Any], response_out: dict[str, Any] | None = None
+    ) -> int:
+        """Append a row; return its id."""
+        ...
+
+
+class Publisher(Protocol):
+    """Wakes a worker for an order. Best effort: the database is the record of work."""
+
+    def publish(self, key: OrderKey) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
