@@ -1,0 +1,1 @@
+"""PostgreSQL (and, for the embedded demo, SQLite) persistence."""

@@ -1,0 +1,321 @@
+"""DIAN's SOAP service (`WcfDianCustomerServices`), one method per operation we use.
+
+The zeep client is built once from the project's own WSDL (read from the package, never
+fetched) and talks through an `httpx.Client` with explicit connect/read timeouts. Every
+answer comes back as a plain dataclass. Foreign errors are translated here:
+
+    connection refused, DNS, connect/pool timeout   -> GatewayUnavailable (nothing was sent)
+    HTTP 403/500/502/503/504/507/508 (no SOAP fault) -> GatewayUnavailable
+    read/write timeout, reset or close after sending -> OutcomeUnknown
+    SOAP fault with subcode InvalidSecurity          -> GatewayMisconfigured
+    any other SOAP fault                             -> GatewayUnavailable
+    malformed, truncated or hostile (DTD) XML answer -> OutcomeUnknown
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import zeep
+import zeep.exceptions
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
+from zeep.settings import Settings
+
+from adapters.dian.wssecurity import DianWsSecurity
+from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
+
+UNAVAILABLE_HTTP = frozenset({403, 500, 502, 503, 504, 507, 508})
+INVALID_SECURITY = "InvalidSecurity"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DianResponse:
+    """DianResponse as DIAN sends it; `xml_base64_bytes` is already decoded once."""
+
+    status_code: str
+    status_description: str
+    status_message: str
+    is_valid: bool
+    error_messages: tuple[str, ...]
+    xml_base64_bytes: bytes | None
+    xml_document_key: str
+    xml_file_name: str
+
+
+@dataclass(frozen=True)
+class RefusedFile:
+    """One XmlParamsResponseTrackId of an upload's ErrorMessageList."""
+
+    document_key: str
+    processed_message: str
+    sender_code: str
+    success: bool
+    xml_file_name: str
+
+
+@dataclass(frozen=True)
+class UploadDocumentResponse:
+    zip_key: str
+    errors: tuple[RefusedFile, ...]
+
+
+@dataclass(frozen=True)
+class NumberRange:
+    resolution_number: str
+    resolution_date: str
+    prefix: str
+    from_number: int
+    to_number: int
+    valid_date_from: str
+    valid_date_to: str
+    technical_key: str
+
+
+@dataclass(frozen=True)
+class NumberRangeResponseList:
+    operation_code: str
+    operation_description: str
+    ranges: tuple[NumberRange, ...]
+
+
+@dataclass(frozen=True)
+class EventResponse:
+    """GetXmlByDocumentKey: `code` 100 means found; `xml` is the decoded document."""
+
+    code: str
+    message: str
+    validation_date: str
+    xml: bytes | None
+
+
+def wsdl_path() -> Path:
+    return Path(str(resources.files("adapters.dian") / "wsdl" / "dian.wsdl"))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class _HttpxTransport(zeep.Transport):
+    """zeep transport over an `httpx.Client`; documents load from local files only."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.cache = None
+        self.load_timeout = None
+        self.operation_timeout = None
+        self._close_session = False
+        self.session = None
+        self._http = http
+
+    def post(self, address: str, message: bytes, headers: dict[str, str]) -> httpx.Response:
+        return self._http.post(address, content=message, headers=headers)
+
+    def post_xml(
+        self, address: str, envelope: etree._Element, headers: dict[str, str]
+    ) -> httpx.Response:
+        # Send exactly the bytes that were signed: no pretty printing, no re-encoding.
+        message = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        return self.post(address, message, headers)
+
+    def load(self, url: str) -> bytes:
+        if "://" in url and not url.startswith("file://"):
+            raise zeep.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"refusing to fetch {url}: contract is local")
+        return Path(url.removeprefix("file://")).read_bytes()
+
+
+class DianSoapClient:
+    """DIAN's SOAP operations, signed with the issuer's certificate.
+
+    `endpoint` is the service URL (habilitación or producción, or a simulator).
+    `transport` lets tests hand in any `httpx.BaseTransport`.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        signer_key: rsa.RSAPrivateKey,
+        certificate: x509.Certificate,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+        )
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+        settings = Settings(
+            strict=True,
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+            xml_huge_tree=False,
+        )
+        client = zeep.Client(  # type: ignore[no-untyped-call]
+            str(wsdl_path()),
+            transport=_HttpxTransport(self._http),
+            settings=settings,
+            wsse=DianWsSecurity(signer_key, certificate, endpoint),
+        )
+        self._service: Any = client.create_service(  # type: ignore[no-untyped-call]
+            "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices", endpoint
+        )
+        self.endpoint = endpoint
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send_bill_sync(self, file_name: str, zip_bytes: bytes) -> DianResponse:
+        result = self._call(
+            "SendBillSync", lambda: self._service.SendBillSync(file_name, zip_bytes)
+        )
+        return _dian_response(result)
+
+    def send_test_set_async(
+        self, file_name: str, zip_bytes: bytes, test_set_id: str
+    ) -> UploadDocumentResponse:
+        result = self._call(
+            "SendTestSetAsync",
+            lambda: self._service.SendTestSetAsync(file_name, zip_bytes, test_set_id),
+        )
+        return _upload_response(result)
+
+    def get_status(self, track_id: str) -> DianResponse:
+        return _dian_response(self._call("GetStatus", lambda: self._service.GetStatus(track_id)))
+
+    def get_status_zip(self, track_id: str) -> tuple[DianResponse, ...]:
+        result = self._call("GetStatusZip", lambda: self._service.GetStatusZip(track_id))
+        items = [] if result is None else (result.DianResponse or [])
+        return tuple(_dian_response(item) for item in items)
+
+    def get_xml_by_document_key(self, track_id: str) -> EventResponse:
+        result = self._call(
+            "GetXmlByDocumentKey", lambda: self._service.GetXmlByDocumentKey(track_id)
+        )
+        if result is None:
+            return EventResponse("", "", "", None)
+        encoded = _text(result.XmlBytesBase64)
+        try:
+            xml = base64.b64decode(encoded, validate=True) if encoded else None
+        except ValueError as exc:
+            raise OutcomeUnknown("GetXmlByDocumentKey: XmlBytesBase64 is not base64") from exc
+        return EventResponse(
+            _text(result.Code), _text(result.Message), _text(result.ValidationDate), xml
+        )
+
+    def get_numbering_range(
+        self, account_code: str, account_code_t: str, software_code: str
+    ) -> NumberRangeResponseList:
+        result = self._call(
+            "GetNumberingRange",
+            lambda: self._service.GetNumberingRange(account_code, account_code_t, software_code),
+        )
+        if result is None:
+            return NumberRangeResponseList("", "", ())
+        listed = result.ResponseList.NumberRangeResponse if result.ResponseList else None
+        ranges = tuple(
+            NumberRange(
+                _text(r.ResolutionNumber),
+                _text(r.ResolutionDate),
+                _text(r.Prefix),
+                int(r.FromNumber or 0),
+                int(r.ToNumber or 0),
+                _text(r.ValidDateFrom),
+                _text(r.ValidDateTo),
+                _text(r.TechnicalKey),
+            )
+            for r in (listed or [])
+        )
+        return NumberRangeResponseList(
+            _text(result.OperationCode), _text(result.OperationDescription), ranges
+        )
+
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        with translate_errors(operation):
+            return call()
+
+
+@contextmanager
+def translate_errors(operation: str) -> Iterator[None]:
+    """Map transport and zeep errors to what the caller must do next (see module doc)."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise GatewayUnavailable(f"{operation}: DIAN not reachable ({type(exc).__name__})") from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        raise OutcomeUnknown(
+            f"{operation}: no answer in time after sending ({type(exc).__name__})"
+        ) from exc
+    except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+        raise OutcomeUnknown(
+            f"{operation}: connection lost after sending ({type(exc).__name__})"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise GatewayUnavailable(f"{operation}: HTTP failure ({type(exc).__name__})") from exc
+    except zeep.exceptions.Fault as exc:
+        subcodes = [getattr(q, "localname", str(q)) for q in (exc.subcodes or [])]
+        if INVALID_SECURITY in subcodes or INVALID_SECURITY in _text(exc.code):
+            raise GatewayMisconfigured(
+                f"{operation}: DIAN refused the message security (InvalidSecurity): "
+                f"{_text(exc.message)[:200]} - check the certificate and the clock"
+            ) from exc
+        raise GatewayUnavailable(f"{operation}: SOAP fault {_text(exc.message)[:200]}") from exc
+    except zeep.exceptions.TransportError as exc:
+        status = exc.status_code
+        if status in UNAVAILABLE_HTTP or (status >= 400 and not exc.content):
+            raise GatewayUnavailable(f"{operation}: DIAN answered HTTP {status}") from exc
+        raise OutcomeUnknown(f"{operation}: unreadable answer (HTTP {status})") from exc
+    except (
+        zeep.exceptions.DTDForbidden,
+        zeep.exceptions.EntitiesForbidden,
+        zeep.exceptions.XMLSyntaxError,
+        zeep.exceptions.XMLParseError,
+        zeep.exceptions.ValidationError,
+        etree.XMLSyntaxError,
+    ) as exc:
+        raise OutcomeUnknown(f"{operation}: refused a malformed or unsafe answer") from exc
+
+
+def _dian_response(result: Any) -> DianResponse:
+    if result is None:
+        return DianResponse("", "", "", False, (), None, "", "")
+    errors = result.ErrorMessage.string if result.ErrorMessage is not None else None
+    return DianResponse(
+        status_code=_text(result.StatusCode).strip(),
+        status_description=_text(result.StatusDescription),
+        status_message=_text(result.StatusMessage),
+        is_valid=bool(result.IsValid),
+        error_messages=tuple(_text(e) for e in (errors or [])),
+        xml_base64_bytes=result.XmlBase64Bytes or None,
+        xml_document_key=_text(result.XmlDocumentKey),
+        xml_file_name=_text(result.XmlFileName),
+    )
+
+
+def _upload_response(result: Any) -> UploadDocumentResponse:
+    if result is None:
+        return UploadDocumentResponse("", ())
+    listed = result.ErrorMessageList.XmlParamsResponseTrackId if result.ErrorMessageList else None
+    errors = tuple(
+        RefusedFile(
+            _text(e.DocumentKey),
+            _text(e.ProcessedMessage),
+            _text(e.SenderCode),
+            bool(e.Success),
+            _text(e.XmlFileName),
+        )
+        for e in (listed or [])
+    )
+    return UploadDocumentResponse(_text(result.ZipKey), errors)

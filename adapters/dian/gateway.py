@@ -1,0 +1,187 @@
+"""DIAN as a `Gateway`: build and sign the invoice, send it, and read DIAN's verdict.
+
+    SendBillSync / GetStatus answer          verdict
+    00                                       ACCEPTED (cufe, number, qr; notifications kept)
+    99 with `Regla: 90` (already processed)  ACCEPTED if DIAN holds OUR CUFE, else REJECTED
+    99 with other rules                      REJECTED with every rule
+    98, 66 (on submit), empty StatusCode     PENDING
+    66 "TrackId no existe" (on status)       NOT_FOUND
+    89 about the certificate / NIT           GatewayMisconfigured (raised)
+    89 otherwise                             REJECTED
+With a `test_set_id` (habilitación) the invoice goes by SendTestSetAsync: PENDING with the
+ZipKey, and `status` polls GetStatusZip.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from adapters.dian.client import DianResponse, DianSoapClient
+from adapters.dian.document import DianDocumentFactory, cufe_for
+from domain.errors import GatewayMisconfigured, GatewayUnavailable
+from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
+from domain.ports import GatewayResult, Rule, Submission, Verdict
+
+MAX_APPLICATION_RESPONSE = 20_000
+DUPLICATE_RULE = "90"
+_RULE = re.compile(r"^\s*Regla:\s*(?P<code>[^,]+?)\s*,\s*(?P<kind>[^:]+?)\s*:\s*(?P<text>.*)$",
+                   re.DOTALL)
+_MISCONFIGURED_89 = ("certificado", "NIT")
+
+
+def parse_rules(messages: tuple[str, ...]) -> tuple[Rule, ...]:
+    """`Regla: FAD06, Rechazo: ...` -> Rule("FAD06", "Rechazo", "..."); other text kept as is."""
+    rules = []
+    for message in messages:
+        match = _RULE.match(message)
+        if match:
+            rules.append(Rule(match["code"], match["kind"], match["text"].strip()))
+        elif message.strip():
+            rules.append(Rule("", "Mensaje", message.strip()))
+    return tuple(rules)
+
+
+def _is_rejection(rule: Rule) -> bool:
+    return rule.kind.lower().startswith("rechazo")
+
+
+def _summary(operation: str, answer: DianResponse) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "operation": operation,
+        "status_code": answer.status_code,
+        "status_description": answer.status_description,
+        "status_message": answer.status_message,
+        "is_valid": answer.is_valid,
+        "error_messages": list(answer.error_messages),
+        "xml_document_key": answer.xml_document_key,
+        "xml_file_name": answer.xml_file_name,
+    }
+    if answer.xml_base64_bytes:
+        text = answer.xml_base64_bytes.decode("utf-8", errors="replace")
+        if len(text) > MAX_APPLICATION_RESPONSE:
+            text = text[:MAX_APPLICATION_RESPONSE]
+            summary["application_response_truncated"] = True
+        summary["application_response"] = text
+    return summary
+
+
+class DianGateway:
+    """The `Gateway` port over DIAN's SOAP service (own software, direct submission)."""
+
+    name = "dian"
+
+    def __init__(
+        self,
+        client: DianSoapClient,
+        factory: DianDocumentFactory,
+        issuer: IssuerProfile,
+        software: SoftwareRegistration,
+        numbering: NumberingRange,
+    ) -> None:
+        self._client = client
+        self._factory = factory
+        self._issuer = issuer
+        self._software = software
+        self._numbering = numbering
+
+    def submit(self, submission: Submission) -> GatewayResult:
+        invoice = self._factory.build(submission)
+        base = {"cufe": invoice.cufe, "number": invoice.number}
+        if self._software.test_set_id:
+            upload = self._client.send_test_set_async(
+                invoice.zip_name, invoice.zip_bytes, self._software.test_set_id
+            )
+            response: dict[str, Any] = {
+                "operation": "SendTestSetAsync",
+                "zip_key": upload.zip_key,
+                "errors": [e.processed_message for e in upload.errors],
+            }
+            if not upload.zip_key:
+                messages = tuple(e.processed_message for e in upload.errors)
+                return GatewayResult(Verdict.REJECTED, base, parse_rules(messages), response)
+            return GatewayResult(Verdict.PENDING, {**base, "zip_key": upload.zip_key}, (),
+                                 response)
+        answer = self._client.send_bill_sync(invoice.zip_name, invoice.zip_bytes)
+        references = {**base, "qr": invoice.qr_url}
+        return self._verdict("SendBillSync", answer, references, on_submit=True)
+
+    def status(self, submission: Submission) -> GatewayResult:
+        zip_key = submission.references.get("zip_key")
+        if zip_key:
+            answers = self._client.get_status_zip(zip_key)
+            references = {k: v for k, v in submission.references.items() if k != "qr"}
+            if not answers or not answers[0].status_code:
+                first = answers[0] if answers else None
+                response = _summary("GetStatusZip", first) if first else {"operation":
+                                                                         "GetStatusZip"}
+                return GatewayResult(Verdict.PENDING, references, (), response)
+            return self._verdict("GetStatusZip", answers[0], references, on_submit=False)
+        cufe = submission.references.get("cufe") or cufe_for(
+            submission, self._issuer, self._software, self._numbering
+        )
+        answer = self._client.get_status(cufe)
+        references = {"cufe": cufe}
+        if submission.number is not None:
+            references["number"] = str(submission.number)
+        return self._verdict("GetStatus", answer, references, on_submit=False)
+
+    def _verdict(
+        self, operation: str, answer: DianResponse, references: dict[str, str], *,
+        on_submit: bool,
+    ) -> GatewayResult:
+        rules = parse_rules(answer.error_messages)
+        response = _summary(operation, answer)
+        code = answer.status_code
+        if code == "00":
+            return GatewayResult(Verdict.ACCEPTED, references, rules, response)
+        if code == "89":
+            text = " ".join(answer.error_messages) or answer.status_description
+            if any(word in text for word in _MISCONFIGURED_89):
+                raise GatewayMisconfigured(f"DIAN refused the sender: {text[:300]}")
+            return GatewayResult(Verdict.REJECTED, references, rules, response)
+        if code == "99":
+            if any(r.code == DUPLICATE_RULE and _is_rejection(r) for r in rules):
+                return self._duplicate(answer, references, rules, response)
+            return GatewayResult(Verdict.REJECTED, references, rules, response)
+        if code in ("98", ""):
+            return GatewayResult(Verdict.PENDING, references, rules, response)
+        if code == "66":
+            verdict = Verdict.PENDING if on_submit else Verdict.NOT_FOUND
+            return GatewayResult(verdict, references, rules, response)
+        if code == "500":
+            raise GatewayUnavailable(f"{operation}: DIAN reported an internal error (500)")
+        return GatewayResult(Verdict.PENDING, references, rules, response)
+
+    def _duplicate(
+        self, answer: DianResponse, references: dict[str, str], rules: tuple[Rule, ...],
+        response: dict[str, Any],
+    ) -> GatewayResult:
+        """Rule 90: DIAN already holds a document with this number. Is it ours?"""
+        ours = references["cufe"]
+        held = answer.xml_document_key.strip().lower()
+        if held and held != ours.lower():
+            return self._not_ours(references, rules, response, held)
+        stored = self._client.get_xml_by_document_key(ours)
+        confirmed = self._client.get_status(ours)
+        response = {**response, "confirmation": _summary("GetStatus", confirmed),
+                    "stored_document_code": stored.code}
+        if confirmed.status_code == "00" and stored.code == "100":
+            notes = tuple(r for r in rules if r.code != DUPLICATE_RULE)
+            notes += tuple(r for r in parse_rules(confirmed.error_messages)
+                           if not _is_rejection(r))
+            return GatewayResult(Verdict.ACCEPTED, references, notes, response)
+        return self._not_ours(references, rules, response, held)
+
+    def _not_ours(
+        self, references: dict[str, str], rules: tuple[Rule, ...], response: dict[str, Any],
+        held: str,
+    ) -> GatewayResult:
+        number = references.get("number", "")
+        explanation = (
+            f"DIAN already holds a different document numbered {number} "
+            f"(CUFE {held or 'not given'}); this order's document was not accepted"
+        )
+        return GatewayResult(
+            Verdict.REJECTED, references, rules, {**response, "explanation": explanation}
+        )

@@ -1,0 +1,272 @@
+"""XAdES-EPES enveloped signature of UBL documents, as DIAN's signature policy v2 asks.
+
+The `ds:Signature` goes into the last `ext:UBLExtension/ext:ExtensionContent`, which the
+builder leaves empty. SignedInfo uses inclusive C14N 1.0 and RSA-SHA256 and holds three
+SHA-256 references: the whole document (enveloped-signature transform), `ds:KeyInfo` and
+`xades:SignedProperties`.
+
+Digests are taken in document context (an element's inclusive C14N carries the namespace
+declarations of its ancestors) on a tree parsed from the serialized bytes, never on the tree
+as it was built in memory, and the bytes returned are the one serialization of the signed
+tree: nothing may reformat them afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+XADES = "http://uri.etsi.org/01903/v1.3.2#"
+EXT = "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2"
+
+C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
+
+POLICY_ID = "https://facturaelectronica.dian.gov.co/politicadefirma/v2/politicadefirmav2.pdf"
+POLICY_DESCRIPTION = "Política de firma para facturas electrónicas de la República de Colombia."
+# base64(SHA-256) of the policy PDF (1,272,898 bytes).
+POLICY_HASH = "dMoMvtcG5aIzgYo0tIsSQeVJBDnUnfSOfBpxXrmor0Y="
+
+BOGOTA = timezone(timedelta(hours=-5))
+_X500_UNIQUE_IDENTIFIER = x509.ObjectIdentifier("2.5.4.45")
+_NIT_IN_TEXT = re.compile(r"(?:NIT|nit)[^0-9]{0,3}([0-9]{6,15})")
+
+
+class SigningError(Exception):
+    """The document or the certificate cannot be signed as given (a bug or a setup error)."""
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What operators need to know about the signing certificate (health checks)."""
+
+    subject: str
+    issuer: str
+    serial_number: int
+    nit: str | None
+    not_valid_before: datetime
+    not_valid_after: datetime
+
+
+def _q(namespace: str, tag: str) -> str:
+    return f"{{{namespace}}}{tag}"
+
+
+def _sub(
+    parent: etree._Element, tag: str, text: str | None = None, **attrib: str
+) -> etree._Element:
+    element = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def _c14n(element: etree._Element) -> bytes:
+    """Inclusive C14N 1.0 without comments, in document context."""
+    return etree.tostring(element, method="c14n", exclusive=False, with_comments=False)
+
+
+def _parser() -> etree.XMLParser:
+    # One parser per call: lxml parsers must not be shared between threads.
+    return etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+
+
+def _nit_from_subject(name: x509.Name) -> str | None:
+    for oid in (NameOID.SERIAL_NUMBER, _X500_UNIQUE_IDENTIFIER):
+        for attribute in name.get_attributes_for_oid(oid):
+            value = str(attribute.value)
+            digits = value.split("-")[0].strip()
+            if digits.isdigit():
+                return digits
+    for attribute in name.get_attributes_for_oid(NameOID.COMMON_NAME):
+        match = _NIT_IN_TEXT.search(str(attribute.value))
+        if match:
+            return match.group(1)
+    return None
+
+
+def signature_slot(root: etree._Element) -> etree._Element:
+    """The last `ext:UBLExtension/ext:ExtensionContent`, which must still be empty."""
+    slots = root.findall(
+        f"{_q(EXT, 'UBLExtensions')}/{_q(EXT, 'UBLExtension')}/{_q(EXT, 'ExtensionContent')}"
+    )
+    if not slots:
+        raise SigningError("the document has no ext:UBLExtension to hold the signature")
+    slot = slots[-1]
+    if len(slot) or (slot.text and slot.text.strip()):
+        raise SigningError("the last ext:ExtensionContent is not empty: already signed?")
+    return slot
+
+
+class XadesSigner:
+    """Signs UBL documents with one certificate. Build it once per process (`from_pkcs12`)."""
+
+    def __init__(
+        self,
+        private_key: rsa.RSAPrivateKey,
+        certificate: x509.Certificate,
+        *,
+        role: str = "supplier",
+    ) -> None:
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise SigningError("DIAN signatures use RSA keys")
+        self._key = private_key
+        self._certificate = certificate
+        self._role = role
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        self._cert_b64 = base64.b64encode(der).decode("ascii")
+        self._cert_digest = _b64_sha256(der)
+        self._issuer_name = certificate.issuer.rfc4514_string()
+        self._serial = str(certificate.serial_number)
+
+    @classmethod
+    def from_pkcs12(
+        cls, data: bytes, password: str | None, *, role: str = "supplier"
+    ) -> XadesSigner:
+        """Load key and certificate from a PKCS#12 file's bytes (`.p12` / `.pfx`)."""
+        secret = password.encode("utf-8") if password else None
+        try:
+            key, certificate, _chain = pkcs12.load_key_and_certificates(data, secret)
+        except ValueError as exc:
+            raise SigningError(f"cannot open the PKCS#12 (wrong password or file): {exc}") from exc
+        if key is None or certificate is None:
+            raise SigningError("the PKCS#12 must hold a private key and its certificate")
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise SigningError("DIAN signatures use RSA keys")
+        return cls(key, certificate, role=role)
+
+    def certificate_info(self) -> CertificateInfo:
+        cert = self._certificate
+        return CertificateInfo(
+            subject=cert.subject.rfc4514_string(),
+            issuer=self._issuer_name,
+            serial_number=cert.serial_number,
+            nit=_nit_from_subject(cert.subject),
+            not_valid_before=cert.not_valid_before_utc,
+            not_valid_after=cert.not_valid_after_utc,
+        )
+
+    def certificate_pem(self) -> bytes:
+        return self._certificate.public_bytes(serialization.Encoding.PEM)
+
+    def sign(self, document: etree._Element | bytes, signing_time: datetime) -> bytes:
+        """Return the signed document's bytes; send them exactly as returned.
+
+        `signing_time` must be timezone-aware; it is written with the Colombian offset.
+        """
+        if signing_time.tzinfo is None or signing_time.utcoffset() is None:
+            raise SigningError("signing_time must be timezone-aware")
+        parser = _parser()
+        data = document if isinstance(document, bytes) else _serialize(document)
+        root = etree.fromstring(data, parser)
+        slot = signature_slot(root)
+        document_digest = _b64_sha256(_c14n(root))  # the slot is empty: enveloped transform
+        signature_id = f"xmldsig-{uuid.uuid4()}"
+        self._append_skeleton(slot, signature_id, document_digest, signing_time)
+
+        # Digest and sign the tree a receiver will parse from our bytes.
+        root = etree.fromstring(_serialize(root), parser)
+        signature = root.find(f".//{_q(DS, 'Signature')}[@Id='{signature_id}']")
+        if signature is None:  # pragma: no cover - we just inserted it
+            raise SigningError("signature element lost after re-parsing")
+        signed_info = signature[0]
+        references = signed_info.findall(_q(DS, "Reference"))
+        key_info = signature.find(_q(DS, "KeyInfo"))
+        properties = signature.find(f".//{_q(XADES, 'SignedProperties')}")
+        assert key_info is not None and properties is not None
+        references[1][-1].text = _b64_sha256(_c14n(key_info))
+        references[2][-1].text = _b64_sha256(_c14n(properties))
+        value = self._key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
+        signature[1].text = base64.b64encode(value).decode("ascii")
+        return _serialize(root)
+
+    def _append_skeleton(
+        self, slot: etree._Element, sig_id: str, document_digest: str, signing_time: datetime
+    ) -> None:
+        """`ds:Signature` with the document digest filled and the other two left empty."""
+        signature = etree.SubElement(slot, _q(DS, "Signature"), {"Id": sig_id}, nsmap={"ds": DS})
+        signed_info = _sub(signature, _q(DS, "SignedInfo"))
+        _sub(signed_info, _q(DS, "CanonicalizationMethod"), Algorithm=C14N)
+        _sub(signed_info, _q(DS, "SignatureMethod"), Algorithm=RSA_SHA256)
+
+        whole = _sub(signed_info, _q(DS, "Reference"), Id=f"{sig_id}-ref0", URI="")
+        transforms = _sub(whole, _q(DS, "Transforms"))
+        _sub(transforms, _q(DS, "Transform"), Algorithm=ENVELOPED)
+        _sub(whole, _q(DS, "DigestMethod"), Algorithm=SHA256)
+        _sub(whole, _q(DS, "DigestValue"), document_digest)
+
+        to_key_info = _sub(signed_info, _q(DS, "Reference"), URI=f"#{sig_id}-keyinfo")
+        _sub(to_key_info, _q(DS, "DigestMethod"), Algorithm=SHA256)
+        _sub(to_key_info, _q(DS, "DigestValue"))
+
+        to_properties = _sub(
+            signed_info,
+            _q(DS, "Reference"),
+            Type=SIGNED_PROPERTIES_TYPE,
+            URI=f"#{sig_id}-signedprops",
+        )
+        _sub(to_properties, _q(DS, "DigestMethod"), Algorithm=SHA256)
+        _sub(to_properties, _q(DS, "DigestValue"))
+
+        _sub(signature, _q(DS, "SignatureValue"), Id=f"{sig_id}-sigvalue")
+        key_info = _sub(signature, _q(DS, "KeyInfo"), Id=f"{sig_id}-keyinfo")
+        _sub(_sub(key_info, _q(DS, "X509Data")), _q(DS, "X509Certificate"), self._cert_b64)
+
+        holder = _sub(signature, _q(DS, "Object"))
+        qualifying = etree.SubElement(
+            holder,
+            _q(XADES, "QualifyingProperties"),
+            {"Target": f"#{sig_id}"},
+            nsmap={"xades": XADES},
+        )
+        properties = _sub(qualifying, _q(XADES, "SignedProperties"), Id=f"{sig_id}-signedprops")
+        signed = _sub(properties, _q(XADES, "SignedSignatureProperties"))
+        when = signing_time.astimezone(BOGOTA).isoformat(timespec="seconds")
+        _sub(signed, _q(XADES, "SigningTime"), when)
+
+        cert = _sub(_sub(signed, _q(XADES, "SigningCertificate")), _q(XADES, "Cert"))
+        cert_digest = _sub(cert, _q(XADES, "CertDigest"))
+        _sub(cert_digest, _q(DS, "DigestMethod"), Algorithm=SHA256)
+        _sub(cert_digest, _q(DS, "DigestValue"), self._cert_digest)
+        issuer_serial = _sub(cert, _q(XADES, "IssuerSerial"))
+        _sub(issuer_serial, _q(DS, "X509IssuerName"), self._issuer_name)
+        _sub(issuer_serial, _q(DS, "X509SerialNumber"), self._serial)
+
+        policy = _sub(
+            _sub(signed, _q(XADES, "SignaturePolicyIdentifier")), _q(XADES, "SignaturePolicyId")
+        )
+        policy_id = _sub(policy, _q(XADES, "SigPolicyId"))
+        _sub(policy_id, _q(XADES, "Identifier"), POLICY_ID)
+        _sub(policy_id, _q(XADES, "Description"), POLICY_DESCRIPTION)
+        policy_hash = _sub(policy, _q(XADES, "SigPolicyHash"))
+        _sub(policy_hash, _q(DS, "DigestMethod"), Algorithm=SHA256)
+        _sub(policy_hash, _q(DS, "DigestValue"), POLICY_HASH)
+
+        roles = _sub(_sub(signed, _q(XADES, "SignerRole")), _q(XADES, "ClaimedRoles"))
+        _sub(roles, _q(XADES, "ClaimedRole"), self._role)

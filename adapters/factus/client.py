@@ -1,0 +1,252 @@
+"""HTTP client for the Factus v2 bill endpoints.
+
+Every request takes a slot from the shared rate limiter and carries the shared Bearer token;
+a 401 drops that token and the request is sent once more with a new one. httpx exceptions and
+HTTP statuses are translated here, at the boundary, into what the caller must do next:
+
+    connect error / connect or pool timeout, 408, 429, 5xx  → GatewayUnavailable (safe to resend)
+    read/write timeout, reset or broken answer after sending → OutcomeUnknown on POST/DELETE,
+                                                             GatewayUnavailable on GET
+    504 on POST/DELETE (a proxy gave up; Factus may be done) → OutcomeUnknown
+    401 twice, 402, 403, other 4xx, bad URL                  → GatewayMisconfigured
+    404 / 409 / 422                                          → FactusNotFound / FactusConflict /
+                                                               FactusUnprocessable, for the gateway
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from adapters.factus.auth import TokenProvider
+from adapters.factus.ratelimit import RateLimiter
+from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class FactusResponseError(Exception):
+    """A Factus answer the gateway must interpret (404, 409, 422). Carries the parsed body."""
+
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        self.status_code = status_code
+        self.body = body
+        message = body.get("message") if isinstance(body.get("message"), str) else ""
+        super().__init__(f"Factus HTTP {status_code}: {message}"[:300])
+
+
+class FactusNotFound(FactusResponseError):
+    pass
+
+
+class FactusConflict(FactusResponseError):
+    pass
+
+
+class FactusUnprocessable(FactusResponseError):
+    pass
+
+
+_RESPONSE_ERRORS: dict[int, type[FactusResponseError]] = {
+    404: FactusNotFound,
+    409: FactusConflict,
+    422: FactusUnprocessable,
+}
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    file_name: str
+    content: bytes = field(repr=False)
+
+
+class FactusClient:
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        tokens: TokenProvider,
+        limiter: RateLimiter,
+        *,
+        max_wait: float = 20.0,
+    ) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._tokens = tokens
+        self._limiter = limiter
+        self._max_wait = max_wait
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def create_and_validate(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /v2/bills/validate` → the bill (`data`)."""
+        answer = self._request("POST", "/v2/bills/validate", json=body)
+        if not isinstance(answer.get("data"), dict):
+            raise OutcomeUnknown("Factus accepted the bill request but answered without the bill")
+        return _data(answer)
+
+    def find_by_reference(self, reference_code: str) -> dict[str, Any] | None:
+        """`GET /v2/bills?filter[reference_code]=…` → the listed bill, or None."""
+        answer = self._request(
+            "GET", "/v2/bills", params={"filter[reference_code]": reference_code}
+        )
+        data = answer.get("data")
+        rows = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            return None
+        for row in rows:
+            if isinstance(row, dict) and row.get("reference_code") == reference_code:
+                return row
+        return None
+
+    def show(self, number: str) -> dict[str, Any]:
+        """`GET /v2/bills/{number}` → the bill (`data`)."""
+        return _data(self._request("GET", f"/v2/bills/{quote(number, safe='')}"))
+
+    def download_pdf(self, number: str) -> DownloadedFile:
+        return self._download(number, "pdf")
+
+    def download_xml(self, number: str) -> DownloadedFile:
+        return self._download(number, "xml")
+
+    def delete_by_reference(self, reference_code: str) -> None:
+        """`DELETE /v2/bills/destroy/reference/{reference_code}` (unvalidated bills only)."""
+        self._request("DELETE", f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}")
+
+    def _download(self, number: str, kind: str) -> DownloadedFile:
+        path = f"/v2/bills/{quote(number, safe='')}/download-{kind}"
+        data = _data(self._request("GET", path))
+        encoded = data.get(f"{kind}_base_64_encoded")
+        if not isinstance(encoded, str):
+            raise GatewayUnavailable(f"Factus answered a {kind} download without the file")
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise GatewayUnavailable(f"Factus sent a {kind} file that is not base64") from exc
+        name = data.get("file_name")
+        return DownloadedFile(str(name) if name else f"{number}.{kind}", content)
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        for attempt in (1, 2):
+            self._limiter.acquire(self._max_wait)
+            token = self._tokens.get()
+            response = self._send(method, path, token, json=json, params=params)
+            if response.status_code == 401:
+                self._tokens.invalidate(token)
+                if attempt == 1:
+                    continue
+                raise GatewayMisconfigured("Factus refused a freshly issued token (HTTP 401 twice)")
+            return _interpret(method, response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        json: dict[str, Any] | None,
+        params: dict[str, str] | None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            return self._http.request(
+                method, self._base + path, headers=headers, json=json, params=params
+            )
+        except Exception as exc:
+            raise translate_transport_error(method, exc) from exc
+
+
+def translate_transport_error(method: str, exc: Exception) -> Exception:
+    """Map an exception raised while sending to the domain error saying what to do next."""
+    kind = type(exc).__name__
+    if isinstance(
+        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError
+    ):
+        return GatewayUnavailable(f"Factus unreachable ({kind})")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
+        return GatewayMisconfigured(f"cannot send to Factus as configured ({kind})")
+    if isinstance(exc, httpx.RequestError):
+        # The request may have reached Factus: a POST may have created the bill.
+        if method in SAFE_METHODS:
+            return GatewayUnavailable(f"Factus did not answer ({kind})")
+        return OutcomeUnknown(f"Factus may have processed the {method} ({kind})")
+    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
+        return GatewayMisconfigured(f"HTTP client error talking to Factus ({kind})")
+    return GatewayMisconfigured(f"unexpected error talking to Factus ({kind})")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _interpret(method: str, response: httpx.Response) -> dict[str, Any]:
+    """Map one Factus HTTP answer (anything but 401) to a body or a domain error."""
+    status = response.status_code
+    unsafe = method not in SAFE_METHODS
+    if 200 <= status < 300:
+        try:
+            body = response.json() if response.content else {}
+        except ValueError as exc:
+            if unsafe:
+                raise OutcomeUnknown(
+                    f"Factus answered {method} with HTTP {status} but no JSON"
+                ) from exc
+            raise GatewayUnavailable(f"Factus answered HTTP {status} without JSON") from exc
+        return body if isinstance(body, dict) else {"data": body}
+    if status in _RESPONSE_ERRORS:
+        raise _RESPONSE_ERRORS[status](status, _json_or_empty(response))
+    if status == 429:
+        raise GatewayUnavailable(
+            "Factus rate limit exceeded (HTTP 429)", retry_after=_retry_after(response)
+        )
+    if status == 402:
+        raise GatewayMisconfigured("Factus refused the request: payment required (HTTP 402)")
+    if status == 504 and unsafe:
+        raise OutcomeUnknown(f"Factus gateway timeout on {method} (HTTP 504)")
+    if status == 408 or status >= 500:
+        raise GatewayUnavailable(
+            f"Factus unavailable (HTTP {status})", retry_after=_retry_after(response)
+        )
+    if 300 <= status < 400 or 400 <= status < 500:
+        raise GatewayMisconfigured(f"Factus refused the request (HTTP {status})")
+    # 1xx never reaches us from httpx; anything else is a protocol violation.
+    raise GatewayUnavailable(f"unexpected HTTP status {status} from Factus")
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _data(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise GatewayUnavailable("Factus answer without a data object")
+    return data

@@ -1,0 +1,1 @@
+"""Gateways that are not a real authority."""

@@ -1,0 +1,137 @@
+"""How long one signed invoice takes: UBL build + CUFE + XAdES signature + zip.
+
+    python -m bench.bench_build_sign [--count 2000] [--warmup 200] [--lines 3] [--json]
+    python -m bench.bench_build_sign --profile      # cProfile of the measured loop
+
+Single process, one signer built once (as in a worker), a self-signed test certificate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from adapters.dian.devcert import make_test_pkcs12
+from adapters.dian.document import DianDocumentFactory
+from adapters.dian.signer import XadesSigner
+from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
+from domain.order import parse_order
+from domain.ports import DocumentNumber, OrderKey, Submission
+
+ISSUER = IssuerProfile(nit="900373076", dv="1", legal_name="Bench S.A.S.", trade_name="Bench")
+SOFTWARE = SoftwareRegistration(
+    software_id="56f2ae4e-9812-4fad-9255-08fcfcd5ccb0",
+    pin="12345",
+    provider_nit="900373076",
+    provider_dv="1",
+)
+NUMBERING = NumberingRange(
+    resolution="18760000001",
+    prefix="SETP",
+    first=990000000,
+    last=995000000,
+    valid_from=date(2019, 1, 19),
+    valid_to=date(2030, 1, 19),
+    technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
+)
+
+
+def _order(lines: int) -> dict[str, Any]:
+    items = [
+        {
+            "descripcion": f"Cerveza Artesanal {n}",
+            "cantidad": "2",
+            "precio_unitario": "10000",
+            "impuestos": [{"nombre": "INC", "tasa": "0.08", "monto": "1600"}],
+            "total_item": "21600",
+        }
+        for n in range(lines)
+    ]
+    subtotal = Decimal(20000) * lines
+    taxes = Decimal(1600) * lines
+    total = subtotal + taxes + 3000
+    return {
+        "id_pedido_origen": "BENCH-1",
+        "items": items,
+        "subtotal": str(subtotal),
+        "propina_voluntaria": "3000",
+        "impuestos_totales": str(taxes),
+        "total_factura": str(total),
+        "metodos_pago": [{"tipo": "Efectivo", "monto": str(total)}],
+    }
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
+    return sorted_values[index]
+
+
+def run(count: int, warmup: int, lines: int, profile: bool) -> dict[str, Any]:
+    signer = XadesSigner.from_pkcs12(make_test_pkcs12(ISSUER.nit, "bench"), "bench")
+    factory = DianDocumentFactory(ISSUER, SOFTWARE, NUMBERING, signer)
+    order = parse_order(_order(lines))
+    issued = datetime(2024, 5, 2, 18, 0, tzinfo=UTC)
+    submissions = [
+        Submission(
+            OrderKey(ISSUER.nit, f"B-{n}"), order, issued, DocumentNumber("SETP", 990000000 + n)
+        )
+        for n in range(warmup + count)
+    ]
+    for submission in submissions[:warmup]:
+        factory.build(submission, issued)
+    timings: list[float] = []
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    for submission in submissions[warmup:]:
+        start = time.perf_counter()
+        factory.build(submission, issued)
+        timings.append((time.perf_counter() - start) * 1000)
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+    timings.sort()
+    return {
+        "invoices": count,
+        "lines_per_invoice": lines,
+        "median_ms": round(statistics.median(timings), 3),
+        "p95_ms": round(_percentile(timings, 0.95), 3),
+        "p99_ms": round(_percentile(timings, 0.99), 3),
+        "mean_ms": round(statistics.fmean(timings), 3),
+        "invoices_per_second": round(1000 / statistics.fmean(timings), 1),
+        "python": sys.version.split()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--lines", type=int, default=3, help="invoice lines per invoice")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--profile", action="store_true", help="cProfile the measured loop")
+    args = parser.parse_args(argv)
+    result = run(args.count, args.warmup, args.lines, args.profile)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['invoices']} invoices x {result['lines_per_invoice']} lines: "
+            f"median {result['median_ms']} ms, p95 {result['p95_ms']} ms, "
+            f"p99 {result['p99_ms']} ms, {result['invoices_per_second']} invoices/s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Use cases: accept an order, process it, reconcile what was interrupted."""

@@ -1,0 +1,90 @@
+"""Accept an order: validate, store it durably with its audit row, then wake a worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from domain.errors import InvalidOrder
+from domain.issuer import NumberingRange
+from domain.order import parse_order
+from domain.ports import OrderKey, Publisher
+from domain.store import OrderStore, State
+
+log = logging.getLogger(__name__)
+MAX_RECORDED_PAYLOAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    key: OrderKey
+    state: State
+    created: bool
+    number: str | None
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order_key": str(self.key),
+            "state": str(self.state),
+            "created": self.created,
+            "number": self.number,
+            "warnings": list(self.warnings),
+        }
+
+
+def enqueue(
+    data: Any,
+    *,
+    issuer: str,
+    gateway: str,
+    numbering: NumberingRange | None,
+    store: OrderStore,
+    publisher: Publisher,
+) -> Enqueued:
+    """Raises InvalidOrder (recorded as FAILED), OrderConflict (recorded), NumberingError.
+
+    The order is committed before the wake-up is published; if publishing fails the order
+    stays due and the reconciler publishes it.
+    """
+    try:
+        order = parse_order(data)
+    except InvalidOrder as exc:
+        store.record_invalid(_key_of(data, issuer), _recordable(data), exc.errors)
+        raise
+    key = OrderKey(issuer, order.id_pedido_origen)
+    accepted = store.accept(key, order, gateway, numbering)
+    record = accepted.record
+    if accepted.created:
+        try:
+            publisher.publish(key)
+        except Exception:  # the broker is a wake-up signal; the database holds the work
+            log.warning("publish failed for %s; the reconciler will publish it", key, exc_info=True)
+            store.mark_unpublished(key)
+    number = str(record.number) if record.number else None
+    return Enqueued(key, record.state, accepted.created, number, accepted.warnings)
+
+
+def _key_of(data: Any, issuer: str) -> OrderKey | None:
+    if isinstance(data, dict):
+        order_id = data.get("id_pedido_origen")
+        if isinstance(order_id, str) and 0 < len(order_id) <= 64:
+            return OrderKey(issuer, order_id)
+    return None
+
+
+def _recordable(data: Any) -> dict[str, Any]:
+    """What of a refused payload goes on the audit trail: all of it when it is small JSON."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, default=str, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return {"unreadable": True, "type": type(data).__name__}
+    if len(text) > MAX_RECORDED_PAYLOAD:
+        head = {"truncated": True, "size": len(text)}
+        if isinstance(data, dict) and isinstance(data.get("id_pedido_origen"), str):
+            head["id_pedido_origen"] = data["id_pedido_origen"][:100]
+        return head
+    clean = json.loads(text)
+    return clean if isinstance(clean, dict) else {"value": clean}

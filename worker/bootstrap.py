@@ -1,0 +1,163 @@
+"""The composition root: settings in, engines, gateway, store and use cases out.
+
+Built lazily once per process (after a prefork worker forks), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from adapters.db.engine import make_engine
+from adapters.db.store import SqlOrderStore, utc_now
+from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
+from domain.ports import Gateway, Publisher
+from domain.usecases.process import ProcessOrder, RetryPolicy
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+
+@dataclass
+class Container:
+    settings: Settings
+    publisher: Publisher | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url, pool_size=max(2, self.settings.worker.concurrency))
+
+    @cached_property
+    def store(self) -> SqlOrderStore:
+        n = self.settings.numbering
+        return SqlOrderStore(self.engine, utc_now, n.warn_remaining, n.warn_days)
+
+    @cached_property
+    def gateway(self) -> Gateway:
+        return build_gateway(self.settings)
+
+    @cached_property
+    def policy(self) -> RetryPolicy:
+        w = self.settings.worker
+        return RetryPolicy(
+            backoff_base=w.retry_backoff_base,
+            backoff_max=w.retry_backoff_max,
+            max_attempts=w.max_attempts,
+            give_up_after=w.give_up_after,
+            pending_poll_interval=w.pending_poll_interval,
+            lease_seconds=w.lease_seconds,
+        )
+
+    @cached_property
+    def process_order(self) -> ProcessOrder:
+        return ProcessOrder(self.store, self.gateway, self.policy, utc_now)
+
+    @property
+    def numbering(self) -> NumberingRange | None:
+        return numbering_range(self.settings) if self.settings.needs_numbering else None
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def issuer_profile(settings: Settings) -> IssuerProfile:
+    i = settings.issuer
+    return IssuerProfile(
+        nit=i.nit,
+        dv=i.dv,
+        legal_name=i.legal_name,
+        trade_name=i.trade_name,
+        person_type=i.person_type,
+        tax_responsibilities=tuple(i.tax_responsibilities),
+        tax_scheme=i.tax_scheme,
+        address=Address(
+            municipality_code=i.municipality_code,
+            city=i.city,
+            department=i.department,
+            department_code=i.department_code,
+            line=i.address_line,
+            postal_zone=i.postal_zone,
+        ),
+        email=i.email,
+        phone=i.phone,
+    )
+
+
+def numbering_range(settings: Settings) -> NumberingRange:
+    n = settings.numbering
+    return NumberingRange(
+        resolution=n.resolution,
+        prefix=n.prefix,
+        first=n.first,
+        last=n.last,
+        valid_from=n.valid_from,
+        valid_to=n.valid_to,
+        technical_key=n.technical_key.get_secret_value(),
+    )
+
+
+def software_registration(settings: Settings) -> SoftwareRegistration:
+    d = settings.dian
+    provider = d.provider_nit or settings.issuer.nit
+    from domain.dian_codes import nit_check_digit
+
+    return SoftwareRegistration(
+        software_id=d.software_id,
+        pin=d.software_pin.get_secret_value(),
+        provider_nit=provider,
+        provider_dv=nit_check_digit(provider),
+        environment=d.environment,
+        test_set_id=d.test_set_id or None,
+    )
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    if settings.gateway == "simulated":
+        from adapters.gateways.simulated import SimulatedConfig, SimulatedGateway
+
+        s = settings.simulated
+        return SimulatedGateway(
+            SimulatedConfig(s.state_path, s.latency, s.unavailable_rate, s.drop_rate, s.pending_checks)
+        )
+    if settings.gateway == "dian":
+        from worker.wiring import build_dian_gateway
+
+        return build_dian_gateway(settings)
+    from worker.wiring import build_factus_gateway
+
+    return build_factus_gateway(settings)
+
+
+_containers: dict[int, Container] = {}
+_containers_lock = threading.Lock()
+
+
+def container(settings: Settings | None = None, app: Celery | None = None) -> Container:
+    """This process's container (rebuilt after a fork)."""
+    pid = os.getpid()
+    with _containers_lock:
+        current = _containers.get(pid)
+        if current is None:
+            current = Container(settings or Settings())
+            if app is not None:
+                from worker.publisher import CeleryPublisher
+
+                current.publisher = CeleryPublisher(app, current.settings.queue)
+            _containers.clear()
+            _containers[pid] = current
+        return current
+
+
+def reset() -> None:
+    with _containers_lock:
+        for c in _containers.values():
+            c.dispose()
+        _containers.clear()

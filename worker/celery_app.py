@@ -1,0 +1,109 @@
+"""The Celery application, configured from `Settings`.
+
+Delivery settings follow DESIGN.md: JSON only, late acks, reject on worker lost, prefetch 1,
+a visibility timeout longer than any lease, nested time limits, no result backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+
+from worker import bootstrap
+from worker.logs import configure_logging
+from worker.publisher import TASK_PROCESS, TASK_RECONCILE
+from worker.settings import VAR_DIR, Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    w = settings.worker
+    transport: dict[str, Any] = {}
+    redis_broker = settings.broker_url.startswith(("redis://", "rediss://"))
+    if redis_broker:
+        transport.update(
+            visibility_timeout=w.visibility_timeout,
+            unacked_restore_interval=10,
+            unacked_restore_throttle=1,
+            max_connections=max(20, w.concurrency + 10),
+            socket_keepalive=True,
+            health_check_interval=30,
+        )
+    config: dict[str, Any] = {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport,
+        "visibility_timeout": w.visibility_timeout,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": w.soft_time_limit,
+        "task_time_limit": w.hard_time_limit,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_max_tasks_per_child": 1000,
+        "worker_soft_shutdown_timeout": 30.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_eta_task_limit": 1000,
+        "task_default_queue": settings.queue,
+        "task_routes": {TASK_PROCESS: {"queue": settings.queue}, TASK_RECONCILE: {"queue": settings.queue}},
+        "beat_schedule": {
+            "reconcile": {
+                "task": TASK_RECONCILE,
+                "schedule": w.reconcile_interval,
+                "options": {"expires": max(5.0, w.reconcile_interval), "queue": settings.queue},
+            }
+        },
+    }
+    if redis_broker:
+        config.update(
+            beat_scheduler="redbeat.RedBeatScheduler",
+            redbeat_redis_url=settings.effective_redis_url,
+            redbeat_key_prefix=f"redbeat:{settings.queue}:",
+            redbeat_lock_timeout=max(60, int(w.reconcile_interval * 4)),
+            beat_max_loop_interval=min(10, int(w.reconcile_interval)),
+        )
+    else:
+        VAR_DIR.mkdir(exist_ok=True)
+        config["beat_schedule_filename"] = str(VAR_DIR / "celerybeat-schedule")
+    return config
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings()
+    app = Celery("einvoice", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    app.conf.einvoice_settings = settings
+    from worker.tasks import register
+
+    register(app)
+    return app
+
+
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    configure_logging(Settings())
+
+
+@worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    bootstrap.reset()  # drop anything inherited from the parent before this child builds its own
+
+
+@worker_process_shutdown.connect
+def _shutdown_process(**_: Any) -> None:
+    bootstrap.reset()
+
+
+app = create_app()

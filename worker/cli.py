@@ -1,0 +1,217 @@
+"""`einvoice` / `python -m worker`: run the worker, feed it orders, and see what happened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from domain.errors import InvalidOrder, NumberingError, OrderConflict
+from domain.ports import OrderKey
+from worker.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def read_orders(stream: TextIO) -> Iterator[Any]:
+    """One JSON order, a JSON array of orders, or JSON lines."""
+    text = stream.read()
+    stripped = text.strip()
+    if not stripped:
+        return
+    try:
+        data = json.loads(stripped, parse_float=str)
+    except json.JSONDecodeError:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    yield json.loads(line, parse_float=str)
+                except json.JSONDecodeError as exc:
+                    raise SystemExit(f"line {number}: not JSON ({exc.msg})") from None
+        return
+    if isinstance(data, list):
+        yield from data
+    else:
+        yield data
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from worker.migrations import upgrade
+
+    upgrade(_settings().database_url)
+    print("database migrated to head")
+    return 0
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from worker.producer import Producer
+
+    stream = sys.stdin if args.file == "-" else Path(args.file).open(encoding="utf-8")
+    failures = 0
+    with Producer(_settings()) as producer:
+        for data in read_orders(stream):
+            try:
+                result = producer.enqueue(data)
+            except InvalidOrder as exc:
+                failures += 1
+                _emit(args, {"ok": False, "error": "invalid_order", "errors": exc.as_dicts()},
+                      f"INVALID {_order_id(data)}: " + "; ".join(
+                          f"{e.field}: {e.message} [{e.rule}]" for e in exc.errors))
+            except (OrderConflict, NumberingError) as exc:
+                failures += 1
+                _emit(args, {"ok": False, "error": type(exc).__name__, "message": str(exc)},
+                      f"REFUSED {_order_id(data)}: {exc}")
+            else:
+                text = f"{'ACCEPTED' if result.created else 'EXISTING'} {result.key} state={result.state}"
+                if result.number:
+                    text += f" number={result.number}"
+                _emit(args, {"ok": True, **result.as_dict()}, text)
+                for warning in result.warnings:
+                    print(f"WARNING {warning}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _order_id(data: Any) -> str:
+    return str(data.get("id_pedido_origen")) if isinstance(data, dict) else "(not an object)"
+
+
+def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
+    print(json.dumps(obj, ensure_ascii=False) if args.json else text)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from worker.bootstrap import container
+
+    settings = _settings()
+    key = OrderKey.parse(args.order) if ":" in args.order else OrderKey(args.issuer or settings.issuer.nit, args.order)
+    store = container(settings).store
+    record = store.get(key)
+    timeline = store.timeline(key)
+    if record is None and not timeline:
+        print(f"no order {key}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({
+            "order_key": str(key),
+            "state": str(record.state) if record else None,
+            "number": str(record.number) if record and record.number else None,
+            "attempts": record.attempts if record else 0,
+            "references": record.references if record else {},
+            "reason": record.reason if record else None,
+            "timeline": [
+                {"id": e.id, "status": e.status, "at": e.created_at.isoformat(), "response": e.response_out}
+                for e in timeline
+            ],
+        }, ensure_ascii=False, indent=2, default=str))
+        return 0
+    from worker.render_status import print_status
+
+    print_status(key, record, timeline)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker.celery_app import app
+
+    settings = _settings()
+    argv = [
+        "worker", "-Q", settings.queue, "-P", args.pool or settings.worker.pool,
+        "-c", str(args.concurrency or settings.worker.concurrency),
+        "--without-mingle", "--without-gossip", "-E", "-l", settings.log_level,
+    ]
+    if args.name:
+        argv += ["-n", args.name]
+    if args.beat:
+        argv.append("-B")
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    from worker.celery_app import app
+
+    app.start(["beat", "-l", _settings().log_level])
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from domain.usecases.reconcile import reconcile
+    from worker.bootstrap import container
+    from worker.celery_app import app
+
+    settings = _settings()
+    c = container(settings, app)
+    assert c.publisher is not None
+    from adapters.db.store import utc_now
+
+    result = reconcile(c.store, c.publisher, utc_now, settings.worker.republish_after,
+                       settings.worker.reconcile_batch)
+    print(f"published {result.published} due orders ({result.failed_to_publish} failed)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo
+
+    return run_demo(orders_file=args.orders, timeout=args.timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="einvoice",
+        description="POS orders in, DIAN electronic invoices out, every step on the audit trail. "
+        "Settings come from the environment (DATABASE_URL, BROKER_URL, GATEWAY, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema (alembic upgrade head)")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("enqueue", help="accept orders from a file or stdin (one, an array, or JSON lines)")
+    p.add_argument("file", help="path to a JSON file, or - for standard input")
+    p.add_argument("--json", action="store_true", help="one JSON result per order")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = sub.add_parser("status", help="an order's state and its full audit timeline")
+    p.add_argument("order", help="the POS order id (id_pedido_origen) or ISSUER:ORDER_ID")
+    p.add_argument("--issuer", help="issuer NIT (defaults to ISSUER__NIT)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("worker", help="run a Celery worker")
+    p.add_argument("--pool", choices=["prefork", "threads", "solo"])
+    p.add_argument("--concurrency", "-c", type=int)
+    p.add_argument("--name", "-n", help="worker node name")
+    p.add_argument("--beat", action="store_true", help="embed the beat scheduler (development only)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("beat", help="run the beat scheduler (one per deployment)")
+    p.set_defaults(func=cmd_beat)
+
+    p = sub.add_parser("reconcile", help="run one reconciliation pass now")
+    p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("demo", help="worker + beat + sample orders end to end, with each outcome")
+    p.add_argument("--orders", help="orders file (default: the bundled samples)")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.set_defaults(func=cmd_demo)
+
+    from worker.cli_extra import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Publishing wake-ups: one Celery message per order, carrying only the order key."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+
+from domain.ports import OrderKey
+
+TASK_PROCESS = "einvoice.process_order"
+TASK_RECONCILE = "einvoice.reconcile"
+_NAMESPACE = uuid.UUID("6f1d8a52-3c55-4f43-9a53-2f8e0c5d7a10")
+
+
+def task_id_for(key: OrderKey) -> str:
+    """One task id per order, so Flower, logs and retries line up on it."""
+    return str(uuid.uuid5(_NAMESPACE, str(key)))
+
+
+class CeleryPublisher:
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def publish(self, key: OrderKey) -> None:
+        self._app.send_task(
+            TASK_PROCESS, args=[str(key)], task_id=task_id_for(key), queue=self._queue,
+            retry=True, retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        )

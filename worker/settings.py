@@ -1,0 +1,152 @@
+"""Every setting in one typed object, read from the environment (or a `.env` file).
+
+Nested groups use `__`: `ISSUER__NIT=900123456`, `DIAN__CERT_PASSWORD=...`. Secrets are
+`SecretStr` and are handed to adapters as plain values only in `worker.bootstrap`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class IssuerSettings(BaseModel):
+    nit: str = "900123456"
+    dv: str = "8"
+    legal_name: str = "Restaurante Demo S.A.S."
+    trade_name: str = "Restaurante Demo"
+    person_type: str = "1"
+    tax_responsibilities: list[str] = Field(default_factory=lambda: ["R-99-PN"])
+    tax_scheme: str = "01"
+    municipality_code: str = "11001"
+    city: str = "Bogotá, D.C."
+    department: str = "Bogotá"
+    department_code: str = "11"
+    address_line: str = "Calle 93 # 11-27"
+    postal_zone: str = "110221"
+    email: str = "facturacion@example.co"
+    phone: str = "6015550100"
+
+
+class NumberingSettings(BaseModel):
+    """The authorized numbering range (habilitación defaults)."""
+
+    resolution: str = "18760000001"
+    prefix: str = "SETP"
+    first: int = 990000000
+    last: int = 995000000
+    valid_from: date = date(2019, 1, 19)
+    valid_to: date = date(2030, 1, 19)
+    technical_key: SecretStr = SecretStr("fc8eac422eba16e22ffd8c6f94b3f40a6e38162c")
+    warn_remaining: int = 1000
+    warn_days: int = 30
+
+
+class DianSettings(BaseModel):
+    endpoint: str = "https://vpfe-hab.dian.gov.co/WcfDianCustomerServices.svc"
+    environment: Literal["1", "2"] = "2"
+    software_id: str = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0"
+    software_pin: SecretStr = SecretStr("12345")
+    provider_nit: str | None = None  # own NIT when empty
+    test_set_id: str | None = None
+    cert_path: Path | None = None
+    cert_password: SecretStr = SecretStr("")
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+class FactusSettings(BaseModel):
+    base_url: str = "https://api-sandbox.factus.com.co"
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    numbering_range_id: int | None = None
+    rate_limit_per_minute: int = 80
+    send_email: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+class SimulatedSettings(BaseModel):
+    """The simulated gateway: an in-process stand-in for the authority."""
+
+    state_path: Path = VAR_DIR / "simulated-authority.sqlite"
+    latency: float = 0.0
+    unavailable_rate: float = 0.0
+    drop_rate: float = 0.0
+    pending_checks: int = 0
+
+
+class WorkerSettings(BaseModel):
+    pool: Literal["prefork", "threads", "solo"] = "prefork"
+    concurrency: int = 2
+    soft_time_limit: int = 90
+    hard_time_limit: int = 120
+    visibility_timeout: int = 1800
+    lease_seconds: int = 150
+    retry_backoff_base: float = 2.0
+    retry_backoff_max: float = 300.0
+    celery_retry_max_countdown: float = 60.0
+    max_attempts: int = 25
+    give_up_after: int = 48 * 3600
+    pending_poll_interval: float = 10.0
+    reconcile_interval: float = 15.0
+    republish_after: float = 120.0
+    reconcile_batch: int = 500
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", env_file=".env", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = f"sqlite:///{VAR_DIR}/einvoice.sqlite"
+    broker_url: str = f"sqla+sqlite:///{VAR_DIR}/broker.sqlite"
+    redis_url: str | None = None  # token cache, rate limit, beat lock; defaults to a redis broker
+    gateway: Literal["simulated", "dian", "factus"] = "simulated"
+    queue: str = "einvoice"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "text"
+
+    issuer: IssuerSettings = Field(default_factory=IssuerSettings)
+    numbering: NumberingSettings = Field(default_factory=NumberingSettings)
+    dian: DianSettings = Field(default_factory=DianSettings)
+    factus: FactusSettings = Field(default_factory=FactusSettings)
+    simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @model_validator(mode="after")
+    def _nested_timeouts(self) -> Settings:
+        w = self.worker
+        gateway_timeout = max(
+            self.dian.connect_timeout + self.dian.read_timeout,
+            self.factus.connect_timeout + self.factus.read_timeout,
+        )
+        if not gateway_timeout < w.soft_time_limit < w.hard_time_limit < w.lease_seconds:
+            raise ValueError(
+                "timeouts must nest: gateway connect+read < worker.soft_time_limit < "
+                "worker.hard_time_limit < worker.lease_seconds"
+            )
+        if w.lease_seconds + w.celery_retry_max_countdown >= w.visibility_timeout:
+            raise ValueError("worker.visibility_timeout must exceed the lease plus any retry countdown")
+        return self
+
+    @property
+    def effective_redis_url(self) -> str | None:
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
+
+    @property
+    def needs_numbering(self) -> bool:
+        """Own numbering is allocated here for DIAN; Factus numbers its bills itself."""
+        return self.gateway in ("dian", "simulated")
