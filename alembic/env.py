@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
-
 from adapters.db.engine import make_engine
 from adapters.db.models import Base
+from alembic import context
 
 config = context.config
 target_metadata = Base.metadata
@@ -36,7 +35,9 @@ def run_migrations_online() -> None:
     engine = make_engine(_url(), pool_size=1)
     with engine.connect() as conn:
         context.configure(
-            connection=conn, target_metadata=target_metadata, render_as_batch=conn.dialect.name == "sqlite"
+            connection=conn,
+            target_metadata=target_metadata,
+            render_as_batch=conn.dialect.name == "sqlite",
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,14 +1,14 @@
 """Errors, modelled by what the caller must do next.
 
-    DomainError
-    ├── InvalidOrder            the order breaks a rule: final, never retried
-    ├── OrderConflict           same order key, different payload: refused, recorded
-    ├── NumberingError          the numbering range is exhausted or expired: final until fixed
-    └── GatewayError            raised by gateway adapters (see domain.ports)
-        ├── GatewayUnavailable  nothing was accepted by the authority: retry with backoff
-        ├── OutcomeUnknown      the request may have been processed: ask before sending again
-        └── GatewayMisconfigured the authority refuses us (certificate, plan, credentials):
-                                final, loud
+DomainError
+├── InvalidOrder            the order breaks a rule: final, never retried
+├── OrderConflict           same order key, different payload: refused, recorded
+├── NumberingError          the numbering range is exhausted or expired: final until fixed
+└── GatewayError            raised by gateway adapters (see domain.ports)
+    ├── GatewayUnavailable  nothing was accepted by the authority: retry with backoff
+    ├── OutcomeUnknown      the request may have been processed: ask before sending again
+    └── GatewayMisconfigured the authority refuses us (certificate, plan, credentials):
+                            final, loud
 """
 
 from __future__ import annotations

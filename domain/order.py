@@ -90,7 +90,9 @@ class Adquirente(_Strict):
 class Order(_Strict):
     """One POS order, as `POST /api/v1/pedidos/consumo-local/` received it."""
 
-    id_pedido_origen: str = Field(min_length=1, max_length=MAX_ORDER_ID, pattern=r"^[A-Za-z0-9._:-]+$")
+    id_pedido_origen: str = Field(
+        min_length=1, max_length=MAX_ORDER_ID, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
     adquirente: Adquirente = Field(default_factory=Adquirente)
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
     subtotal: Money
@@ -102,10 +104,13 @@ class Order(_Strict):
     def canonical_json(self) -> str:
         """The order as JSON with sorted keys and amounts as fixed strings: equal orders,
         equal text, whatever spelling (`10000` or `10000.00`) the POS used."""
-        return json.dumps(self.to_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            self.to_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
     def to_payload(self) -> dict[str, Any]:
-        return _normalize(self.model_dump(mode="python"))
+        payload: dict[str, Any] = _normalize(self.model_dump(mode="python"))
+        return payload
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()

@@ -51,7 +51,9 @@ def _check_amounts(order: Order, errors: list[FieldError]) -> None:
     for name in ("subtotal", "propina_voluntaria", "impuestos_totales", "total_factura"):
         _negative(name, getattr(order, name), errors)
     if order.total_factura == 0:
-        errors.append(FieldError("total_factura", "positive", "an invoice must have a total above zero"))
+        errors.append(
+            FieldError("total_factura", "positive", "an invoice must have a total above zero")
+        )
 
 
 def _check_item(path: str, item: Item, errors: list[FieldError]) -> None:
@@ -80,7 +82,9 @@ def _check_item(path: str, item: Item, errors: list[FieldError]) -> None:
             seen.add(tribute.code)
         if not Decimal(0) <= tax.tasa < 1:
             errors.append(
-                FieldError(f"{t_path}.tasa", "rate_fraction", "rate is a fraction from 0 to 1 (0.08)")
+                FieldError(
+                    f"{t_path}.tasa", "rate_fraction", "rate is a fraction from 0 to 1 (0.08)"
+                )
             )
         _negative(f"{t_path}.monto", tax.monto, errors)
         expected = (base * tax.tasa).quantize(CENT, rounding="ROUND_HALF_EVEN")
@@ -115,7 +119,10 @@ def _check_totals(order: Order, errors: list[FieldError]) -> None:
                 f"tax amounts {item_taxes}",
             )
         )
-    bases = sum((i.total_item - sum((t.monto for t in i.impuestos), Decimal(0)) for i in order.items), Decimal(0))
+    bases = sum(
+        (i.total_item - sum((t.monto for t in i.impuestos), Decimal(0)) for i in order.items),
+        Decimal(0),
+    )
     if order.subtotal != bases:
         errors.append(
             FieldError(
@@ -142,7 +149,9 @@ def _check_payments(order: Order, errors: list[FieldError]) -> None:
         if payment_means_for(payment.tipo) is None:
             errors.append(
                 FieldError(
-                    f"{path}.tipo", "unknown_payment_method", f"unknown payment method {payment.tipo!r}"
+                    f"{path}.tipo",
+                    "unknown_payment_method",
+                    f"unknown payment method {payment.tipo!r}",
                 )
             )
         _negative(f"{path}.monto", payment.monto, errors)
@@ -163,10 +172,13 @@ def _check_buyer(order: Order, errors: list[FieldError]) -> None:
         return
     if buyer.tipo_documento == "31" and not buyer.numero_documento.isdigit():
         errors.append(
-            FieldError("adquirente.numero_documento", "nit_digits", "a NIT holds digits only, without DV")
-        )
-    if buyer.dv is not None and buyer.tipo_documento == "31" and buyer.numero_documento.isdigit():
-        if nit_check_digit(buyer.numero_documento) != buyer.dv:
-            errors.append(
-                FieldError("adquirente.dv", "nit_check_digit", "DV does not match the NIT (DIAN FAK24)")
+            FieldError(
+                "adquirente.numero_documento", "nit_digits", "a NIT holds digits only, without DV"
             )
+        )
+    nit = buyer.numero_documento
+    is_nit = buyer.tipo_documento == "31" and nit.isdigit()
+    if is_nit and buyer.dv is not None and nit_check_digit(nit) != buyer.dv:
+        errors.append(
+            FieldError("adquirente.dv", "nit_check_digit", "DV does not match the NIT (DIAN FAK24)")
+        )

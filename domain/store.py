@@ -113,15 +113,25 @@ class OrderStore(Protocol):
         ...
 
     def finish(
-        self, claim: Claim, state: State, references: dict[str, str], note: StepNote,
+        self,
+        claim: Claim,
+        state: State,
+        references: dict[str, str],
+        note: StepNote,
         reason: dict[str, Any] | None,
     ) -> bool:
         """Final state and its audit row in one transaction; False if the claim was lost."""
         ...
 
     def defer(
-        self, claim: Claim, state: State, due_at: datetime, references: dict[str, str],
-        note: StepNote, reason: dict[str, Any] | None, published: bool = False,
+        self,
+        claim: Claim,
+        state: State,
+        due_at: datetime,
+        references: dict[str, str],
+        note: StepNote,
+        reason: dict[str, Any] | None,
+        published: bool = False,
     ) -> bool:
         """Back to PENDIENTE / EN_ESPERA until `due_at`, with an audit row. `published` says a
         wake-up for `due_at` is already on its way (a retry message), so the reconciler need

@@ -32,7 +32,9 @@ class Container:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url, pool_size=max(2, self.settings.worker.concurrency))
+        return make_engine(
+            self.settings.database_url, pool_size=max(2, self.settings.worker.concurrency)
+        )
 
     @cached_property
     def store(self) -> SqlOrderStore:
@@ -125,7 +127,9 @@ def build_gateway(settings: Settings) -> Gateway:
 
         s = settings.simulated
         return SimulatedGateway(
-            SimulatedConfig(s.state_path, s.latency, s.unavailable_rate, s.drop_rate, s.pending_checks)
+            SimulatedConfig(
+                s.state_path, s.latency, s.unavailable_rate, s.drop_rate, s.pending_checks
+            )
         )
     if settings.gateway == "dian":
         from worker.wiring import build_dian_gateway

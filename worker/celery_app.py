@@ -57,7 +57,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_eta_task_limit": 1000,
         "task_default_queue": settings.queue,
-        "task_routes": {TASK_PROCESS: {"queue": settings.queue}, TASK_RECONCILE: {"queue": settings.queue}},
+        "task_routes": {
+            TASK_PROCESS: {"queue": settings.queue},
+            TASK_RECONCILE: {"queue": settings.queue},
+        },
         "beat_schedule": {
             "reconcile": {
                 "task": TASK_RECONCILE,

@@ -51,23 +51,34 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_enqueue(args: argparse.Namespace) -> int:
     from worker.producer import Producer
 
-    stream = sys.stdin if args.file == "-" else Path(args.file).open(encoding="utf-8")
+    if args.file == "-":
+        orders = list(read_orders(sys.stdin))
+    else:
+        with Path(args.file).open(encoding="utf-8") as stream:
+            orders = list(read_orders(stream))
     failures = 0
     with Producer(_settings()) as producer:
-        for data in read_orders(stream):
+        for data in orders:
             try:
                 result = producer.enqueue(data)
             except InvalidOrder as exc:
                 failures += 1
-                _emit(args, {"ok": False, "error": "invalid_order", "errors": exc.as_dicts()},
-                      f"INVALID {_order_id(data)}: " + "; ".join(
-                          f"{e.field}: {e.message} [{e.rule}]" for e in exc.errors))
+                _emit(
+                    args,
+                    {"ok": False, "error": "invalid_order", "errors": exc.as_dicts()},
+                    f"INVALID {_order_id(data)}: "
+                    + "; ".join(f"{e.field}: {e.message} [{e.rule}]" for e in exc.errors),
+                )
             except (OrderConflict, NumberingError) as exc:
                 failures += 1
-                _emit(args, {"ok": False, "error": type(exc).__name__, "message": str(exc)},
-                      f"REFUSED {_order_id(data)}: {exc}")
+                _emit(
+                    args,
+                    {"ok": False, "error": type(exc).__name__, "message": str(exc)},
+                    f"REFUSED {_order_id(data)}: {exc}",
+                )
             else:
-                text = f"{'ACCEPTED' if result.created else 'EXISTING'} {result.key} state={result.state}"
+                verb = "ACCEPTED" if result.created else "EXISTING"
+                text = f"{verb} {result.key} state={result.state}"
                 if result.number:
                     text += f" number={result.number}"
                 _emit(args, {"ok": True, **result.as_dict()}, text)
@@ -88,7 +99,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from worker.bootstrap import container
 
     settings = _settings()
-    key = OrderKey.parse(args.order) if ":" in args.order else OrderKey(args.issuer or settings.issuer.nit, args.order)
+    key = (
+        OrderKey.parse(args.order)
+        if ":" in args.order
+        else OrderKey(args.issuer or settings.issuer.nit, args.order)
+    )
     store = container(settings).store
     record = store.get(key)
     timeline = store.timeline(key)
@@ -96,18 +111,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no order {key}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({
-            "order_key": str(key),
-            "state": str(record.state) if record else None,
-            "number": str(record.number) if record and record.number else None,
-            "attempts": record.attempts if record else 0,
-            "references": record.references if record else {},
-            "reason": record.reason if record else None,
-            "timeline": [
-                {"id": e.id, "status": e.status, "at": e.created_at.isoformat(), "response": e.response_out}
-                for e in timeline
-            ],
-        }, ensure_ascii=False, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "order_key": str(key),
+                    "state": str(record.state) if record else None,
+                    "number": str(record.number) if record and record.number else None,
+                    "attempts": record.attempts if record else 0,
+                    "references": record.references if record else {},
+                    "reason": record.reason if record else None,
+                    "timeline": [
+                        {
+                            "id": e.id,
+                            "status": e.status,
+                            "at": e.created_at.isoformat(),
+                            "response": e.response_out,
+                        }
+                        for e in timeline
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     from worker.render_status import print_status
 
@@ -120,9 +147,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     argv = [
-        "worker", "-Q", settings.queue, "-P", args.pool or settings.worker.pool,
-        "-c", str(args.concurrency or settings.worker.concurrency),
-        "--without-mingle", "--without-gossip", "-E", "-l", settings.log_level,
+        "worker",
+        "-Q",
+        settings.queue,
+        "-P",
+        args.pool or settings.worker.pool,
+        "-c",
+        str(args.concurrency or settings.worker.concurrency),
+        "--without-mingle",
+        "--without-gossip",
+        "-E",
+        "-l",
+        settings.log_level,
     ]
     if args.name:
         argv += ["-n", args.name]
@@ -149,8 +185,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     assert c.publisher is not None
     from adapters.db.store import utc_now
 
-    result = reconcile(c.store, c.publisher, utc_now, settings.worker.republish_after,
-                       settings.worker.reconcile_batch)
+    result = reconcile(
+        c.store,
+        c.publisher,
+        utc_now,
+        settings.worker.republish_after,
+        settings.worker.reconcile_batch,
+    )
     print(f"published {result.published} due orders ({result.failed_to_publish} failed)")
     return 0
 
@@ -169,10 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("migrate", help="create or upgrade the database schema (alembic upgrade head)")
+    p = sub.add_parser(
+        "migrate", help="create or upgrade the database schema (alembic upgrade head)"
+    )
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("enqueue", help="accept orders from a file or stdin (one, an array, or JSON lines)")
+    p = sub.add_parser(
+        "enqueue", help="accept orders from a file or stdin (one, an array, or JSON lines)"
+    )
     p.add_argument("file", help="path to a JSON file, or - for standard input")
     p.add_argument("--json", action="store_true", help="one JSON result per order")
     p.set_defaults(func=cmd_enqueue)
@@ -187,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", choices=["prefork", "threads", "solo"])
     p.add_argument("--concurrency", "-c", type=int)
     p.add_argument("--name", "-n", help="worker node name")
-    p.add_argument("--beat", action="store_true", help="embed the beat scheduler (development only)")
+    p.add_argument(
+        "--beat", action="store_true", help="embed the beat scheduler (development only)"
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("beat", help="run the beat scheduler (one per deployment)")

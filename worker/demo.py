@@ -61,7 +61,10 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = log_path.open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -76,7 +79,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_demo(orders_file: str | None = None, timeout: float = 120.0, gateway: str | None = None) -> int:
+def run_demo(
+    orders_file: str | None = None, timeout: float = 120.0, gateway: str | None = None
+) -> int:
     gateway = gateway or os.environ.get("GATEWAY") or "dian"
     with ExitStack() as stack:
         env_overrides = _demo_environment(stack, gateway)
@@ -90,8 +95,10 @@ def run_demo(orders_file: str | None = None, timeout: float = 120.0, gateway: st
         tag = "" if "DATABASE_URL" in env_overrides else f"-{int(time.time())}"
         env = {**os.environ}
         logs = DEMO_DIR / "logs"
-        print(f"gateway: {settings.gateway}   store: {_safe_url(settings.database_url)}   "
-              f"broker: {_safe_url(settings.broker_url)}")
+        print(
+            f"gateway: {settings.gateway}   store: {_safe_url(settings.database_url)}   "
+            f"broker: {_safe_url(settings.broker_url)}"
+        )
         worker = _spawn(["worker", "--name", "demo@%h"], env, logs / "worker.log")
         stack.callback(_stop, worker)
         beat = _spawn(["beat"], env, logs / "beat.log")
@@ -115,7 +122,10 @@ def _enqueue_one(enqueue: Callable[[Any], Any], data: Any) -> list[OrderKey]:
     try:
         result = enqueue(data)
     except InvalidOrder as exc:
-        print(f"  {order_id:<28} refused: invalid order ({len(exc.errors)} errors, FAILED on the audit trail)")
+        print(
+            f"  {order_id:<28} refused: invalid order "
+            f"({len(exc.errors)} errors, FAILED on the audit trail)"
+        )
         for error in exc.errors:
             print(f"      {error.field}: {error.message} [{error.rule}]")
         return []
@@ -128,7 +138,9 @@ def _enqueue_one(enqueue: Callable[[Any], Any], data: Any) -> list[OrderKey]:
     return [result.key]
 
 
-def _wait_and_report(store: Any, keys: list[OrderKey], timeout: float, worker: subprocess.Popen[bytes]) -> bool:
+def _wait_and_report(
+    store: Any, keys: list[OrderKey], timeout: float, worker: subprocess.Popen[bytes]
+) -> bool:
     deadline = time.monotonic() + timeout
     records: dict[OrderKey, OrderRecord | None] = {}
     print("\nprocessing", end="", flush=True)

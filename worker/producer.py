@@ -1,7 +1,7 @@
 """The producer API: `enqueue(order)` from Python.
 
-    with Producer() as producer:
-        result = producer.enqueue(order_dict)   # durable before it returns
+with Producer() as producer:
+    result = producer.enqueue(order_dict)   # durable before it returns
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ class Producer:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 

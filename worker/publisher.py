@@ -25,6 +25,10 @@ class CeleryPublisher:
 
     def publish(self, key: OrderKey) -> None:
         self._app.send_task(
-            TASK_PROCESS, args=[str(key)], task_id=task_id_for(key), queue=self._queue,
-            retry=True, retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+            TASK_PROCESS,
+            args=[str(key)],
+            task_id=task_id_for(key),
+            queue=self._queue,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         )

@@ -125,17 +125,20 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _nested_timeouts(self) -> Settings:
         w = self.worker
-        gateway_timeout = max(
-            self.dian.connect_timeout + self.dian.read_timeout,
-            self.factus.connect_timeout + self.factus.read_timeout,
-        )
+        gateway_timeout = {
+            "dian": self.dian.connect_timeout + self.dian.read_timeout,
+            "factus": self.factus.connect_timeout + self.factus.read_timeout,
+            "simulated": self.simulated.latency,
+        }[self.gateway]
         if not gateway_timeout < w.soft_time_limit < w.hard_time_limit < w.lease_seconds:
             raise ValueError(
                 "timeouts must nest: gateway connect+read < worker.soft_time_limit < "
                 "worker.hard_time_limit < worker.lease_seconds"
             )
         if w.lease_seconds + w.celery_retry_max_countdown >= w.visibility_timeout:
-            raise ValueError("worker.visibility_timeout must exceed the lease plus any retry countdown")
+            raise ValueError(
+                "worker.visibility_timeout must exceed the lease plus any retry countdown"
+            )
         return self
 
     @property

@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery, Task
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from adapters.db.store import utc_now
 from domain.ports import OrderKey
 from domain.usecases.reconcile import reconcile
 from worker import bootstrap
@@ -63,5 +64,5 @@ def register(app: Celery) -> None:
         c = self.container()
         assert c.publisher is not None
         w = c.settings.worker
-        result = reconcile(c.store, c.publisher, bootstrap.utc_now, w.republish_after, w.reconcile_batch)
+        result = reconcile(c.store, c.publisher, utc_now, w.republish_after, w.reconcile_batch)
         return {"published": result.published, "failed_to_publish": result.failed_to_publish}

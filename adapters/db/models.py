@@ -76,7 +76,9 @@ class OrderRow(Base):
         Index("ix_orders_state_updated_at", "state", "updated_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
     issuer: Mapped[str] = mapped_column(String(20))
     order_id: Mapped[str] = mapped_column(String(64))
     gateway: Mapped[str] = mapped_column(String(16))

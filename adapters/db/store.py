@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
@@ -108,7 +108,9 @@ class SqlOrderStore:
                 continue
         raise RuntimeError(f"could not accept {key}: concurrent writers kept racing")
 
-    def _same_or_conflict(self, existing: OrderRecord, fingerprint: str, order: Order) -> Acceptance:
+    def _same_or_conflict(
+        self, existing: OrderRecord, fingerprint: str, order: Order
+    ) -> Acceptance:
         if existing.fingerprint == fingerprint:
             return Acceptance(existing, created=False)
         with self._engine.begin() as conn:
@@ -165,8 +167,11 @@ class SqlOrderStore:
             SqlAuditLog(conn).save_log(
                 "RECIBIDO",
                 {"order_key": str(key), "order": payload},
-                {"state": State.PENDIENTE.value, "number": str(number) if number else None,
-                 "gateway": gateway},
+                {
+                    "state": State.PENDIENTE.value,
+                    "number": str(number) if number else None,
+                    "gateway": gateway,
+                },
             )
         record = self.get(key)
         assert record is not None
@@ -189,7 +194,9 @@ class SqlOrderStore:
             )
         conn.execute(
             self._insert(NumberSequenceRow)
-            .values(prefix=numbering.prefix, next_number=numbering.first, last_number=numbering.last)
+            .values(
+                prefix=numbering.prefix, next_number=numbering.first, last_number=numbering.last
+            )
             .on_conflict_do_nothing(index_elements=["prefix"])
         )
         allocated = conn.execute(
@@ -390,7 +397,9 @@ class SqlOrderStore:
                 .order_by(InvoiceLogRow.id)
             ).all()
         return [
-            AuditEntry(r.id, r.status, r.payload_in, r.response_out, _aware(r.created_at) or r.created_at)
+            AuditEntry(
+                r.id, r.status, r.payload_in, r.response_out, _aware(r.created_at) or r.created_at
+            )
             for r in rows
         ]
 
@@ -405,14 +414,19 @@ class SqlOrderStore:
                     OrderRow.state == State.FAILED.value,
                 )
                 .values(
-                    state=State.EN_ESPERA.value, due_at=now, published_at=None,
-                    finished_at=None, updated_at=now,
+                    state=State.EN_ESPERA.value,
+                    due_at=now,
+                    published_at=None,
+                    finished_at=None,
+                    updated_at=now,
                 )
                 .returning(*OrderRow.__table__.c)
             ).first()
             if row is None:
                 return None
-            SqlAuditLog(conn).save_log(note.status, {"order_key": str(key), "order": row.payload}, note.response)
+            SqlAuditLog(conn).save_log(
+                note.status, {"order_key": str(key), "order": row.payload}, note.response
+            )
         return _record(row)
 
     def count_by_state(self) -> dict[str, int]:

@@ -129,6 +129,7 @@ class InvoiceFigures:
     tax_inclusive: Decimal
     charge_total: Decimal  # the tip
     payable: Decimal
+    payment_codes: tuple[str, ...]  # PaymentMeansCode, distinct, in the POS's order
 
     def tax_amounts(self) -> dict[str, Decimal]:
         return {total.tribute.code: total.amount for total in self.tax_totals}
@@ -163,6 +164,7 @@ def invoice_figures(order: Order) -> InvoiceFigures:
             sums[0] += base
             sums[1] += tax.monto
         lines.append(LineFigures(item, base, tuple(taxes)))
+    payment_codes = _payment_codes(order, errors)
     if errors:
         raise InvalidOrder(errors)
 
@@ -188,7 +190,25 @@ def invoice_figures(order: Order) -> InvoiceFigures:
         tax_inclusive=tax_inclusive,
         charge_total=charge,
         payable=tax_inclusive + charge,
+        payment_codes=payment_codes,
     )
+
+
+def _payment_codes(order: Order, errors: list[FieldError]) -> tuple[str, ...]:
+    codes: list[str] = []
+    for index, payment in enumerate(order.metodos_pago):
+        code = payment_means_for(payment.tipo)
+        if code is None:
+            errors.append(
+                FieldError(
+                    f"metodos_pago[{index}].tipo",
+                    "unknown_payment_method",
+                    f"unknown payment method {payment.tipo!r}",
+                )
+            )
+        elif code not in codes:
+            codes.append(code)
+    return tuple(codes)
 
 
 # ----------------------------------------------------------------------------- header
@@ -367,7 +387,7 @@ def _document(
 
     _supplier(_cac(root, "AccountingSupplierParty"), issuer, numbering)
     _customer(_cac(root, "AccountingCustomerParty"), order.adquirente)
-    _payment_means(root, order)
+    _payment_means(root, figures)
     if figures.charge_total > 0:
         _tip(root, figures)
     for total in figures.tax_totals:
@@ -499,25 +519,8 @@ def _customer(holder: etree._Element, buyer: Adquirente) -> None:
         _contact(party, buyer.telefono, buyer.email)
 
 
-def _payment_means(root: etree._Element, order: Order) -> None:
-    """One `cac:PaymentMeans` per distinct means, in the order the POS listed them."""
-    codes: list[str] = []
-    errors: list[FieldError] = []
-    for index, payment in enumerate(order.metodos_pago):
-        code = payment_means_for(payment.tipo)
-        if code is None:
-            errors.append(
-                FieldError(
-                    f"metodos_pago[{index}].tipo",
-                    "unknown_payment_method",
-                    f"unknown payment method {payment.tipo!r}",
-                )
-            )
-        elif code not in codes:
-            codes.append(code)
-    if errors:
-        raise InvalidOrder(errors)
-    for code in codes:
+def _payment_means(root: etree._Element, figures: InvoiceFigures) -> None:
+    for code in figures.payment_codes:
         means = _cac(root, "PaymentMeans")
         _cbc(means, "ID", PAYMENT_CASH)
         _cbc(means, "PaymentMeansCode", code)

@@ -8,8 +8,9 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -52,7 +53,9 @@ def upgrade() -> None:
         sa.Column("order_key", sa.String(length=90), nullable=True),
         sa.Column("payload_in", JSON_DOC, nullable=False),
         sa.Column("response_out", JSON_DOC, nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.CheckConstraint(AUDIT_STATUSES, name=op.f("ck_invoice_log_status")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoice_log")),
     )
@@ -89,8 +92,12 @@ def upgrade() -> None:
         sa.Column("track_id", sa.String(length=100), nullable=True),
         sa.Column("refs", JSON_DOC, server_default=sa.text("'{}'"), nullable=False),
         sa.Column("reason", JSON_DOC, nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(ORDER_STATES, name=op.f("ck_orders_state")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),

@@ -1,12 +1,12 @@
 """Process one order: claim it, ask or submit, record the outcome.
 
-    claim (PROCESANDO row, committed)
-      └─ was it maybe sent before? ── yes ─▶ gateway.status ─▶ NOT_FOUND ─▶ gateway.submit
-                                   └─ no ──────────────────────────────────▶ gateway.submit
-    ACCEPTED ─▶ SUCCESS        REJECTED ─▶ FAILED (rule codes)      InvalidOrder ─▶ FAILED
-    PENDING / OutcomeUnknown ─▶ EN_ESPERA (ask again later, never resend blindly)
-    GatewayUnavailable ─▶ PENDIENTE with backoff (FAILED once the order is too old)
-    GatewayMisconfigured ─▶ FAILED, loud
+claim (PROCESANDO row, committed)
+  └─ was it maybe sent before? ── yes ─▶ gateway.status ─▶ NOT_FOUND ─▶ gateway.submit
+                               └─ no ──────────────────────────────────▶ gateway.submit
+ACCEPTED ─▶ SUCCESS        REJECTED ─▶ FAILED (rule codes)      InvalidOrder ─▶ FAILED
+PENDING / OutcomeUnknown ─▶ EN_ESPERA (ask again later, never resend blindly)
+GatewayUnavailable ─▶ PENDIENTE with backoff (FAILED once the order is too old)
+GatewayMisconfigured ─▶ FAILED, loud
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Exponential backoff with full jitter, capped."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempt - 1))
         return max(1.0, ceiling * rng())
 
     def poll_delay(self, attempt: int) -> float:
-        return min(self.backoff_max, self.pending_poll_interval * 2 ** max(0, min(attempt, 12) - 1))
+        exponent = max(0, min(attempt, 12) - 1)
+        return min(self.backoff_max, self.pending_poll_interval * 2.0**exponent)
 
 
 class Step(enum.StrEnum):
@@ -72,7 +73,9 @@ class ProcessOrder:
         self._policy = policy
         self._clock = clock
 
-    def __call__(self, key: OrderKey, published_retry: Callable[[float], bool] | None = None) -> Processed:
+    def __call__(
+        self, key: OrderKey, published_retry: Callable[[float], bool] | None = None
+    ) -> Processed:
         """`published_retry(delay)` may schedule a quick wake-up (a task retry); it returns
         whether it did, so the reconciler knows not to send another."""
         claim = self._store.claim(key, self._policy.lease_seconds)
@@ -91,15 +94,30 @@ class ProcessOrder:
         try:
             result = self._ask_or_submit(claim, submission)
         except InvalidOrder as exc:
-            return self._final(claim, State.FAILED, {}, "FAILED",
-                               {"error": "invalid_order", "errors": exc.as_dicts()})
+            return self._final(
+                claim,
+                State.FAILED,
+                {},
+                "FAILED",
+                {"error": "invalid_order", "errors": exc.as_dicts()},
+            )
         except GatewayMisconfigured as exc:
             log.critical("gateway refuses our configuration (order %s): %s", claim.record.key, exc)
-            return self._final(claim, State.FAILED, {}, "FAILED",
-                               {"error": "gateway_misconfigured", "message": str(exc)})
+            return self._final(
+                claim,
+                State.FAILED,
+                {},
+                "FAILED",
+                {"error": "gateway_misconfigured", "message": str(exc)},
+            )
         except OutcomeUnknown as exc:
-            return self._wait(claim, {}, {"error": "outcome_unknown", "message": str(exc)},
-                              self._policy.backoff(claim.attempt), published_retry)
+            return self._wait(
+                claim,
+                {},
+                {"error": "outcome_unknown", "message": str(exc)},
+                self._policy.backoff(claim.attempt),
+                published_retry,
+            )
         except GatewayUnavailable as exc:
             return self._unavailable(claim, exc, published_retry)
         return self._decide(claim, result, published_retry)
@@ -120,18 +138,35 @@ class ProcessOrder:
         summary = result.as_dict()
         if result.verdict is Verdict.ACCEPTED:
             warnings = [r.as_dict() for r in result.rules]
-            return self._final(claim, State.SUCCESS, result.references, "SUCCESS", summary,
-                               {"warnings": warnings} if warnings else None)
+            return self._final(
+                claim,
+                State.SUCCESS,
+                result.references,
+                "SUCCESS",
+                summary,
+                {"warnings": warnings} if warnings else None,
+            )
         if result.verdict is Verdict.REJECTED:
             reason = {"error": "rejected", "rules": [r.as_dict() for r in result.rules]}
             return self._final(claim, State.FAILED, result.references, "FAILED", summary, reason)
         delay = self._policy.poll_delay(claim.attempt)
-        return self._wait(claim, result.references, summary, delay, published_retry,
-                          reason={"waiting": "authority has not decided yet"})
+        return self._wait(
+            claim,
+            result.references,
+            summary,
+            delay,
+            published_retry,
+            reason={"waiting": "authority has not decided yet"},
+        )
 
     def _final(
-        self, claim: Claim, state: State, references: dict[str, str], status: str,
-        response: dict[str, Any], reason: dict[str, Any] | None = None,
+        self,
+        claim: Claim,
+        state: State,
+        references: dict[str, str],
+        status: str,
+        response: dict[str, Any],
+        reason: dict[str, Any] | None = None,
     ) -> Processed:
         if reason is None and state is State.FAILED:
             reason = response
@@ -139,13 +174,25 @@ class ProcessOrder:
         return Processed(Step.SUCCEEDED if state is State.SUCCESS else Step.FAILED)
 
     def _wait(
-        self, claim: Claim, references: dict[str, str], response: dict[str, Any], delay: float,
-        published_retry: Callable[[float], bool] | None, reason: dict[str, Any] | None = None,
+        self,
+        claim: Claim,
+        references: dict[str, str],
+        response: dict[str, Any],
+        delay: float,
+        published_retry: Callable[[float], bool] | None,
+        reason: dict[str, Any] | None = None,
     ) -> Processed:
         due = self._clock() + timedelta(seconds=delay)
         published = published_retry(delay) if published_retry else False
-        self._store.defer(claim, State.EN_ESPERA, due, references, StepNote("EN_ESPERA", response),
-                          reason or response, published=published)
+        self._store.defer(
+            claim,
+            State.EN_ESPERA,
+            due,
+            references,
+            StepNote("EN_ESPERA", response),
+            reason or response,
+            published=published,
+        )
         return Processed(Step.WAITING, delay)
 
     def _unavailable(
@@ -159,15 +206,24 @@ class ProcessOrder:
         delay = max(exc.retry_after or 0.0, self._policy.backoff(claim.attempt))
         due = self._clock() + timedelta(seconds=delay)
         published = published_retry(delay) if published_retry else False
-        self._store.defer(claim, State.PENDIENTE, due, {}, StepNote("REINTENTO", response),
-                          response, published=published)
+        self._store.defer(
+            claim,
+            State.PENDIENTE,
+            due,
+            {},
+            StepNote("REINTENTO", response),
+            response,
+            published=published,
+        )
         return Processed(Step.RETRYING, delay)
 
     def _interrupted(self, claim: Claim, exc: BaseException) -> None:
         response = {"error": "interrupted", "type": type(exc).__name__, "message": str(exc)[:500]}
         try:
             due = self._clock() + timedelta(seconds=self._policy.backoff(claim.attempt))
-            self._store.defer(claim, State.EN_ESPERA, due, {}, StepNote("EN_ESPERA", response), response)
+            self._store.defer(
+                claim, State.EN_ESPERA, due, {}, StepNote("EN_ESPERA", response), response
+            )
         except Exception:  # the store may be what failed; the lease expiry covers this order
             log.warning("could not record the interruption of %s", claim.record.key, exc_info=True)
 

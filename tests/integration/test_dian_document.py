@@ -631,3 +631,18 @@ def test_control_characters_are_an_invalid_order(factory: DianDocumentFactory) -
     submission = _submission(data)
     with pytest.raises(InvalidOrder):
         factory.build(submission, SIGNED_AT)
+
+
+def test_unknown_payment_method_is_an_invalid_order_for_build_and_cufe_for(
+    factory: DianDocumentFactory,
+) -> None:
+    data = copy.deepcopy(SEED)
+    data["metodos_pago"][0]["tipo"] = "Trueque"
+    order = Order.model_validate(data)
+    submission = Submission(
+        OrderKey(ISSUER.nit, "X"), order, ISSUED_AT, DocumentNumber("SETP", 990000001)
+    )
+    with pytest.raises(InvalidOrder):
+        factory.build(submission, SIGNED_AT)
+    with pytest.raises(InvalidOrder):
+        cufe_for(submission, ISSUER, SOFTWARE, NUMBERING)
