@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import adapters.db.api_keys  # noqa: F401
 from adapters.db.engine import make_engine
 from adapters.db.models import Base
 from alembic import context

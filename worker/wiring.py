@@ -7,8 +7,47 @@ from worker.settings import Settings
 
 
 def build_dian_gateway(settings: Settings) -> Gateway:
-    raise NotImplementedError("the DIAN gateway is being wired")
+    from adapters.dian.client import DianSoapClient
+    from adapters.dian.document import DianDocumentFactory
+    from adapters.dian.gateway import DianGateway
+    from adapters.dian.signer import XadesSigner
+    from worker.bootstrap import issuer_profile, numbering_range, software_registration
+
+    d = settings.dian
+    if d.cert_path is None:
+        raise ValueError("GATEWAY=dian needs DIAN__CERT_PATH (the issuer's PKCS#12 certificate)")
+    signer = XadesSigner.from_pkcs12(d.cert_path.read_bytes(), d.cert_password.get_secret_value())
+    client = DianSoapClient(
+        d.endpoint,
+        signer.private_key,
+        signer.certificate,
+        connect_timeout=d.connect_timeout,
+        read_timeout=d.read_timeout,
+    )
+    issuer = issuer_profile(settings)
+    software = software_registration(settings)
+    numbering = numbering_range(settings)
+    factory = DianDocumentFactory(issuer, software, numbering, signer)
+    return DianGateway(client, factory, issuer, software, numbering)
 
 
 def build_factus_gateway(settings: Settings) -> Gateway:
-    raise NotImplementedError("the Factus gateway is being wired")
+    from adapters.factus.config import FactusConfig
+    from adapters.factus.config import build_factus_gateway as build
+
+    f = settings.factus
+    if f.numbering_range_id is None:
+        raise ValueError("GATEWAY=factus needs FACTUS__NUMBERING_RANGE_ID")
+    config = FactusConfig(
+        base_url=f.base_url,
+        client_id=f.client_id,
+        client_secret=f.client_secret.get_secret_value(),
+        username=f.username,
+        password=f.password.get_secret_value(),
+        numbering_range_id=f.numbering_range_id,
+        rate_limit_per_minute=f.rate_limit_per_minute,
+        send_email=f.send_email,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+    )
+    return build(config, settings.effective_redis_url)

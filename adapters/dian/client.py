@@ -197,7 +197,13 @@ class DianSoapClient:
 
     def get_status_zip(self, track_id: str) -> tuple[DianResponse, ...]:
         result = self._call("GetStatusZip", lambda: self._service.GetStatusZip(track_id))
-        items = [] if result is None else (result.DianResponse or [])
+        # zeep unwraps a result that is a bare list (ArrayOfDianResponse) into a list
+        if result is None:
+            items = []
+        elif isinstance(result, list):
+            items = result
+        else:
+            items = result.DianResponse or []
         return tuple(_dian_response(item) for item in items)
 
     def get_xml_by_document_key(self, track_id: str) -> EventResponse:

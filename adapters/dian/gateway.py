@@ -15,6 +15,7 @@ ZipKey, and `status` polls GetStatusZip.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.dian.client import DianResponse, DianSoapClient
@@ -28,6 +29,7 @@ DUPLICATE_RULE = "90"
 _RULE = re.compile(r"^\s*Regla:\s*(?P<code>[^,]+?)\s*,\s*(?P<kind>[^:]+?)\s*:\s*(?P<text>.*)$",
                    re.DOTALL)
 _MISCONFIGURED_89 = ("certificado", "NIT")
+BOGOTA = timedelta(hours=-5)
 
 
 def parse_rules(messages: tuple[str, ...]) -> tuple[Rule, ...]:
@@ -66,6 +68,16 @@ def _summary(operation: str, answer: DianResponse) -> dict[str, Any]:
     return summary
 
 
+def signing_time_for(submission: Submission, now: datetime | None = None) -> datetime:
+    """Now, unless that is no longer the issue date in Colombia: DIAN requires the signing
+    date to equal the issue date (FAD09e), and the issue date is fixed when the order is
+    accepted (it is part of the CUFE), so a retry on a later day signs at the issue time."""
+    current = now or datetime.now(UTC)
+    if (current + BOGOTA).date() == (submission.issued_at + BOGOTA).date():
+        return current
+    return submission.issued_at
+
+
 class DianGateway:
     """The `Gateway` port over DIAN's SOAP service (own software, direct submission)."""
 
@@ -86,7 +98,7 @@ class DianGateway:
         self._numbering = numbering
 
     def submit(self, submission: Submission) -> GatewayResult:
-        invoice = self._factory.build(submission)
+        invoice = self._factory.build(submission, signing_time=signing_time_for(submission))
         base = {"cufe": invoice.cufe, "number": invoice.number}
         if self._software.test_set_id:
             upload = self._client.send_test_set_async(

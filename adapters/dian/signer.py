@@ -161,6 +161,15 @@ class XadesSigner:
             raise SigningError("DIAN signatures use RSA keys")
         return cls(key, certificate, role=role)
 
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """The signing key, also used for the WS-Security token of the SOAP envelope."""
+        return self._key
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
+
     def certificate_info(self) -> CertificateInfo:
         cert = self._certificate
         return CertificateInfo(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -143,7 +144,7 @@ class TokenProvider(Protocol):
     def invalidate(self, token: str) -> None: ...
 
 
-class _RenewingProvider:
+class _RenewingProvider(ABC):
     """Read the cached token; when stale, renew it under a lock, re-reading first."""
 
     def __init__(self, oauth: OAuthEndpoint, clock: Clock) -> None:
@@ -170,16 +171,15 @@ class _RenewingProvider:
                 pass
         return self._oauth.login()
 
-    def _load(self) -> Token | None:
-        raise NotImplementedError
+    @abstractmethod
+    def _load(self) -> Token | None: ...
 
-    def _store(self, token: Token) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _store(self, token: Token) -> None: ...
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        raise NotImplementedError
-        yield
+    @abstractmethod
+    def _locked(self) -> AbstractContextManager[None]:
+        """Held while renewing, so only one renewal runs at a time."""
 
 
 class InMemoryTokenProvider(_RenewingProvider):

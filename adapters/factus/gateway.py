@@ -61,6 +61,8 @@ class FactusGateway:
         if result.verdict is Verdict.PENDING:
             # Factus: re-send the same payload with the same reference_code; it asks DIAN again.
             return self._send(submission, self._body(submission), repairs_left=0)
+        if result.verdict is Verdict.REJECTED and self._config.delete_rejected:
+            self._delete(submission.reference_code)
         return result
 
     # -- steps --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from adapters.factus.client import (
     FactusUnprocessable,
 )
 from adapters.factus.config import FactusConfig, build_factus_gateway
-from adapters.factus.gateway import FactusGateway, bill_result
+from adapters.factus.gateway import FactusGateway
 from adapters.factus.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from adapters.factus.simulator import SimulatorServer, start_simulator
 from domain.errors import (
@@ -137,9 +137,7 @@ def config_for(server: SimulatorServer, **overrides: Any) -> FactusConfig:
 
 
 @pytest.fixture
-def gateway_factory(
-    sim: SimulatorServer, prefix: str
-) -> Iterator[Any]:
+def gateway_factory(sim: SimulatorServer, prefix: str) -> Iterator[Any]:
     made: list[FactusGateway] = []
 
     def make(**overrides: Any) -> FactusGateway:
@@ -160,7 +158,10 @@ def submission(order_id: str = "POS-100") -> Submission:
 SEEN_TEXT: list[str] = []  # every result and exception text, checked for secrets at the end
 
 
-def record(value: object) -> object:
+T = TypeVar("T")
+
+
+def record(value: T) -> T:
     SEEN_TEXT.append(repr(value))
     SEEN_TEXT.append(str(value.as_dict()) if hasattr(value, "as_dict") else str(value))
     return value
@@ -169,9 +170,10 @@ def record(value: object) -> object:
 # -- outcomes ----------------------------------------------------------------------------------
 
 
-def test_validated_bill_is_accepted_with_its_references(sim: SimulatorServer, gateway_factory: Any) -> None:
+def test_validated_bill_is_accepted_with_its_references(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
     result = record(gateway_factory().submit(submission()))
-    assert isinstance(result, type(bill_result({})))
     assert result.verdict is Verdict.ACCEPTED
     refs = result.references
     assert refs["reference_code"] == "900123456-POS-100"
@@ -184,7 +186,9 @@ def test_validated_bill_is_accepted_with_its_references(sim: SimulatorServer, ga
     assert stats(sim)["bills_created"] == {"900123456-POS-100": 1}
 
 
-def test_notifications_are_kept_as_warnings_on_accepted(sim: SimulatorServer, gateway_factory: Any) -> None:
+def test_notifications_are_kept_as_warnings_on_accepted(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
     control(sim, dian_notifications={"FAJ44b": "El nombre no coincide con el RUT"})
     result = gateway_factory().submit(submission())
     assert result.verdict is Verdict.ACCEPTED
@@ -290,6 +294,17 @@ def test_status_not_found_and_accepted(sim: SimulatorServer, gateway_factory: An
     gateway.submit(submission())
     assert gateway.status(submission()).verdict is Verdict.ACCEPTED
     assert stats(sim)["validate_requests"] == {"900123456-POS-100": 1}
+
+
+def test_status_of_a_rejected_bill_is_rejected_and_unblocks_factus(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    control(sim, dian_rejections={"FAK24": "No está informado el DV del NIT"})
+    assert gateway_factory(delete_rejected=False).submit(submission()).verdict is Verdict.REJECTED
+    result = gateway_factory().status(submission())
+    assert result.verdict is Verdict.REJECTED
+    assert [r.code for r in result.rules] == ["FAK24"]
+    assert stats(sim)["deleted"] == {"900123456-POS-100": 1}
 
 
 def test_timeout_after_processing_is_outcome_unknown_then_status_finds_it(
@@ -557,7 +572,9 @@ def test_every_status_and_transport_error_maps_to_a_known_outcome(method: str) -
 
     def run(handler: Any) -> str:
         http = httpx.Client(transport=httpx.MockTransport(handler))
-        client = FactusClient(http, "http://factus.test", StaticTokens(), InMemoryRateLimiter(10**6))
+        client = FactusClient(
+            http, "http://factus.test", StaticTokens(), InMemoryRateLimiter(10**6)
+        )
         try:
             if method == "POST":
                 client.create_and_validate({"reference_code": "R"})
@@ -568,7 +585,7 @@ def test_every_status_and_transport_error_maps_to_a_known_outcome(method: str) -
         return "ok"
 
     for status in range(200, 600):
-        body = {"data": {"data": []}}
+        body: dict[str, Any] = {"data": {"data": []}}
         outcomes[str(status)] = run(lambda request, s=status, b=body: httpx.Response(s, json=b))
     for cls in _request_error_classes():
 

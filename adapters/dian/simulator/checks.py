@@ -99,7 +99,10 @@ def parse_document(name: str, xml: bytes) -> Document:
 
 
 class SchemaCheck:
-    """UBL 2.1 Invoice schema, loaded once on first use (the XSDs are large)."""
+    """UBL 2.1 Invoice schema, loaded once on first use (the XSDs are large).
+
+    The directory is fixed when the simulator starts; changing `ubl_xsd_dir` later has no effect.
+    """
 
     def __init__(self, xsd_dir: Path | None) -> None:
         self._dir = xsd_dir
@@ -122,7 +125,9 @@ class SchemaCheck:
                 log.warning("UBL 2.1 schema not found in %s: schema check skipped", self._dir)
                 self._warned = True
             return []
-        if schema.validate(document.tree):
+        with self._lock:  # one validation at a time: lxml schemas are not shared safely
+            valid = schema.validate(document.tree)
+        if valid:
             return []
         return [SCHEMA_RULE]
 

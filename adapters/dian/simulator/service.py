@@ -64,7 +64,9 @@ class DianService:
         except etree.XMLSyntaxError:
             return "", responses.sender_fault("The message is not well-formed XML.")
         certificate: x509.Certificate | None = None
-        if options.take("invalid_security"):
+        with self.state.lock:
+            injected = options.take("invalid_security")
+        if injected:
             raise SecurityRefused("injected")
         if options.checks:
             try:

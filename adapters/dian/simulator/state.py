@@ -11,7 +11,8 @@ from typing import Any
 from adapters.dian.simulator.responses import DianAnswer
 
 HABILITACION_TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
-DEFAULT_UBL_XSD = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ubl-xsd"
+# OASIS UBL 2.1 + DIAN structures schemas, shipped with the package (see SOURCES.md there).
+DEFAULT_UBL_XSD = Path(__file__).resolve().parents[1] / "schemas" / "ubl-xsd"
 
 
 @dataclass

@@ -1,0 +1,112 @@
+"""The pipeline end to end through the DIAN simulator (full checks) and the Factus simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.dian.devcert import make_test_pkcs12
+from adapters.dian.simulator import start_simulator as start_dian
+from adapters.factus.simulator.app import SimulatorOptions
+from adapters.factus.simulator.app import start_simulator as start_factus
+from tests.e2e.harness import Pipeline, wait_until
+from tests.factories import line, order
+from worker.producer import Producer
+
+pytestmark = pytest.mark.e2e
+Factory = Callable[..., Pipeline]
+TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+
+
+@pytest.fixture
+def dian() -> Iterator[str]:
+    server, url = start_dian(technical_keys={"SETP": TECHNICAL_KEY})
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def dian_pipeline(factory: Factory, url: str, tmp_path: Path, **extra: str) -> Pipeline:
+    cert = tmp_path / "issuer.p12"
+    cert.write_bytes(make_test_pkcs12("900123456", "s3cret"))
+    return factory(
+        GATEWAY="dian", DIAN__ENDPOINT=url, DIAN__CERT_PATH=str(cert), DIAN__CERT_PASSWORD="s3cret",
+        DIAN__CONNECT_TIMEOUT="1", DIAN__READ_TIMEOUT="4", ISSUER__NIT="900123456", **extra,
+    )
+
+
+def test_orders_become_dian_invoices_accepted_with_full_checks(
+    pipeline_factory: Factory, dian: str, tmp_path: Path
+) -> None:
+    p = dian_pipeline(pipeline_factory, dian, tmp_path)
+    p.start_worker()
+    p.start_beat()
+    orders = [
+        order("DIAN-1"),
+        order("DIAN-2", [line("Queso (kg)", "0.375", 24000, (("IVA", "0.19"),))], tip=1500),
+        order("DIAN-3", buyer={"tipo_documento": "31", "numero_documento": "900373076",
+                               "nombre": "Ñandú & Cía <Norte> \"S.A.S.\" 🍽"}),
+    ]
+    with Producer(p.settings()) as producer:
+        keys = [producer.enqueue(o).key for o in orders]
+    wait_until(lambda: p.states().get("SUCCESS") == 3, 60, "3 DIAN invoices accepted", p)
+    stats = httpx.get(f"{dian}/_stats").json()
+    assert sorted(stats["submissions"].values()) == [1, 1, 1]
+    for key in keys:
+        record = p.store.get(key)
+        assert record is not None and len(record.references["cufe"]) == 96
+        success = [e for e in p.store.timeline(key) if e.status == "SUCCESS"]
+        assert "ApplicationResponse" in success[0].response_out["response"]["application_response"]  # type: ignore[index]
+
+
+def test_a_dian_rejection_ends_failed_with_its_rule_codes(
+    pipeline_factory: Factory, dian: str, tmp_path: Path
+) -> None:
+    httpx.post(f"{dian}/_control", json={
+        "extra_rejections": ["Regla: FAJ43b, Rechazo: Nombre o razón social no coincide con el RUT"]
+    })
+    p = dian_pipeline(pipeline_factory, dian, tmp_path)
+    p.start_worker()
+    with Producer(p.settings()) as producer:
+        key = producer.enqueue(order("DIAN-R")).key
+    wait_until(lambda: p.states().get("FAILED") == 1, 60, "the rejection", p)
+    record = p.store.get(key)
+    assert record is not None and record.reason is not None
+    assert [r["code"] for r in record.reason["rules"]] == ["FAJ43b"]
+
+
+@pytest.fixture
+def factus() -> Iterator[tuple[str, SimulatorOptions]]:
+    options = SimulatorOptions()
+    server, url = start_factus()
+    yield url, options
+    server.stop()
+
+
+def test_orders_become_factus_bills_with_the_factus_gateway(
+    pipeline_factory: Factory, factus: tuple[str, SimulatorOptions], redis_url: str
+) -> None:
+    url, options = factus
+    p = pipeline_factory(
+        GATEWAY="factus", FACTUS__BASE_URL=url, FACTUS__CLIENT_ID=options.client_id,
+        FACTUS__CLIENT_SECRET=options.client_secret, FACTUS__USERNAME=options.username,
+        FACTUS__PASSWORD=options.password, FACTUS__NUMBERING_RANGE_ID="8",
+        FACTUS__CONNECT_TIMEOUT="1", FACTUS__READ_TIMEOUT="4", REDIS_URL=redis_url,
+    )
+    p.start_worker()
+    p.start_beat()
+    with Producer(p.settings()) as producer:
+        keys = [producer.enqueue(order(f"FAC-{n}", tip=1000)).key for n in range(5)]
+    wait_until(lambda: p.states().get("SUCCESS") == 5, 60, "5 Factus bills validated", p)
+    stats = httpx.get(f"{url}/_stats").json()
+    expected = {f"{k.issuer}-{k.order_id}": 1 for k in keys}
+    assert stats["bills_created"] == expected  # one bill per order, never two
+    for key in keys:
+        record = p.store.get(key)
+        assert record is not None and record.references["cufe"]
+        assert record.references["reference_code"] == f"{key.issuer}-{key.order_id}"
+        assert record.number is None  # Factus numbers its own bills
+    assert stats["logins"] == 1  # one token shared by every worker process

@@ -1,0 +1,181 @@
+"""The order store on a real PostgreSQL migrated by Alembic."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from adapters.db.store import SqlOrderStore
+from domain.errors import NumberingError, OrderConflict
+from domain.issuer import NumberingRange
+from domain.order import parse_order
+from domain.ports import OrderKey
+from domain.store import State, StepNote
+from tests.factories import SEED_ORDER, order
+from worker.migrations import check
+
+NUMBERING = NumberingRange(
+    "18760000001", "SETP", 990000000, 995000000, date(2019, 1, 19), date(2030, 1, 19), "k"
+)
+
+
+def key(n: int | str = 100) -> OrderKey:
+    return OrderKey("900123456", f"POS-{n}")
+
+
+def accept(store: SqlOrderStore, n: int | str = 100, numbering: NumberingRange | None = NUMBERING):  # type: ignore[no-untyped-def]
+    return store.accept(key(n), parse_order(order(f"POS-{n}")), "simulated", numbering)
+
+
+def test_models_agree_with_migrations(database_url: str) -> None:
+    check(database_url)  # raises when autogenerate would produce operations
+
+
+def test_audit_rows_cannot_be_updated_or_deleted(store: SqlOrderStore, clean_db: Engine) -> None:
+    accept(store)
+    for statement in ("UPDATE invoice_log SET status = 'SUCCESS'", "DELETE FROM invoice_log"):
+        with pytest.raises(DBAPIError, match="append-only"), clean_db.begin() as conn:
+            conn.execute(text(statement))
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM invoice_log")).scalar_one() == 1
+
+
+def test_accept_is_idempotent_and_a_different_payload_is_a_recorded_conflict(
+    store: SqlOrderStore,
+) -> None:
+    first = accept(store)
+    again = accept(store)
+    assert first.created and not again.created
+    assert again.record.number == first.record.number
+    with pytest.raises(OrderConflict):
+        store.accept(key(), parse_order(order("POS-100", tip=100)), "simulated", NUMBERING)
+    assert [e.status for e in store.timeline(key())] == ["RECIBIDO", "CONFLICTO"]
+
+
+def test_numbers_are_unique_under_concurrency(store: SqlOrderStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda n: accept(store, n), range(200)))
+    numbers = [r.record.number.number for r in results]
+    assert len(set(numbers)) == 200
+    assert sorted(numbers) == list(range(990000000, 990000200))
+
+
+def test_concurrent_accepts_of_one_order_create_it_once(store: SqlOrderStore) -> None:
+    barrier = threading.Barrier(6)
+
+    def go(_: int) -> bool:
+        barrier.wait()
+        return accept(store, 7).created
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        created = list(pool.map(go, range(6)))
+    assert created.count(True) == 1
+    assert [e.status for e in store.timeline(key(7))] == ["RECIBIDO"]
+
+
+def test_an_exhausted_range_and_an_expired_range_are_clear_errors(store: SqlOrderStore) -> None:
+    tiny = NumberingRange("1", "TINY", 1, 2, date(2019, 1, 1), date(2030, 1, 1), "k")
+    accept(store, 1, tiny)
+    second = accept(store, 2, tiny)
+    assert any("left" in w for w in second.warnings)
+    with pytest.raises(NumberingError, match="exhausted"):
+        accept(store, 3, tiny)
+    assert store.get(key(3)) is None  # nothing half-written
+    expired = NumberingRange("2", "OLD", 1, 9, date(2019, 1, 1), date(2020, 1, 1), "k")
+    with pytest.raises(NumberingError, match="expired"):
+        accept(store, 4, expired)
+
+
+def test_only_one_worker_claims_an_order(store: SqlOrderStore) -> None:
+    accept(store)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claims = list(pool.map(lambda _: store.claim(key(), 60), range(8)))
+    assert sum(c is not None for c in claims) == 1
+
+
+def test_a_lost_claim_cannot_overwrite_the_new_owner(engine: Engine, clean_db: Engine) -> None:
+    clock = [datetime.now(UTC)]
+    store = SqlOrderStore(clean_db, lambda: clock[0])
+    accept(store)
+    stale = store.claim(key(), 10)
+    assert stale is not None and not stale.was_maybe_sent
+    clock[0] += timedelta(seconds=11)
+    fresh = store.claim(key(), 10)
+    assert fresh is not None and fresh.was_maybe_sent  # the first may have sent: ask first
+    assert not store.finish(stale, State.SUCCESS, {}, StepNote("SUCCESS"), None)
+    assert store.finish(fresh, State.SUCCESS, {"cufe": "c"}, StepNote("SUCCESS"), None)
+    record = store.get(key())
+    assert record is not None and record.state is State.SUCCESS and record.references["cufe"] == "c"
+    statuses = [e.status for e in store.timeline(key())]
+    assert statuses == ["RECIBIDO", "PROCESANDO", "PROCESANDO", "SUCCESS", "SUCCESS"]
+    assert store.timeline(key())[3].response_out["claim_lost"] is True  # type: ignore[index]
+
+
+def test_two_reconcilers_get_disjoint_orders(store: SqlOrderStore, clean_db: Engine) -> None:
+    for n in range(100):
+        accept(store, n)
+    with clean_db.begin() as conn:
+        conn.execute(text("UPDATE orders SET published_at = NULL"))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    barrier = threading.Barrier(2)
+
+    def run(_: int) -> list[OrderKey]:
+        barrier.wait()
+        return store.due_for_publish(now, 60, 1000)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        a, b = pool.map(run, range(2))
+    assert len(a) + len(b) == 100 and not set(a) & set(b)
+    assert store.due_for_publish(now, 60, 1000) == []  # already on their way
+
+
+def test_expired_leases_are_due_for_publish(clean_db: Engine) -> None:
+    clock = [datetime.now(UTC)]
+    store = SqlOrderStore(clean_db, lambda: clock[0])
+    accept(store)
+    assert store.due_for_publish(clock[0], 60, 10) == []  # published at accept
+    store.claim(key(), 30)
+    clock[0] += timedelta(seconds=31)
+    assert store.due_for_publish(clock[0], 60, 10) == [key()]
+
+
+def test_the_reconcile_query_uses_the_due_index(store: SqlOrderStore, clean_db: Engine) -> None:
+    for n in range(50):
+        accept(store, n)
+    with clean_db.begin() as conn:
+        conn.execute(text("ANALYZE orders"))
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                text(
+                    "EXPLAIN SELECT id FROM orders WHERE due_at IS NOT NULL AND due_at <= now() "
+                    "ORDER BY due_at LIMIT 100"
+                )
+            )
+        )
+    assert "ix_orders_due_at_open" in plan
+
+
+def test_reopen_moves_a_failed_order_back_to_waiting(store: SqlOrderStore) -> None:
+    accept(store)
+    claim = store.claim(key(), 60)
+    assert claim is not None
+    store.finish(claim, State.FAILED, {}, StepNote("FAILED", {"error": "gateway_unavailable"}), {})
+    reopened = store.reopen(key(), StepNote("REINTENTO", {"operator": "test"}))
+    assert reopened is not None and reopened.state is State.EN_ESPERA and reopened.maybe_sent
+    assert store.reopen(key(), StepNote("REINTENTO")) is None  # only FAILED orders
+
+
+def test_invalid_orders_are_on_the_audit_trail(store: SqlOrderStore) -> None:
+    from domain.errors import FieldError
+
+    store.record_invalid(key(9), {"id_pedido_origen": "POS-9"}, [FieldError("items", "too_short", "x")])
+    entries = store.timeline(key(9))
+    assert entries[0].status == "FAILED"
+    assert entries[0].response_out["errors"][0]["field"] == "items"  # type: ignore[index]

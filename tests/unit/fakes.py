@@ -1,0 +1,161 @@
+"""Hand-written fakes of the ports, for use-case tests without I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from domain.errors import FieldError, OrderConflict
+from domain.issuer import NumberingRange
+from domain.order import Order
+from domain.ports import DocumentNumber, GatewayResult, OrderKey, Submission
+from domain.store import Acceptance, AuditEntry, Claim, OrderRecord, State, StepNote
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@dataclass
+class _Row:
+    record: OrderRecord
+    token: str | None = None
+    published_at: datetime | None = None
+
+
+class FakeStore:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.rows: dict[OrderKey, _Row] = {}
+        self.audit: list[tuple[str | None, str, dict[str, Any] | None]] = []
+        self.next_number = 1
+
+    def accept(
+        self, key: OrderKey, order: Order, gateway: str, numbering: NumberingRange | None
+    ) -> Acceptance:
+        if key in self.rows:
+            existing = self.rows[key].record
+            if existing.fingerprint != order.fingerprint():
+                self.audit.append((str(key), "CONFLICTO", None))
+                raise OrderConflict(str(key))
+            return Acceptance(existing, created=False)
+        number = DocumentNumber("SETP", self.next_number) if numbering else None
+        self.next_number += 1
+        now = self.clock()
+        record = OrderRecord(
+            key, State.PENDIENTE, gateway, order.to_payload(), order.fingerprint(), now, number,
+            0, False, now, {}, None, now, now,
+        )
+        self.rows[key] = _Row(record, published_at=now)
+        self.audit.append((str(key), "RECIBIDO", None))
+        return Acceptance(record, created=True)
+
+    def record_invalid(
+        self, key: OrderKey | None, payload: dict[str, Any], errors: list[FieldError]
+    ) -> int:
+        self.audit.append((str(key) if key else None, "FAILED", {"errors": errors}))
+        return len(self.audit)
+
+    def claim(self, key: OrderKey, lease_seconds: float) -> Claim | None:
+        row = self.rows.get(key)
+        now = self.clock()
+        if row is None or row.record.state.is_final:
+            return None
+        if row.record.due_at is not None and row.record.due_at > now:
+            return None
+        was = row.record.maybe_sent
+        attempt = row.record.attempts + 1
+        row.record = replace(
+            row.record, state=State.PROCESANDO, attempts=attempt, maybe_sent=True,
+            due_at=now + timedelta(seconds=lease_seconds),
+        )
+        row.token = str(uuid.uuid4())
+        self.audit.append((str(key), "PROCESANDO", None))
+        return Claim(row.record, row.token, attempt, was)
+
+    def _transition(self, claim: Claim, note: StepNote, **changes: Any) -> bool:
+        row = self.rows[claim.record.key]
+        owned = row.token == claim.token and row.record.state is State.PROCESANDO
+        if owned:
+            row.record = replace(row.record, **changes)
+            row.token = None
+        self.audit.append((str(claim.record.key), note.status, note.response))
+        return owned
+
+    def finish(
+        self, claim: Claim, state: State, references: dict[str, str], note: StepNote,
+        reason: dict[str, Any] | None,
+    ) -> bool:
+        refs = {**claim.record.references, **references}
+        return self._transition(claim, note, state=state, due_at=None, references=refs, reason=reason)
+
+    def defer(
+        self, claim: Claim, state: State, due_at: datetime, references: dict[str, str],
+        note: StepNote, reason: dict[str, Any] | None, published: bool = False,
+    ) -> bool:
+        refs = {**claim.record.references, **references}
+        return self._transition(claim, note, state=state, due_at=due_at, references=refs, reason=reason)
+
+    def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
+        return [k for k, r in self.rows.items() if r.record.due_at and r.record.due_at <= now][:limit]
+
+    def mark_unpublished(self, key: OrderKey) -> None:
+        self.rows[key].published_at = None
+
+    def get(self, key: OrderKey) -> OrderRecord | None:
+        row = self.rows.get(key)
+        return row.record if row else None
+
+    def timeline(self, key: OrderKey) -> list[AuditEntry]:
+        return []
+
+    def reopen(self, key: OrderKey, note: StepNote) -> OrderRecord | None:
+        return None
+
+    def statuses(self, key: OrderKey) -> list[str]:
+        return [status for k, status, _ in self.audit if k == str(key)]
+
+
+class ScriptedGateway:
+    """Answers from a script: each call pops the next result or raises the next error."""
+
+    name = "scripted"
+
+    def __init__(self, submits: list[GatewayResult | Exception], statuses: list[GatewayResult | Exception] | None = None) -> None:
+        self.submits = list(submits)
+        self.statuses = list(statuses or [])
+        self.calls: list[str] = []
+
+    def _next(self, queue: list[GatewayResult | Exception]) -> GatewayResult:
+        item = queue.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def submit(self, submission: Submission) -> GatewayResult:
+        self.calls.append("submit")
+        return self._next(self.submits)
+
+    def status(self, submission: Submission) -> GatewayResult:
+        self.calls.append("status")
+        return self._next(self.statuses)
+
+
+class RecordingPublisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.published: list[OrderKey] = []
+        self.fail = fail
+
+    def publish(self, key: OrderKey) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.published.append(key)

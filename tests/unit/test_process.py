@@ -1,0 +1,156 @@
+"""The process use case against hand-written fakes: every gateway outcome maps to one state."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import (
+    FieldError,
+    GatewayMisconfigured,
+    GatewayUnavailable,
+    InvalidOrder,
+    OutcomeUnknown,
+)
+from domain.order import parse_order
+from domain.ports import GatewayResult, OrderKey, Rule, Verdict
+from domain.store import State
+from domain.usecases.process import ProcessOrder, RetryPolicy, Step
+from tests.factories import SEED_ORDER
+from tests.unit.fakes import FakeClock, FakeStore, ScriptedGateway
+
+KEY = OrderKey("900123456", "POS-100")
+ACCEPTED = GatewayResult(Verdict.ACCEPTED, {"cufe": "abc"})
+NOT_FOUND = GatewayResult(Verdict.NOT_FOUND)
+
+
+def setup(submits: list, statuses: list | None = None, policy: RetryPolicy | None = None):  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.accept(KEY, parse_order(SEED_ORDER), "scripted", None)
+    gateway = ScriptedGateway(submits, statuses)
+    process = ProcessOrder(store, gateway, policy or RetryPolicy(), clock)
+    return clock, store, gateway, process
+
+
+def test_accepted_document_ends_success_with_processing_and_success_rows() -> None:
+    _, store, gateway, process = setup([ACCEPTED])
+    assert process(KEY).step is Step.SUCCEEDED
+    record = store.get(KEY)
+    assert record is not None and record.state is State.SUCCESS
+    assert record.references["cufe"] == "abc"
+    assert store.statuses(KEY) == ["RECIBIDO", "PROCESANDO", "SUCCESS"]
+    assert gateway.calls == ["submit"]
+
+
+def test_rejection_is_final_with_every_rule() -> None:
+    rules = (Rule("FAD06", "Rechazo", "CUFE"), Rule("FAK24", "Rechazo", "DV"))
+    _, store, _, process = setup([GatewayResult(Verdict.REJECTED, {}, rules)])
+    assert process(KEY).step is Step.FAILED
+    record = store.get(KEY)
+    assert record is not None and record.state is State.FAILED
+    assert record.reason is not None
+    assert [r["code"] for r in record.reason["rules"]] == ["FAD06", "FAK24"]
+
+
+def test_invalid_order_from_the_gateway_is_final_and_not_retried() -> None:
+    _, store, gateway, process = setup([InvalidOrder([FieldError("items[0]", "x", "bad")])])
+    assert process(KEY).step is Step.FAILED
+    assert store.get(KEY).state is State.FAILED  # type: ignore[union-attr]
+    assert gateway.calls == ["submit"]
+
+
+def test_misconfiguration_is_final() -> None:
+    _, store, _, process = setup([GatewayMisconfigured("InvalidSecurity")])
+    assert process(KEY).step is Step.FAILED
+    assert store.get(KEY).reason["error"] == "gateway_misconfigured"  # type: ignore[union-attr,index]
+
+
+def test_unavailable_is_retried_later_honouring_retry_after() -> None:
+    clock, store, gateway, process = setup([GatewayUnavailable("503", retry_after=42.0), ACCEPTED], [NOT_FOUND])
+    first = process(KEY)
+    assert first.step is Step.RETRYING and first.retry_in is not None and first.retry_in >= 42.0
+    assert store.get(KEY).state is State.PENDIENTE  # type: ignore[union-attr]
+    assert process(KEY).step is Step.SKIPPED  # not due yet
+    clock.advance(first.retry_in)
+    assert process(KEY).step is Step.SUCCEEDED
+    # the first attempt may have reached the authority: it is asked before the second submit
+    assert gateway.calls == ["submit", "status", "submit"]
+
+
+def test_unavailable_gives_up_after_max_attempts() -> None:
+    policy = RetryPolicy(max_attempts=2)
+    clock, store, _, process = setup([GatewayUnavailable("down")], [GatewayUnavailable("down")], policy)
+    assert process(KEY).step is Step.RETRYING
+    clock.advance(3600)
+    assert process(KEY).step is Step.FAILED
+    assert "gave_up" in store.get(KEY).reason  # type: ignore[operator,union-attr]
+
+
+def test_outcome_unknown_waits_and_then_asks_before_sending_again() -> None:
+    clock, store, gateway, process = setup([OutcomeUnknown("timeout after send")], [ACCEPTED])
+    waiting = process(KEY)
+    assert waiting.step is Step.WAITING
+    assert store.get(KEY).state is State.EN_ESPERA  # type: ignore[union-attr]
+    clock.advance(waiting.retry_in or 0)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["submit", "status"]  # never submitted twice
+
+
+def test_pending_at_the_authority_is_polled_not_resent() -> None:
+    pending = GatewayResult(Verdict.PENDING, {"zip_key": "z-1"})
+    clock, store, gateway, process = setup([pending], [pending, ACCEPTED])
+    for _ in range(3):
+        result = process(KEY)
+        clock.advance(result.retry_in or 0)
+    assert store.get(KEY).state is State.SUCCESS  # type: ignore[union-attr]
+    assert store.get(KEY).references["zip_key"] == "z-1"  # type: ignore[union-attr]
+    assert gateway.calls == ["submit", "status", "status"]
+
+
+def test_an_interruption_leaves_the_order_waiting_and_asking_first() -> None:
+    clock, store, gateway, process = setup([RuntimeError("soft time limit")], [ACCEPTED])
+    with pytest.raises(RuntimeError):
+        process(KEY)
+    record = store.get(KEY)
+    assert record is not None and record.state is State.EN_ESPERA and record.maybe_sent
+    clock.advance(3600)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["submit", "status"]
+
+
+def test_an_expired_lease_is_taken_over_and_the_authority_asked_first() -> None:
+    clock, store, gateway, process = setup([], [NOT_FOUND])
+    gateway.submits = [ACCEPTED]
+    claim = store.claim(KEY, lease_seconds=60)  # a worker that died mid-call
+    assert claim is not None
+    assert process(KEY).step is Step.SKIPPED  # lease still held
+    clock.advance(61)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["status", "submit"]
+
+
+def test_final_orders_are_never_processed_again() -> None:
+    _, _, gateway, process = setup([ACCEPTED])
+    process(KEY)
+    assert process(KEY).step is Step.SKIPPED
+    assert gateway.calls == ["submit"]
+
+
+def test_a_quick_retry_is_offered_for_short_waits() -> None:
+    offered: list[float] = []
+
+    def quick(delay: float) -> bool:
+        offered.append(delay)
+        return True
+
+    _, _, _, process = setup([GatewayUnavailable("503")])
+    process(KEY, quick)
+    assert len(offered) == 1 and offered[0] >= 1.0
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    policy = RetryPolicy(backoff_base=2, backoff_max=60)
+    assert policy.backoff(1, rng=lambda: 1.0) == 2
+    assert policy.backoff(4, rng=lambda: 1.0) == 16
+    assert policy.backoff(20, rng=lambda: 1.0) == 60
+    assert policy.backoff(4, rng=lambda: 0.5) == 8

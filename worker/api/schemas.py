@@ -1,0 +1,108 @@
+"""What the intake answers, as pydantic models (they also write the OpenAPI document).
+
+The request body is not parsed by a model here: `domain.order.parse_order` validates it, so
+that every broken rule is reported at once and amounts stay exact `Decimal`s. Its JSON schema
+is still published (`order_request_schema`) so clients and API tests can generate payloads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.order import Order
+
+SEED_EXAMPLE: dict[str, Any] = {
+    "id_pedido_origen": "POS-100",
+    "items": [
+        {
+            "id_producto": "BEB-01",
+            "descripcion": "Cerveza Artesanal",
+            "cantidad": 2,
+            "precio_unitario": 10000,
+            "impuestos": [{"nombre": "INC", "tasa": 0.08, "monto": 1600}],
+            "total_item": 21600,
+        }
+    ],
+    "subtotal": 20000,
+    "propina_voluntaria": 3000,
+    "impuestos_totales": 1600,
+    "total_factura": 24600,
+    "metodos_pago": [{"tipo": "Efectivo", "monto": 24600}],
+}
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def order_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The order's JSON schema and the schemas it refers to, for `components/schemas`."""
+    schema = Order.model_json_schema(ref_template=REF_TEMPLATE)
+    defs: dict[str, Any] = schema.pop("$defs", {})
+    return schema, defs
+
+
+class FieldErrorBody(BaseModel):
+    field: str = Field(description="Path of the broken field, e.g. `items[0].cantidad`.")
+    rule: str = Field(description="Which rule it breaks, e.g. `missing`, `total_factura`.")
+    message: str
+
+
+class InvalidRequest(BaseModel):
+    detail: str = Field(examples=["invalid order"])
+    errors: list[FieldErrorBody]
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Links(BaseModel):
+    self: str = Field(description="Where to read the order back.")
+
+
+class Accepted(BaseModel):
+    order_key: str = Field(description="Issuer NIT and POS order id: `900123456:POS-100`.")
+    id_pedido_origen: str
+    state: str = Field(description="PENDIENTE, PROCESANDO, EN_ESPERA, SUCCESS or FAILED.")
+    created: bool = Field(description="False when this order had already been accepted.")
+    number: str | None = Field(description="The document number, when already allocated.")
+    warnings: list[str] = Field(default_factory=list)
+    links: Links
+
+
+class Rule(BaseModel):
+    code: str
+    kind: str
+    text: str
+
+
+class TimelineEntry(BaseModel):
+    id: int
+    status: str
+    at: datetime
+    response: dict[str, Any] | None
+
+
+class OrderView(BaseModel):
+    order_key: str
+    id_pedido_origen: str
+    state: str
+    number: str | None = Field(description="Document number (own range, or Factus's).")
+    cufe: str | None
+    references: dict[str, Any]
+    attempts: int
+    rules: list[Rule] = Field(description="The authority's rule codes when it rejected it.")
+    errors: list[FieldErrorBody] = Field(description="Field errors when the order was invalid.")
+    reason: dict[str, Any] | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    timeline: list[TimelineEntry]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    message: str
+    database: str
+    broker: str

@@ -1,0 +1,73 @@
+"""What one API process needs, built once at startup (never at import time)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, text
+
+from adapters.db.api_keys import SqlApiKeys
+from adapters.db.engine import make_engine
+from adapters.db.store import SqlOrderStore, utc_now
+from domain.issuer import NumberingRange
+from worker.bootstrap import numbering_range
+from worker.publisher import CeleryPublisher
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    store: SqlOrderStore
+    keys: SqlApiKeys
+    celery: Celery
+    publisher: CeleryPublisher
+    numbering: NumberingRange | None
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("health: database unreachable", exc_info=True)
+            return False
+        return True
+
+    def broker_ok(self) -> bool:
+        try:
+            with self.celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+                conn.default_channel.client  # noqa: B018  (opens the channel: a real round trip)
+        except Exception:
+            log.warning("health: broker unreachable", exc_info=True)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.celery.close()
+
+
+def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
+    from worker.celery_app import create_app
+
+    engine = make_engine(settings.database_url, pool_size=db_pool_size)
+    n = settings.numbering
+    celery = create_app(settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        store=SqlOrderStore(engine, utc_now, n.warn_remaining, n.warn_days),
+        keys=SqlApiKeys(engine),
+        celery=celery,
+        publisher=CeleryPublisher(celery, settings.queue),
+        numbering=numbering_range(settings) if settings.needs_numbering else None,
+    )
