@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
+
+from worker.ops import export, flower, health, listing, metrics, retry, stats, stuck
 
 
 def add_commands(sub: Any) -> None:
-    """Hook for gateway- and operator-specific commands."""
-    del sub
-
-
-def _unused(args: argparse.Namespace) -> int:  # pragma: no cover
-    return 0
+    """Operator commands: list, stuck, retry, stats, export, metrics, health, flower."""
+    for module in (listing, stuck, retry, stats, export, metrics, health, flower):
+        module.add_parser(sub)

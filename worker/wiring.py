@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from adapters.dian.client import DianSoapClient
+from adapters.dian.document import DianDocumentFactory
+from adapters.dian.gateway import DianGateway
+from adapters.dian.signer import XadesSigner
+from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import Gateway
 from worker.settings import Settings
 
 
-def build_dian_gateway(settings: Settings) -> Gateway:
-    from adapters.dian.client import DianSoapClient
-    from adapters.dian.document import DianDocumentFactory
-    from adapters.dian.gateway import DianGateway
-    from adapters.dian.signer import XadesSigner
-    from worker.bootstrap import issuer_profile, numbering_range, software_registration
+@dataclass(frozen=True)
+class DianParts:
+    signer: XadesSigner
+    client: DianSoapClient
+    factory: DianDocumentFactory
+    issuer: IssuerProfile
+    software: SoftwareRegistration
+    numbering: NumberingRange
 
+
+def load_signer(settings: Settings) -> XadesSigner:
+    """The issuer's certificate, loaded once per process."""
     d = settings.dian
     if d.cert_path is None:
         raise ValueError("GATEWAY=dian needs DIAN__CERT_PATH (the issuer's PKCS#12 certificate)")
-    signer = XadesSigner.from_pkcs12(d.cert_path.read_bytes(), d.cert_password.get_secret_value())
+    return XadesSigner.from_pkcs12(d.cert_path.read_bytes(), d.cert_password.get_secret_value())
+
+
+def dian_parts(settings: Settings, signer: XadesSigner | None = None) -> DianParts:
+    from worker.bootstrap import issuer_profile, numbering_range, software_registration
+
+    d = settings.dian
+    signer = signer or load_signer(settings)
     client = DianSoapClient(
         d.endpoint,
         signer.private_key,
@@ -28,7 +47,12 @@ def build_dian_gateway(settings: Settings) -> Gateway:
     software = software_registration(settings)
     numbering = numbering_range(settings)
     factory = DianDocumentFactory(issuer, software, numbering, signer)
-    return DianGateway(client, factory, issuer, software, numbering)
+    return DianParts(signer, client, factory, issuer, software, numbering)
+
+
+def build_dian_gateway(settings: Settings) -> Gateway:
+    p = dian_parts(settings)
+    return DianGateway(p.client, p.factory, p.issuer, p.software, p.numbering)
 
 
 def build_factus_gateway(settings: Settings) -> Gateway:

@@ -26,8 +26,9 @@ from domain.ports import GatewayResult, Rule, Submission, Verdict
 
 MAX_APPLICATION_RESPONSE = 20_000
 DUPLICATE_RULE = "90"
-_RULE = re.compile(r"^\s*Regla:\s*(?P<code>[^,]+?)\s*,\s*(?P<kind>[^:]+?)\s*:\s*(?P<text>.*)$",
-                   re.DOTALL)
+_RULE = re.compile(
+    r"^\s*Regla:\s*(?P<code>[^,]+?)\s*,\s*(?P<kind>[^:]+?)\s*:\s*(?P<text>.*)$", re.DOTALL
+)
 _MISCONFIGURED_89 = ("certificado", "NIT")
 BOGOTA = timedelta(hours=-5)
 
@@ -112,8 +113,7 @@ class DianGateway:
             if not upload.zip_key:
                 messages = tuple(e.processed_message for e in upload.errors)
                 return GatewayResult(Verdict.REJECTED, base, parse_rules(messages), response)
-            return GatewayResult(Verdict.PENDING, {**base, "zip_key": upload.zip_key}, (),
-                                 response)
+            return GatewayResult(Verdict.PENDING, {**base, "zip_key": upload.zip_key}, (), response)
         answer = self._client.send_bill_sync(invoice.zip_name, invoice.zip_bytes)
         references = {**base, "qr": invoice.qr_url}
         return self._verdict("SendBillSync", answer, references, on_submit=True)
@@ -125,8 +125,9 @@ class DianGateway:
             references = {k: v for k, v in submission.references.items() if k != "qr"}
             if not answers or not answers[0].status_code:
                 first = answers[0] if answers else None
-                response = _summary("GetStatusZip", first) if first else {"operation":
-                                                                         "GetStatusZip"}
+                response = (
+                    _summary("GetStatusZip", first) if first else {"operation": "GetStatusZip"}
+                )
                 return GatewayResult(Verdict.PENDING, references, (), response)
             return self._verdict("GetStatusZip", answers[0], references, on_submit=False)
         cufe = submission.references.get("cufe") or cufe_for(
@@ -139,7 +140,11 @@ class DianGateway:
         return self._verdict("GetStatus", answer, references, on_submit=False)
 
     def _verdict(
-        self, operation: str, answer: DianResponse, references: dict[str, str], *,
+        self,
+        operation: str,
+        answer: DianResponse,
+        references: dict[str, str],
+        *,
         on_submit: bool,
     ) -> GatewayResult:
         rules = parse_rules(answer.error_messages)
@@ -166,7 +171,10 @@ class DianGateway:
         return GatewayResult(Verdict.PENDING, references, rules, response)
 
     def _duplicate(
-        self, answer: DianResponse, references: dict[str, str], rules: tuple[Rule, ...],
+        self,
+        answer: DianResponse,
+        references: dict[str, str],
+        rules: tuple[Rule, ...],
         response: dict[str, Any],
     ) -> GatewayResult:
         """Rule 90: DIAN already holds a document with this number. Is it ours?"""
@@ -176,17 +184,22 @@ class DianGateway:
             return self._not_ours(references, rules, response, held)
         stored = self._client.get_xml_by_document_key(ours)
         confirmed = self._client.get_status(ours)
-        response = {**response, "confirmation": _summary("GetStatus", confirmed),
-                    "stored_document_code": stored.code}
+        response = {
+            **response,
+            "confirmation": _summary("GetStatus", confirmed),
+            "stored_document_code": stored.code,
+        }
         if confirmed.status_code == "00" and stored.code == "100":
             notes = tuple(r for r in rules if r.code != DUPLICATE_RULE)
-            notes += tuple(r for r in parse_rules(confirmed.error_messages)
-                           if not _is_rejection(r))
+            notes += tuple(r for r in parse_rules(confirmed.error_messages) if not _is_rejection(r))
             return GatewayResult(Verdict.ACCEPTED, references, notes, response)
         return self._not_ours(references, rules, response, held)
 
     def _not_ours(
-        self, references: dict[str, str], rules: tuple[Rule, ...], response: dict[str, Any],
+        self,
+        references: dict[str, str],
+        rules: tuple[Rule, ...],
+        response: dict[str, Any],
         held: str,
     ) -> GatewayResult:
         number = references.get("number", "")

@@ -67,7 +67,11 @@ class Pipeline:
         log = (self.workdir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "worker", *args],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(proc)
         return proc
@@ -98,7 +102,8 @@ class Pipeline:
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.workdir.glob("*.log")
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+            for p in self.workdir.glob("*.log")
         )
 
     def states(self) -> dict[str, int]:
@@ -109,7 +114,9 @@ class Pipeline:
     def audit_counts(self) -> dict[tuple[str, str], int]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT order_key, status, count(*) FROM invoice_log GROUP BY order_key, status")
+                text(
+                    "SELECT order_key, status, count(*) FROM invoice_log GROUP BY order_key, status"
+                )
             ).all()
         return {(k, s): int(n) for k, s, n in rows}
 
@@ -121,4 +128,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, pipeline
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; states={pipeline.states()}\n{pipeline.logs()}")
+    raise AssertionError(
+        f"timed out waiting for {what}; states={pipeline.states()}\n{pipeline.logs()}"
+    )

@@ -33,8 +33,14 @@ def dian_pipeline(factory: Factory, url: str, tmp_path: Path, **extra: str) -> P
     cert = tmp_path / "issuer.p12"
     cert.write_bytes(make_test_pkcs12("900123456", "s3cret"))
     return factory(
-        GATEWAY="dian", DIAN__ENDPOINT=url, DIAN__CERT_PATH=str(cert), DIAN__CERT_PASSWORD="s3cret",
-        DIAN__CONNECT_TIMEOUT="1", DIAN__READ_TIMEOUT="4", ISSUER__NIT="900123456", **extra,
+        GATEWAY="dian",
+        DIAN__ENDPOINT=url,
+        DIAN__CERT_PATH=str(cert),
+        DIAN__CERT_PASSWORD="s3cret",
+        DIAN__CONNECT_TIMEOUT="1",
+        DIAN__READ_TIMEOUT="4",
+        ISSUER__NIT="900123456",
+        **extra,
     )
 
 
@@ -47,8 +53,14 @@ def test_orders_become_dian_invoices_accepted_with_full_checks(
     orders = [
         order("DIAN-1"),
         order("DIAN-2", [line("Queso (kg)", "0.375", 24000, (("IVA", "0.19"),))], tip=1500),
-        order("DIAN-3", buyer={"tipo_documento": "31", "numero_documento": "900373076",
-                               "nombre": "Ñandú & Cía <Norte> \"S.A.S.\" 🍽"}),
+        order(
+            "DIAN-3",
+            buyer={
+                "tipo_documento": "31",
+                "numero_documento": "900373076",
+                "nombre": 'Ñandú & Cía <Norte> "S.A.S." 🍽',
+            },
+        ),
     ]
     with Producer(p.settings()) as producer:
         keys = [producer.enqueue(o).key for o in orders]
@@ -65,9 +77,14 @@ def test_orders_become_dian_invoices_accepted_with_full_checks(
 def test_a_dian_rejection_ends_failed_with_its_rule_codes(
     pipeline_factory: Factory, dian: str, tmp_path: Path
 ) -> None:
-    httpx.post(f"{dian}/_control", json={
-        "extra_rejections": ["Regla: FAJ43b, Rechazo: Nombre o razón social no coincide con el RUT"]
-    })
+    httpx.post(
+        f"{dian}/_control",
+        json={
+            "extra_rejections": [
+                "Regla: FAJ43b, Rechazo: Nombre o razón social no coincide con el RUT"
+            ]
+        },
+    )
     p = dian_pipeline(pipeline_factory, dian, tmp_path)
     p.start_worker()
     with Producer(p.settings()) as producer:
@@ -91,10 +108,16 @@ def test_orders_become_factus_bills_with_the_factus_gateway(
 ) -> None:
     url, options = factus
     p = pipeline_factory(
-        GATEWAY="factus", FACTUS__BASE_URL=url, FACTUS__CLIENT_ID=options.client_id,
-        FACTUS__CLIENT_SECRET=options.client_secret, FACTUS__USERNAME=options.username,
-        FACTUS__PASSWORD=options.password, FACTUS__NUMBERING_RANGE_ID="8",
-        FACTUS__CONNECT_TIMEOUT="1", FACTUS__READ_TIMEOUT="4", REDIS_URL=redis_url,
+        GATEWAY="factus",
+        FACTUS__BASE_URL=url,
+        FACTUS__CLIENT_ID=options.client_id,
+        FACTUS__CLIENT_SECRET=options.client_secret,
+        FACTUS__USERNAME=options.username,
+        FACTUS__PASSWORD=options.password,
+        FACTUS__NUMBERING_RANGE_ID="8",
+        FACTUS__CONNECT_TIMEOUT="1",
+        FACTUS__READ_TIMEOUT="4",
+        REDIS_URL=redis_url,
     )
     p.start_worker()
     p.start_beat()

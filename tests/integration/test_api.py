@@ -205,6 +205,23 @@ def test_a_body_that_is_not_json_is_422_and_recorded(
     assert rows[-1].payload_in["order"]["issuer"] == ISSUER
 
 
+@pytest.mark.parametrize("bad", ["\\u0000", "\\ud800"])
+def test_text_no_document_or_audit_row_can_hold_is_422_and_recorded(
+    http: httpx.Client, api_database: str, bad: str
+) -> None:
+    order_id = unique_id()
+    raw = json.dumps(seed_order(order_id)).replace("Cerveza", "Cerve" + bad + "za")
+    assert bad in raw
+
+    response = http.post(INTAKE, content=raw, headers={"content-type": "application/json"})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "items[0].descripcion"
+    assert response.json()["errors"][0]["rule"] == "text"
+    rows = audit_rows(api_database, f"{ISSUER}:{order_id}")
+    assert [r.status for r in rows] == ["FAILED"]
+
+
 def test_a_json_value_that_is_not_an_object_is_422(http: httpx.Client) -> None:
     response = http.post(INTAKE, json=[SEED_ORDER])
     assert response.status_code == 422

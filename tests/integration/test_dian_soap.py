@@ -58,16 +58,26 @@ PASSWORD = "clave de pruebas"
 TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
 TEST_SET_ID = "2f1b9e40-7c3a-4a41-9d5e-0a6c1b2d3e4f"
 ISSUER = IssuerProfile(
-    nit=NIT, dv=nit_check_digit(NIT), legal_name="Cocina de Pruebas S.A.S.",
+    nit=NIT,
+    dv=nit_check_digit(NIT),
+    legal_name="Cocina de Pruebas S.A.S.",
     trade_name="Cocina de Pruebas",
 )
 SOFTWARE = SoftwareRegistration(
-    software_id="56f2ae4e-9812-4fad-9255-08fcfcd5ccb0", pin="12345",
-    provider_nit=NIT, provider_dv=nit_check_digit(NIT), environment="2",
+    software_id="56f2ae4e-9812-4fad-9255-08fcfcd5ccb0",
+    pin="12345",
+    provider_nit=NIT,
+    provider_dv=nit_check_digit(NIT),
+    environment="2",
 )
 NUMBERING = NumberingRange(
-    resolution="18760000001", prefix="SETP", first=990000000, last=995000000,
-    valid_from=date(2019, 1, 19), valid_to=date(2030, 1, 19), technical_key=TECHNICAL_KEY,
+    resolution="18760000001",
+    prefix="SETP",
+    first=990000000,
+    last=995000000,
+    valid_from=date(2019, 1, 19),
+    valid_to=date(2030, 1, 19),
+    technical_key=TECHNICAL_KEY,
 )
 SOAP = {
     "soap": "http://www.w3.org/2003/05/soap-envelope",
@@ -78,8 +88,12 @@ SOAP = {
     "ec": "http://www.w3.org/2001/10/xml-exc-c14n#",
 }
 OUR_OPERATIONS = (
-    "SendBillSync", "SendTestSetAsync", "GetStatus", "GetStatusZip",
-    "GetXmlByDocumentKey", "GetNumberingRange",
+    "SendBillSync",
+    "SendTestSetAsync",
+    "GetStatus",
+    "GetStatusZip",
+    "GetXmlByDocumentKey",
+    "GetNumberingRange",
 )
 
 
@@ -90,22 +104,33 @@ def shared_dir() -> Path:
 def order_data(order_id: str, buyer: str = "1018419008") -> dict[str, Any]:
     return {
         "id_pedido_origen": order_id,
-        "adquirente": {"tipo_documento": "13", "numero_documento": buyer,
-                       "nombre": "Cliente de pruebas"},
-        "items": [{
-            "descripcion": "Cerveza artesanal", "cantidad": "2", "precio_unitario": "10000",
-            "impuestos": [{"nombre": "INC", "tasa": "0.08", "monto": "1600"}],
-            "total_item": "21600",
-        }],
-        "subtotal": "20000", "propina_voluntaria": "0", "impuestos_totales": "1600",
-        "total_factura": "21600", "metodos_pago": [{"tipo": "Efectivo", "monto": "21600"}],
+        "adquirente": {
+            "tipo_documento": "13",
+            "numero_documento": buyer,
+            "nombre": "Cliente de pruebas",
+        },
+        "items": [
+            {
+                "descripcion": "Cerveza artesanal",
+                "cantidad": "2",
+                "precio_unitario": "10000",
+                "impuestos": [{"nombre": "INC", "tasa": "0.08", "monto": "1600"}],
+                "total_item": "21600",
+            }
+        ],
+        "subtotal": "20000",
+        "propina_voluntaria": "0",
+        "impuestos_totales": "1600",
+        "total_factura": "21600",
+        "metodos_pago": [{"tipo": "Efectivo", "monto": "21600"}],
     }
 
 
 def submission(number: int, order_id: str | None = None, **kwargs: Any) -> Submission:
     order = parse_order(order_data(order_id or f"P-{number}", **kwargs))
     return Submission(
-        key=OrderKey(NIT, order.id_pedido_origen), order=order,
+        key=OrderKey(NIT, order.id_pedido_origen),
+        order=order,
         issued_at=datetime.now(UTC) - timedelta(minutes=1),
         number=DocumentNumber("SETP", number),
     )
@@ -134,11 +159,28 @@ def simulator() -> Iterator[tuple[SimulatorServer, str]]:
 def sim(simulator: tuple[SimulatorServer, str]) -> str:
     """The simulator's base URL, forgotten and back to defaults for this test."""
     _, url = simulator
-    control(url, reset=True, checks=True, technical_keys={"SETP": TECHNICAL_KEY},
-            batch_polls=1, processing_polls=1, sync_answer=None, notifications=[],
-            extra_rejections=[], latency=0.0, http_errors=0, http_error_rate=0.0,
-            http_error_status=503, timeouts=0, drops=0, invalid_security=0,
-            server_faults=0, malformed=0, xxe=0, billion_laughs=0)
+    control(
+        url,
+        reset=True,
+        checks=True,
+        technical_keys={"SETP": TECHNICAL_KEY},
+        batch_polls=1,
+        processing_polls=1,
+        sync_answer=None,
+        notifications=[],
+        extra_rejections=[],
+        latency=0.0,
+        http_errors=0,
+        http_error_rate=0.0,
+        http_error_status=503,
+        timeouts=0,
+        drops=0,
+        invalid_security=0,
+        server_faults=0,
+        malformed=0,
+        xxe=0,
+        billion_laughs=0,
+    )
     return url
 
 
@@ -155,8 +197,13 @@ def stats(url: str) -> dict[str, Any]:
 def make_client(
     url: str, key: rsa.RSAPrivateKey, cert: x509.Certificate, read_timeout: float = 5.0
 ) -> DianSoapClient:
-    return DianSoapClient(f"{url}/WcfDianCustomerServices.svc", key, cert,
-                          connect_timeout=1.0, read_timeout=read_timeout)
+    return DianSoapClient(
+        f"{url}/WcfDianCustomerServices.svc",
+        key,
+        cert,
+        connect_timeout=1.0,
+        read_timeout=read_timeout,
+    )
 
 
 @pytest.fixture()
@@ -202,8 +249,10 @@ def _operations(path: Path) -> dict[str, dict[str, Any]]:
             "input": (body_in.qname.text, [n for n, _ in body_in.type.elements]),
             "output": (
                 body_out.qname.text,
-                [(n, e.type.qname.text if e.type.qname else None)
-                 for n, e in body_out.type.elements],
+                [
+                    (n, e.type.qname.text if e.type.qname else None)
+                    for n, e in body_out.type.elements
+                ],
             ),
         }
     return found
@@ -238,8 +287,14 @@ def test_response_types_have_dians_fields() -> None:
         raise AssertionError(f"{type_name} not in {directory}")
 
     ours = wsdl_path().parent
-    for type_name in ("DianResponse", "UploadDocumentResponse", "XmlParamsResponseTrackId",
-                      "NumberRangeResponseList", "NumberRangeResponse", "EventResponse"):
+    for type_name in (
+        "DianResponse",
+        "UploadDocumentResponse",
+        "XmlParamsResponseTrackId",
+        "NumberRangeResponseList",
+        "NumberRangeResponse",
+        "EventResponse",
+    ):
         assert fields(ours, type_name) == fields(reference, type_name), type_name
 
 
@@ -247,7 +302,9 @@ def test_response_types_have_dians_fields() -> None:
 
 
 def test_security_header_layout_verified_by_xmlsec1(
-    sim: str, client: DianSoapClient, credentials: tuple[bytes, Any, x509.Certificate],
+    sim: str,
+    client: DianSoapClient,
+    credentials: tuple[bytes, Any, x509.Certificate],
     tmp_path: Path,
 ) -> None:
     client.get_status("a" * 96)
@@ -274,12 +331,15 @@ def test_security_header_layout_verified_by_xmlsec1(
     assert signed_info is not None
     c14n = signed_info.find("ds:CanonicalizationMethod", SOAP)
     assert c14n is not None and c14n.get("Algorithm") == SOAP["ec"]
-    assert signed_info.find("ds:CanonicalizationMethod/ec:InclusiveNamespaces", SOAP).get(
-        "PrefixList") == "wsa soap wcf"
+    assert (
+        signed_info.find("ds:CanonicalizationMethod/ec:InclusiveNamespaces", SOAP).get("PrefixList")
+        == "wsa soap wcf"
+    )
     references = signed_info.findall("ds:Reference", SOAP)
     assert [r.get("URI") for r in references] == [f"#{to_id}"]
-    str_ref = security.find("ds:Signature/ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference",
-                            SOAP)
+    str_ref = security.find(
+        "ds:Signature/ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference", SOAP
+    )
     assert str_ref is not None
     assert str_ref.get("URI") == "#" + token.get(f"{{{SOAP['wsu']}}}Id", "")
     assert root.find("soap:Body/{http://wcf.dian.colombia}GetStatus", SOAP) is not None
@@ -296,9 +356,18 @@ def test_security_header_layout_verified_by_xmlsec1(
         path = tmp_path / "envelope.xml"
         path.write_bytes(document)
         return subprocess.run(
-            ["xmlsec1", "--verify", "--pubkey-cert-pem", str(pem),
-             "--id-attr:Id", f"{SOAP['wsa']}:To", str(path)],
-            capture_output=True, timeout=30, check=False,
+            [
+                "xmlsec1",
+                "--verify",
+                "--pubkey-cert-pem",
+                str(pem),
+                "--id-attr:Id",
+                f"{SOAP['wsa']}:To",
+                str(path),
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
         )
 
     assert xmlsec1(raw).returncode == 0
@@ -308,9 +377,7 @@ def test_security_header_layout_verified_by_xmlsec1(
         verify_envelope(tampered)
 
 
-def test_timestamp_outside_the_window_is_refused(
-    sim: str, client: DianSoapClient
-) -> None:
+def test_timestamp_outside_the_window_is_refused(sim: str, client: DianSoapClient) -> None:
     client.get_status("a" * 96)
     raw = httpx.get(f"{sim}/_last_request", timeout=5).content
     verify_envelope(raw)
@@ -326,8 +393,9 @@ def test_unsigned_request_gets_invalid_security_fault(sim: str) -> None:
         '<GetStatus xmlns="http://wcf.dian.colombia"><trackId>abc</trackId></GetStatus>'
         "</s:Body></s:Envelope>"
     )
-    answer = httpx.post(sim, content=body,
-                        headers={"Content-Type": "application/soap+xml"}, timeout=5)
+    answer = httpx.post(
+        sim, content=body, headers={"Content-Type": "application/soap+xml"}, timeout=5
+    )
     assert answer.status_code == 500
     assert b"InvalidSecurity" in answer.content
     assert b"An error occurred when verifying security for the message." in answer.content
@@ -346,8 +414,10 @@ def _closed_port() -> int:
 FAILURES: dict[str, tuple[dict[str, Any], type[GatewayError]]] = {
     "connect refused": ({"endpoint": "refused"}, GatewayUnavailable),
     "dns failure": ({"endpoint": "http://dian.invalid/svc"}, GatewayUnavailable),
-    **{f"http {code}": ({"http_errors": 1, "http_error_status": code}, GatewayUnavailable)
-       for code in (403, 500, 502, 503, 504, 507, 508)},
+    **{
+        f"http {code}": ({"http_errors": 1, "http_error_status": code}, GatewayUnavailable)
+        for code in (403, 500, 502, 503, 504, 507, 508)
+    },
     "other soap fault": ({"server_faults": 1}, GatewayUnavailable),
     "invalid security": ({"invalid_security": 1}, GatewayMisconfigured),
     "read timeout after send": ({"timeouts": 1, "timeout_seconds": 2.0}, OutcomeUnknown),
@@ -370,8 +440,9 @@ def test_failures_map_to_what_the_caller_must_do(
     _, key, cert = credentials
     if endpoint == "refused":
         endpoint = f"http://127.0.0.1:{_closed_port()}/svc"
-    dian = DianSoapClient(endpoint or f"{sim}/svc", key, cert,
-                          connect_timeout=1.0, read_timeout=1.0)
+    dian = DianSoapClient(
+        endpoint or f"{sim}/svc", key, cert, connect_timeout=1.0, read_timeout=1.0
+    )
     try:
         with pytest.raises(GatewayError) as caught:
             dian.get_status("a" * 96)
@@ -399,7 +470,9 @@ def test_hostile_answers_are_refused_before_parsing(
 
 def test_failure_table_covers_every_outcome() -> None:
     assert {e for _, e in FAILURES.values()} == {
-        GatewayUnavailable, OutcomeUnknown, GatewayMisconfigured,
+        GatewayUnavailable,
+        OutcomeUnknown,
+        GatewayMisconfigured,
     }
 
 
@@ -417,8 +490,16 @@ def test_every_httpx_transport_error_is_translated(error: type[httpx.TransportEr
     """Total over httpx's transport error tree: none escapes untranslated."""
     with pytest.raises(GatewayError) as caught, translate_errors("GetStatus"):
         raise error("boom")
-    sent = issubclass(error, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError,
-                              httpx.WriteError, httpx.RemoteProtocolError))
+    sent = issubclass(
+        error,
+        (
+            httpx.ReadTimeout,
+            httpx.WriteTimeout,
+            httpx.ReadError,
+            httpx.WriteError,
+            httpx.RemoteProtocolError,
+        ),
+    )
     assert type(caught.value) is (OutcomeUnknown if sent else GatewayUnavailable)
 
 
@@ -438,29 +519,39 @@ def test_accepted_with_application_response(sim: str, gateway: DianGateway) -> N
 
 
 def test_notifications_are_kept_on_acceptance(sim: str, gateway: DianGateway) -> None:
-    control(sim, notifications=[
-        "Regla: FAJ50, Notificación: No fue informado el correo del adquiriente.",
-        "Regla: FAK61, Notificación: Debe informar identificación del adquiriente.",
-    ])
+    control(
+        sim,
+        notifications=[
+            "Regla: FAJ50, Notificación: No fue informado el correo del adquiriente.",
+            "Regla: FAK61, Notificación: Debe informar identificación del adquiriente.",
+        ],
+    )
     result = gateway.submit(submission(990000002))
     assert result.verdict is Verdict.ACCEPTED
     assert [(r.code, r.kind) for r in result.rules] == [
-        ("FAJ50", "Notificación"), ("FAK61", "Notificación"),
+        ("FAJ50", "Notificación"),
+        ("FAK61", "Notificación"),
     ]
     assert result.rules[0].text == "No fue informado el correo del adquiriente."
     assert_json_safe(result)
 
 
 def test_rejected_with_every_rule(sim: str, gateway: DianGateway) -> None:
-    control(sim, extra_rejections=[
-        "Regla: FAB10a, Rechazo: El prefijo de numeración no es igual al código de la sucursal",
-        "Regla: FAK24, Rechazo: DV no corresponde al NIT informado",
-    ], notifications=["Regla: FAJ50, Notificación: Correo no informado."])
+    control(
+        sim,
+        extra_rejections=[
+            "Regla: FAB10a, Rechazo: El prefijo de numeración no es igual al código de la sucursal",
+            "Regla: FAK24, Rechazo: DV no corresponde al NIT informado",
+        ],
+        notifications=["Regla: FAJ50, Notificación: Correo no informado."],
+    )
     sub = submission(990000003)
     result = gateway.submit(sub)
     assert result.verdict is Verdict.REJECTED
     assert [(r.code, r.kind) for r in result.rules] == [
-        ("FAB10a", "Rechazo"), ("FAK24", "Rechazo"), ("FAJ50", "Notificación"),
+        ("FAB10a", "Rechazo"),
+        ("FAK24", "Rechazo"),
+        ("FAJ50", "Notificación"),
     ]
     assert gateway.status(sub).verdict is Verdict.REJECTED
     assert_json_safe(result)
@@ -511,9 +602,7 @@ def test_status_of_an_unknown_invoice_is_not_found(sim: str, gateway: DianGatewa
     assert result.response["status_code"] == "66"
 
 
-def test_dropped_connection_then_status_never_submits_twice(
-    sim: str, gateway: DianGateway
-) -> None:
+def test_dropped_connection_then_status_never_submits_twice(sim: str, gateway: DianGateway) -> None:
     control(sim, drops=1)
     sub = submission(990000009)
     with pytest.raises(OutcomeUnknown):
@@ -622,8 +711,12 @@ def test_test_set_is_pending_until_the_batch_is_validated(
     sim: str, client: DianSoapClient, factory: DianDocumentFactory
 ) -> None:
     software = SoftwareRegistration(
-        software_id=SOFTWARE.software_id, pin=SOFTWARE.pin, provider_nit=NIT,
-        provider_dv=SOFTWARE.provider_dv, environment="2", test_set_id=TEST_SET_ID,
+        software_id=SOFTWARE.software_id,
+        pin=SOFTWARE.pin,
+        provider_nit=NIT,
+        provider_dv=SOFTWARE.provider_dv,
+        environment="2",
+        test_set_id=TEST_SET_ID,
     )
     gateway = DianGateway(client, factory, ISSUER, software, NUMBERING)
     control(sim, batch_polls=2)

@@ -16,7 +16,7 @@ from domain.issuer import NumberingRange
 from domain.order import parse_order
 from domain.ports import OrderKey
 from domain.store import State, StepNote
-from tests.factories import SEED_ORDER, order
+from tests.factories import order
 from worker.migrations import check
 
 NUMBERING = NumberingRange(
@@ -175,7 +175,9 @@ def test_reopen_moves_a_failed_order_back_to_waiting(store: SqlOrderStore) -> No
 def test_invalid_orders_are_on_the_audit_trail(store: SqlOrderStore) -> None:
     from domain.errors import FieldError
 
-    store.record_invalid(key(9), {"id_pedido_origen": "POS-9"}, [FieldError("items", "too_short", "x")])
+    store.record_invalid(
+        key(9), {"id_pedido_origen": "POS-9"}, [FieldError("items", "too_short", "x")]
+    )
     entries = store.timeline(key(9))
     assert entries[0].status == "FAILED"
     assert entries[0].response_out["errors"][0]["field"] == "items"  # type: ignore[index]

@@ -52,8 +52,20 @@ class FakeStore:
         self.next_number += 1
         now = self.clock()
         record = OrderRecord(
-            key, State.PENDIENTE, gateway, order.to_payload(), order.fingerprint(), now, number,
-            0, False, now, {}, None, now, now,
+            key,
+            State.PENDIENTE,
+            gateway,
+            order.to_payload(),
+            order.fingerprint(),
+            now,
+            number,
+            0,
+            False,
+            now,
+            {},
+            None,
+            now,
+            now,
         )
         self.rows[key] = _Row(record, published_at=now)
         self.audit.append((str(key), "RECIBIDO", None))
@@ -75,7 +87,10 @@ class FakeStore:
         was = row.record.maybe_sent
         attempt = row.record.attempts + 1
         row.record = replace(
-            row.record, state=State.PROCESANDO, attempts=attempt, maybe_sent=True,
+            row.record,
+            state=State.PROCESANDO,
+            attempts=attempt,
+            maybe_sent=True,
             due_at=now + timedelta(seconds=lease_seconds),
         )
         row.token = str(uuid.uuid4())
@@ -92,21 +107,37 @@ class FakeStore:
         return owned
 
     def finish(
-        self, claim: Claim, state: State, references: dict[str, str], note: StepNote,
+        self,
+        claim: Claim,
+        state: State,
+        references: dict[str, str],
+        note: StepNote,
         reason: dict[str, Any] | None,
     ) -> bool:
         refs = {**claim.record.references, **references}
-        return self._transition(claim, note, state=state, due_at=None, references=refs, reason=reason)
+        return self._transition(
+            claim, note, state=state, due_at=None, references=refs, reason=reason
+        )
 
     def defer(
-        self, claim: Claim, state: State, due_at: datetime, references: dict[str, str],
-        note: StepNote, reason: dict[str, Any] | None, published: bool = False,
+        self,
+        claim: Claim,
+        state: State,
+        due_at: datetime,
+        references: dict[str, str],
+        note: StepNote,
+        reason: dict[str, Any] | None,
+        published: bool = False,
     ) -> bool:
         refs = {**claim.record.references, **references}
-        return self._transition(claim, note, state=state, due_at=due_at, references=refs, reason=reason)
+        return self._transition(
+            claim, note, state=state, due_at=due_at, references=refs, reason=reason
+        )
 
     def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
-        return [k for k, r in self.rows.items() if r.record.due_at and r.record.due_at <= now][:limit]
+        return [k for k, r in self.rows.items() if r.record.due_at and r.record.due_at <= now][
+            :limit
+        ]
 
     def mark_unpublished(self, key: OrderKey) -> None:
         self.rows[key].published_at = None
@@ -130,7 +161,11 @@ class ScriptedGateway:
 
     name = "scripted"
 
-    def __init__(self, submits: list[GatewayResult | Exception], statuses: list[GatewayResult | Exception] | None = None) -> None:
+    def __init__(
+        self,
+        submits: list[GatewayResult | Exception],
+        statuses: list[GatewayResult | Exception] | None = None,
+    ) -> None:
         self.submits = list(submits)
         self.statuses = list(statuses or [])
         self.calls: list[str] = []

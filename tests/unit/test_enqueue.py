@@ -10,8 +10,14 @@ from tests.unit.fakes import FakeClock, FakeStore, RecordingPublisher
 
 
 def run(data: object, store: FakeStore, publisher: RecordingPublisher):  # type: ignore[no-untyped-def]
-    return enqueue(data, issuer="900123456", gateway="simulated", numbering=None, store=store,
-                   publisher=publisher)
+    return enqueue(
+        data,
+        issuer="900123456",
+        gateway="simulated",
+        numbering=None,
+        store=store,
+        publisher=publisher,
+    )
 
 
 def test_an_accepted_order_is_stored_then_published() -> None:

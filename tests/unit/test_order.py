@@ -69,7 +69,9 @@ def test_structure_errors_name_every_field() -> None:
     found = errors_of(
         {
             "id_pedido_origen": "POS 1",
-            "items": [{"descripcion": "x", "cantidad": "abc", "precio_unitario": 1, "total_item": 1}],
+            "items": [
+                {"descripcion": "x", "cantidad": "abc", "precio_unitario": 1, "total_item": 1}
+            ],
             "subtotal": "NaN",
             "impuestos_totales": "Infinity",
             "total_factura": 1,

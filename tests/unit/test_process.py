@@ -66,7 +66,9 @@ def test_misconfiguration_is_final() -> None:
 
 
 def test_unavailable_is_retried_later_honouring_retry_after() -> None:
-    clock, store, gateway, process = setup([GatewayUnavailable("503", retry_after=42.0), ACCEPTED], [NOT_FOUND])
+    clock, store, gateway, process = setup(
+        [GatewayUnavailable("503", retry_after=42.0), ACCEPTED], [NOT_FOUND]
+    )
     first = process(KEY)
     assert first.step is Step.RETRYING and first.retry_in is not None and first.retry_in >= 42.0
     assert store.get(KEY).state is State.PENDIENTE  # type: ignore[union-attr]
@@ -79,7 +81,9 @@ def test_unavailable_is_retried_later_honouring_retry_after() -> None:
 
 def test_unavailable_gives_up_after_max_attempts() -> None:
     policy = RetryPolicy(max_attempts=2)
-    clock, store, _, process = setup([GatewayUnavailable("down")], [GatewayUnavailable("down")], policy)
+    clock, store, _, process = setup(
+        [GatewayUnavailable("down")], [GatewayUnavailable("down")], policy
+    )
     assert process(KEY).step is Step.RETRYING
     clock.advance(3600)
     assert process(KEY).step is Step.FAILED

@@ -126,7 +126,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             request.method,
             request.url.path,
             type(exc.orig).__name__,
-            str(exc.orig).strip()[:300],
+            str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else "",
         )
         return JSONResponse(
             {"detail": "the database is unavailable; try again shortly"},

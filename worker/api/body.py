@@ -11,6 +11,8 @@ from typing import Any
 
 from fastapi import Request
 
+from domain.errors import FieldError
+
 
 class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
@@ -60,3 +62,38 @@ def decode_json(body: bytes) -> Any:
         ) from None
     except (ValueError, RecursionError) as exc:
         raise NotJson(f"the request body is not acceptable JSON: {exc}") from None
+
+
+def bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain NUL (\\u0000) characters"
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "must not contain unpaired UTF-16 surrogates"
+    return None
+
+
+def unstorable_text(data: Any, limit: int = 20) -> list[FieldError]:
+    """Text no legal document (XML 1.0) and no audit row (PostgreSQL JSONB) can hold.
+
+    JSON allows `\\u0000` and lone surrogates; refusing them here keeps them from reaching
+    the database, where they would fail the whole request instead of being reported.
+    """
+    errors: list[FieldError] = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack and len(errors) < limit:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            problem = bad_text(value)
+            if problem:
+                errors.append(FieldError(path or "(order)", "text", f"text {problem}"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                problem = bad_text(str(key))
+                if problem:
+                    errors.append(FieldError(path or "(order)", "text", f"a field name {problem}"))
+                    continue
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return errors

@@ -15,7 +15,7 @@ from domain.store import AuditEntry, OrderRecord
 from domain.usecases.enqueue import Enqueued, enqueue
 from worker.api import schemas
 from worker.api.auth import Client, services
-from worker.api.body import NotJson, decode_json, read_limited
+from worker.api.body import NotJson, bad_text, decode_json, read_limited, unstorable_text
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -39,6 +39,13 @@ def _invalid(detail: str, errors: list[FieldError]) -> JSONResponse:
 
 def _error(code: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=code)
+
+
+def _key_of(data: Any, issuer: str) -> OrderKey | None:
+    order_id = data.get("id_pedido_origen") if isinstance(data, dict) else None
+    if isinstance(order_id, str) and 0 < len(order_id) <= 64 and not bad_text(order_id):
+        return OrderKey(issuer, order_id)
+    return None
 
 
 def _order_link(order_id: str) -> str:
@@ -101,6 +108,15 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
             [error],
         )
         return _invalid("the request body is not a JSON order", [error])
+    text_errors = unstorable_text(data)
+    if text_errors:
+        await run_in_threadpool(
+            svc.store.record_invalid,
+            _key_of(data, client.issuer),
+            {"unstorable_text": True, "size": len(body), "client": client.name},
+            text_errors,
+        )
+        return _invalid("invalid order", text_errors)
     try:
         result: Enqueued = await run_in_threadpool(
             lambda: enqueue(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from kombu import Connection
+from kombu.connection import Connection
 
 # kombu's Redis transport keeps one list per priority step: `queue`, `queue\x06\x163`, ...
 _PRIORITY_SEPARATOR = "\x06\x16"
@@ -33,7 +33,9 @@ def queue_depth(broker_url: str, queue: str, timeout: float = 3.0) -> QueueDepth
         broker_url, socket_connect_timeout=timeout, socket_timeout=timeout
     )
     try:
-        names = [queue if not step else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS]
+        names = [
+            queue if not step else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS
+        ]
         pipe = client.pipeline()
         for name in names:
             pipe.llen(name)
@@ -55,5 +57,5 @@ def check_reachable(broker_url: str, timeout: float = 3.0) -> None:
         finally:
             client.close()
         return
-    with Connection(broker_url, connect_timeout=timeout) as conn:
+    with Connection(broker_url, connect_timeout=timeout) as conn:  # type: ignore[no-untyped-call]
         conn.ensure_connection(max_retries=1)

@@ -12,7 +12,7 @@ from worker.ops.reasons import describe_reason
 from worker.ops.tables import local_time, print_json, render_table
 from worker.settings import Settings
 
-SubParsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
+SubParsers = argparse._SubParsersAction  # argparse has no public name for it
 
 
 def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -58,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
         render_table(
             ["ORDER", "STATE", "NUMBER", "TRIES", "CHANGED", "REASON"],
             [
-                [o.key, o.state, o.number or "-", o.attempts, local_time(o.updated_at)]
-                + [describe_reason(o.reason) or "-"]
+                [
+                    o.key,
+                    o.state,
+                    o.number or "-",
+                    o.attempts,
+                    local_time(o.updated_at),
+                    describe_reason(o.reason) or "-",
+                ]
                 for o in orders
             ],
             max_width=90,

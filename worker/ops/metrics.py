@@ -37,7 +37,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from adapters.db.engine import make_engine
 from worker.ops import periods, queries
@@ -96,7 +96,7 @@ class DatabaseCollector(Collector):
             )
             try:
                 metrics = list(self._from_database())
-            except SQLAlchemyError as exc:
+            except DBAPIError as exc:
                 log.warning("metrics: database unreadable (%s)", type(exc).__name__)
                 up.add_metric([], 0.0)
                 yield up

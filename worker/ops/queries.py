@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from adapters.db.models import InvoiceLogRow, NumberSequenceRow, OrderRow
 from domain.store import State
@@ -254,17 +254,20 @@ def attempts_finished(conn: Connection, start: datetime, end: datetime) -> list[
     that opened them (the latest PROCESANDO row of the same order before the outcome)."""
     outcome = AUDIT.alias("outcome")
     opened = AUDIT.alias("opened")
+    earlier = AUDIT.alias("earlier")
     opened_id = (
-        select(func.max(opened.c.id))
+        select(func.max(earlier.c.id))
         .where(
-            opened.c.order_key == outcome.c.order_key,
-            opened.c.id < outcome.c.id,
-            opened.c.status == "PROCESANDO",
+            earlier.c.order_key == outcome.c.order_key,
+            earlier.c.id < outcome.c.id,
+            earlier.c.status == "PROCESANDO",
         )
+        .correlate(outcome)
         .scalar_subquery()
     )
     rows = conn.execute(
         select(outcome.c.status, outcome.c.created_at, opened.c.created_at.label("opened_at"))
+        .select_from(outcome)
         .join(opened, opened.c.id == opened_id)
         .where(
             outcome.c.created_at >= start,

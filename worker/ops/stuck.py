@@ -70,8 +70,5 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     more = " (limit reached: use --limit for more)" if len(orders) == args.limit else ""
-    print(
-        f"\n{len(orders)} orders open for more than "
-        f"{duration(threshold.total_seconds())}{more}"
-    )
+    print(f"\n{len(orders)} orders open for more than {duration(threshold.total_seconds())}{more}")
     return 1

@@ -20,7 +20,7 @@ def local_time(value: datetime | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """`3d 4h`, `2h 5m`, `4m 10s`, `12s`."""
+    """`3d 4h`, `2h 5m`, `4m 10s`, `15m`, `12s`."""
     if seconds is None:
         return "-"
     total = int(max(0.0, seconds))
@@ -28,11 +28,11 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
+        return f"{days}d {hours}h" if hours else f"{days}d"
     if hours:
-        return f"{hours}h {minutes}m"
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
     if minutes:
-        return f"{minutes}m {secs}s"
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
     return f"{secs}s"
 
 
@@ -67,9 +67,7 @@ class Progress:
     Silent when disabled (not a terminal, or `--no-progress`); redraws at most 10 times a second.
     """
 
-    def __init__(
-        self, label: str, total: int, enabled: bool, stream: TextIO | None = None
-    ) -> None:
+    def __init__(self, label: str, total: int, enabled: bool, stream: TextIO | None = None) -> None:
         self._label = label
         self._total = max(0, total)
         self._enabled = enabled

@@ -1,0 +1,153 @@
+"""`einvoice health` against real PostgreSQL and Redis, with real PKCS#12 certificates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from adapters.dian.devcert import make_test_pkcs12
+from tests.integration import ops_fixtures as fx
+from tests.integration.ops_fixtures import seed
+from worker.cli import main
+from worker.ops.tables import BOGOTA
+
+database_url = fx.database_url
+bare_database_url = fx.bare_database_url
+engine = fx.engine
+ops_env = fx.ops_env
+queue_name = fx.queue_name
+PASSWORD = "cl4ve-del-certificado"
+
+
+def health(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, dict[str, object]], str]:
+    code = main(["health", "--json"])
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert report["healthy"] is (code == 0)
+    return code, {c["name"]: c for c in report["checks"]}, out
+
+
+def test_healthy_deployment(
+    ops_env: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(engine)
+
+    code, checks, _ = health(capsys)
+
+    assert code == 0
+    assert [checks[n]["status"] for n in ("database", "broker", "numbering")] == ["ok"] * 3
+    data = checks["database"]["data"]
+    assert isinstance(data, dict) and data["current"] == data["head"] and data["head"]
+    numbering = checks["numbering"]["data"]
+    assert isinstance(numbering, dict)
+    assert numbering["next_number"] == 990000007  # seven orders numbered
+    assert numbering["remaining"] == 995000000 - 990000007 + 1
+    assert "certificate" not in checks  # only for GATEWAY=dian
+
+    assert main(["health"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split() == ["CHECK", "STATUS", "DETAIL"]
+    assert text.rstrip().endswith("healthy")
+
+
+def test_unmigrated_database_is_unhealthy(
+    ops_env: str,
+    bare_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", bare_database_url)
+    code, checks, _ = health(capsys)
+    assert code == 1
+    assert checks["database"]["status"] == "fail"
+    assert "einvoice migrate" in str(checks["database"]["detail"])
+
+
+def test_unreachable_database_and_broker(
+    ops_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("BROKER_URL", "redis://127.0.0.1:1/0")
+    code, checks, _ = health(capsys)
+    assert code == 1
+    assert checks["database"]["status"] == "fail"
+    assert checks["broker"]["status"] == "fail"
+    assert "unreachable" in str(checks["broker"]["detail"])
+
+
+def test_numbering_running_out(
+    ops_env: str,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(engine)  # numbers 990000000..990000006 are taken
+    monkeypatch.setenv("NUMBERING__LAST", "990000010")
+    code, checks, _ = health(capsys)
+    assert code == 0
+    assert checks["numbering"]["status"] == "warn"
+    assert "4 numbers left" in str(checks["numbering"]["detail"])
+
+    monkeypatch.setenv("NUMBERING__LAST", "990000006")
+    code, checks, _ = health(capsys)
+    assert code == 1
+    assert checks["numbering"]["status"] == "fail"
+
+    monkeypatch.delenv("NUMBERING__LAST")
+    soon = (datetime.now(BOGOTA).date() + timedelta(days=10)).isoformat()
+    monkeypatch.setenv("NUMBERING__VALID_TO", soon)
+    code, checks, _ = health(capsys)
+    assert (code, checks["numbering"]["status"]) == (0, "warn")
+    assert "valid 10 more days" in str(checks["numbering"]["detail"])
+
+
+@pytest.mark.parametrize(
+    ("valid_days", "starts_days_ago", "password", "status", "says"),
+    [
+        (365, 1, PASSWORD, "ok", "valid 363 more days"),
+        (20, 1, PASSWORD, "warn", "valid 18 more days"),
+        (365, 400, PASSWORD, "fail", "expired on"),
+        (365, 1, "not-the-password", "fail", "password is wrong"),
+    ],
+)
+def test_dian_certificate(
+    valid_days: int,
+    starts_days_ago: int,
+    password: str,
+    status: str,
+    says: str,
+    ops_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "firma.p12"
+    start = datetime.now(UTC) - timedelta(days=starts_days_ago)
+    path.write_bytes(
+        make_test_pkcs12("900123456", PASSWORD, valid_days=valid_days, not_before=start)
+    )
+    monkeypatch.setenv("GATEWAY", "dian")
+    monkeypatch.setenv("DIAN__CERT_PATH", str(path))
+    monkeypatch.setenv("DIAN__CERT_PASSWORD", password)
+
+    code, checks, out = health(capsys)
+
+    assert checks["certificate"]["status"] == status
+    assert says in str(checks["certificate"]["detail"])
+    assert code == (1 if status == "fail" else 0)
+    assert password not in out
+    assert main(["health"]) == code
+    assert password not in capsys.readouterr().out
+
+
+def test_dian_without_a_certificate(
+    ops_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY", "dian")
+    code, checks, _ = health(capsys)
+    assert code == 1
+    assert checks["certificate"]["detail"] == "DIAN__CERT_PATH is not set"
