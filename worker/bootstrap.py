@@ -55,6 +55,7 @@ class Container:
             give_up_after=w.give_up_after,
             pending_poll_interval=w.pending_poll_interval,
             lease_seconds=w.lease_seconds,
+            max_claims=w.max_claims,
         )
 
     @cached_property

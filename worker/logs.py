@@ -1,4 +1,11 @@
-"""Logging: one JSON object per line (or plain text), with the order key and task id."""
+"""Logging: one JSON object per line (or plain text), with the order key and task id.
+
+Level and format come from the settings (LOG_LEVEL, LOG_FORMAT=json|text). Inside a Celery
+task every line carries the task's id and name, and for `einvoice.process_order` its order
+key: `task_prerun` binds them and `task_postrun` clears them, so a line never carries the
+previous task's context. Messages at INFO name orders by key only; payloads and secrets are
+never logged.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,16 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from celery.signals import task_postrun, task_prerun
+
+from worker.publisher import TASK_PROCESS
 from worker.settings import Settings
 
 _order_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("order_key", default=None)
 _task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("task_id", default=None)
+_task_name: contextvars.ContextVar[str | None] = contextvars.ContextVar("task_name", default=None)
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(order_key)s] %(message)s"
 
 
 def bind_order(order_key: str | None, task_id: str | None) -> None:
@@ -20,10 +33,32 @@ def bind_order(order_key: str | None, task_id: str | None) -> None:
     _task_id.set(task_id)
 
 
+def bind_task(task_name: str | None, task_id: str | None, order_key: str | None) -> None:
+    _task_name.set(task_name)
+    bind_order(order_key, task_id)
+
+
+def _on_task_start(
+    task_id: str | None = None, task: Any = None, args: Any = None, **_: Any
+) -> None:
+    name = getattr(task, "name", None)
+    key = args[0] if name == TASK_PROCESS and args and isinstance(args[0], str) else None
+    bind_task(name, task_id, key)
+
+
+def _on_task_end(**_: Any) -> None:
+    bind_task(None, None, None)
+
+
+task_prerun.connect(_on_task_start, weak=False)
+task_postrun.connect(_on_task_end, weak=False)
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.order_key = _order_key.get()
         record.task_id = _task_id.get()
+        record.task_name = _task_name.get()
         return True
 
 
@@ -35,13 +70,19 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in ("order_key", "task_id"):
-            value = getattr(record, name, None)
+        for field, attribute in (
+            ("order_key", "order_key"),
+            ("task_id", "task_id"),
+            ("task", "task_name"),
+        ):
+            value = getattr(record, attribute, None)
             if value:
-                event[name] = value
+                event[field] = value
+        if record.processName and record.processName != "MainProcess":
+            event["process"] = record.processName
         if record.exc_info:
             event["exception"] = self.formatException(record.exc_info)
-        return json.dumps(event, ensure_ascii=False)
+        return json.dumps(event, ensure_ascii=False, default=str)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -50,9 +91,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(order_key)s] %(message)s")
-        )
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -95,6 +95,7 @@ class WorkerSettings(BaseModel):
     retry_backoff_max: float = 300.0
     celery_retry_max_countdown: float = 60.0
     max_attempts: int = 25
+    max_claims: int = 100
     give_up_after: int = 48 * 3600
     pending_poll_interval: float = 10.0
     reconcile_interval: float = 15.0

@@ -35,6 +35,9 @@ class RetryPolicy:
     give_up_after: float = 48 * 3600
     pending_poll_interval: float = 10.0
     lease_seconds: float = 150.0
+    # Claims beyond this many mean something keeps killing the work (a poison order, a
+    # worker that dies mid-call): settle it with the authority and stop looping.
+    max_claims: int = 100
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Exponential backoff with full jitter, capped."""
@@ -91,6 +94,8 @@ class ProcessOrder:
 
     def _work(self, claim: Claim, published_retry: Callable[[float], bool] | None) -> Processed:
         submission = _submission(claim)
+        if claim.attempt > self._policy.max_claims:
+            return self._settle(claim, submission)
         try:
             result = self._ask_or_submit(claim, submission)
         except InvalidOrder as exc:
@@ -121,6 +126,36 @@ class ProcessOrder:
         except GatewayUnavailable as exc:
             return self._unavailable(claim, exc, published_retry)
         return self._decide(claim, result, published_retry)
+
+    def _settle(self, claim: Claim, submission: Submission) -> Processed:
+        """Too many claims: keep what the authority has, otherwise give up (never send)."""
+        gave_up = {
+            "error": "too_many_attempts",
+            "attempts": claim.attempt,
+            "last_reason": claim.record.reason,
+        }
+        try:
+            found = (
+                self._gateway.status(submission)
+                if claim.was_maybe_sent
+                else GatewayResult(Verdict.NOT_FOUND)
+            )
+        except (GatewayUnavailable, OutcomeUnknown) as exc:
+            delay = self._policy.backoff_max
+            return self._wait(claim, {}, {**gave_up, "status_check": str(exc)}, delay, None)
+        if found.verdict in (Verdict.NOT_FOUND, Verdict.PENDING) and not (
+            found.verdict is Verdict.PENDING and self._young(claim)
+        ):
+            return self._final(claim, State.FAILED, found.references, "FAILED", gave_up)
+        if found.verdict is Verdict.PENDING:
+            return self._wait(
+                claim, found.references, found.as_dict(), self._policy.backoff_max, None
+            )
+        return self._decide(claim, found, None)
+
+    def _young(self, claim: Claim) -> bool:
+        age = (self._clock() - claim.record.created_at).total_seconds()
+        return age < self._policy.give_up_after
 
     def _ask_or_submit(self, claim: Claim, submission: Submission) -> GatewayResult:
         if claim.was_maybe_sent:

@@ -4,6 +4,7 @@ live intake must never answer 5xx nor anything its own document does not describ
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -54,5 +55,7 @@ schema = schemathesis.openapi.from_path(str(DOCUMENT)).include(path_regex="^/api
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-def test_intake_conforms_to_its_openapi_document(case: Case, api_url: str, api_key: str) -> None:
+def test_intake_conforms_to_its_openapi_document(
+    case: Case[Any], api_url: str, api_key: str
+) -> None:
     case.call_and_validate(base_url=api_url, headers={"X-API-Key": api_key}, checks=CHECKS)

@@ -158,3 +158,25 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     assert policy.backoff(4, rng=lambda: 1.0) == 16
     assert policy.backoff(20, rng=lambda: 1.0) == 60
     assert policy.backoff(4, rng=lambda: 0.5) == 8
+
+
+def test_an_order_claimed_too_often_is_settled_with_the_authority_not_resent() -> None:
+    policy = RetryPolicy(max_claims=2)
+    clock, store, gateway, process = setup([], [NOT_FOUND], policy)
+    for _ in range(2):  # two workers die mid-call
+        assert store.claim(KEY, lease_seconds=10) is not None
+        clock.advance(11)
+    assert process(KEY).step is Step.FAILED
+    record = store.get(KEY)
+    assert record is not None and record.reason is not None
+    assert record.reason["error"] == "too_many_attempts"
+    assert gateway.calls == ["status"]  # asked, never sent
+
+
+def test_an_order_claimed_too_often_that_the_authority_accepted_succeeds() -> None:
+    policy = RetryPolicy(max_claims=1)
+    clock, store, gateway, process = setup([], [ACCEPTED], policy)
+    store.claim(KEY, lease_seconds=10)
+    clock.advance(11)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["status"]

@@ -99,7 +99,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse(
             {"detail": f"the request body exceeds the limit of {exc.limit} bytes"},
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            status_code=413,
             headers={"Connection": "close"},
         )
 
@@ -115,7 +115,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse(
             {"detail": "invalid request", "errors": errors},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status_code=422,
         )
 
     @app.exception_handler(DBAPIError)

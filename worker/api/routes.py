@@ -34,7 +34,7 @@ def _invalid(detail: str, errors: list[FieldError]) -> JSONResponse:
     body = schemas.InvalidRequest(
         detail=detail, errors=[schemas.FieldErrorBody(**e.as_dict()) for e in errors]
     )
-    return JSONResponse(body.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return JSONResponse(body.model_dump(), status_code=422)
 
 
 def _error(code: int, detail: str) -> JSONResponse:
