@@ -67,3 +67,17 @@ def test_a_worker_killed_mid_call_loses_nothing_and_submits_nothing_twice(
     assert set(submissions.values()) == {1}, submissions
     counts = p.audit_counts()
     assert all(counts[(str(k), "SUCCESS")] == 1 for k in keys)
+
+
+def test_a_publish_that_fails_after_the_commit_loses_nothing(pipeline_factory: Factory) -> None:
+    p = pipeline_factory()
+    settings = p.settings().model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    started = time.monotonic()
+    with Producer(settings) as producer:  # the broker is unreachable for this producer
+        keys = [producer.enqueue(order(f"LOST-{n}")).key for n in range(3)]
+    assert time.monotonic() - started < 30  # the producer does not hang on the broker
+    assert p.states() == {"PENDIENTE": 3}  # durable, though no wake-up was sent
+    p.start_worker()
+    p.start_beat()  # the reconciler sends the wake-ups
+    wait_until(lambda: p.states().get("SUCCESS") == 3, 60, "reconciled orders", p)
+    assert all(p.authority.submissions()[f"{k.issuer}-{k.order_id}"] == 1 for k in keys)
