@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -28,6 +29,8 @@ MAX_PAYMENTS = 20
 MAX_TEXT = 300
 MAX_ORDER_ID = 64
 
+_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
 Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=17, decimal_places=2)]
 Quantity = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]
 Rate = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=7, decimal_places=6)]
@@ -35,6 +38,15 @@ Rate = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=7, decimal_place
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        # XML 1.0 cannot carry control characters or lone surrogates, and PostgreSQL JSONB
+        # refuses NUL: such text could never become a document, so it is refused here.
+        if isinstance(value, str) and _FORBIDDEN_TEXT.search(value):
+            raise ValueError("text holds control characters or invalid Unicode")
+        return value
 
 
 class Impuesto(_Strict):

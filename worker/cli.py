@@ -248,10 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(func=cmd_demo)
 
+    from worker.cli_api import add_api_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
 
     add_document_commands(sub)
+    add_api_commands(sub)
     add_commands(sub)
     return parser
 

@@ -129,3 +129,17 @@ def test_payment_method_names_are_matched_without_accents_or_case() -> None:
 
 def test_non_objects_are_refused() -> None:
     assert errors_of([1, 2]) == {"(order)": "type"}
+
+
+@pytest.mark.parametrize("text", ["Cerveza\x00", "Cerve\x07za", "lone \ud800 surrogate"])
+def test_text_that_xml_and_jsonb_cannot_carry_is_refused(text: str) -> None:
+    bad = order(lines=[line(description=text)])
+    found = errors_of(bad)
+    assert list(found) == ["items[0].descripcion"]
+    assert found["items[0].descripcion"] in ("value_error", "string_unicode")
+
+
+def test_accents_ampersands_quotes_and_emoji_are_fine() -> None:
+    name = "Ñandú & Cía <Norte> \"S.A.S.\" 'x' 🍽 ; DROP TABLE orders; --"
+    parsed = parse_order(order(lines=[line(description=name)]))
+    assert parsed.items[0].descripcion == name

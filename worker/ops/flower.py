@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from worker.ops.listing import SubParsers
 
 DEFAULT_PORT = 5555
+# `args` is the order key alone, so it is safe to show and it is what operators search by
+TASK_COLUMNS = "name,args,state,result,received,runtime,worker"
 
 
 class FlowerRefused(Exception):
@@ -44,6 +46,7 @@ def flower_argv(
         f"--port={port or int(env.get('FLOWER_PORT', DEFAULT_PORT))}",
         f"--address={address or env.get('FLOWER_ADDRESS', '127.0.0.1')}",
         "--purge_offline_workers=600",
+        f"--tasks_columns={TASK_COLUMNS}",
     ]
     if not allow_control:
         argv.append("--read_only=True")
