@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 
 from adapters.db.models import InvoiceLogRow
 from adapters.db.store import SqlOrderStore
+from domain.store import State, StepNote
 from tests.integration import ops_fixtures as fx
 from tests.integration.ops_fixtures import REDIS_URL, free_port, key, seed
 from worker.cli import main
@@ -106,7 +107,7 @@ def test_stuck_explains_each_open_order(
     why = {r["order_key"].split(":")[1]: r["why"] for r in json.loads(out)}
     assert set(why) == {seeded.lease_expired, seeded.waiting, seeded.never_taken}
     assert "lease ended" in why[seeded.lease_expired]
-    assert "ask the authority" in why[seeded.lease_expired]
+    assert "asks the authority before anything is sent" in why[seeded.lease_expired]
     assert "authority may hold the document" in why[seeded.waiting]
     assert "outcome_unknown" in why[seeded.waiting]
     assert "not picked up by a worker" in why[seeded.never_taken]
@@ -181,6 +182,40 @@ def test_retry_refuses_what_is_not_safe(
     assert store.get(key(order)) == before
     assert len(store.timeline(key(order))) == rows_before
     assert redis.Redis.from_url(REDIS_URL).llen(queue_name) == 0
+
+
+def test_retry_refuses_an_order_settled_after_too_many_attempts(
+    ops_env: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = SqlOrderStore(engine)
+    store.accept(key("POS-GAVEUP"), fx._order("POS-GAVEUP"), "simulated", fx.NUMBERING)
+    claim = store.claim(key("POS-GAVEUP"), 60)
+    assert claim is not None
+    reason = {"error": "too_many_attempts", "attempts": 101, "last_reason": fx.UNAVAILABLE}
+    store.finish(claim, State.FAILED, {}, StepNote("FAILED", reason), reason)
+
+    code, _, err = run(capsys, "retry", "POS-GAVEUP")
+
+    assert code == 1
+    assert "settled after too many attempts" in err
+    assert "too_many_attempts: settled after 101 attempts (last: gateway_unavailable" in err
+    record = store.get(key("POS-GAVEUP"))
+    assert record is not None and record.state is State.FAILED
+
+
+def test_retry_refuses_past_the_claim_limit(
+    ops_env: str,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seeded = seed(engine)  # the unavailable order has had one attempt
+    monkeypatch.setenv("WORKER__MAX_CLAIMS", "1")
+
+    code, _, err = run(capsys, "retry", seeded.unavailable)
+
+    assert code == 1
+    assert "the limit (WORKER__MAX_CLAIMS=1) is reached" in err
 
 
 def test_retry_of_an_unknown_order(ops_env: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -327,3 +362,60 @@ def test_flower_serves_behind_basic_auth(ops_env: str) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_worker_logs_are_json_lines_with_order_key_and_task_id(
+    ops_env: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("SIMULATED__STATE_PATH", str(tmp_path / "authority.sqlite"))
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worker", "worker", "-c", "1", "-n", "ops-logs@%h"],
+            cwd=tmp_path,
+            # this sandbox runs as root: Celery's warning about it is printed before logging
+            # is configured, so it is silenced here rather than parsed
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+            },
+            stdout=subprocess.DEVNULL,  # the start-up banner; log events go to stderr
+            stderr=log_file,
+        )
+        try:
+            from worker.producer import Producer
+
+            deadline = time.monotonic() + 30
+            while "ready." not in log_path.read_text():
+                assert worker.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the worker did not start"
+                time.sleep(0.2)
+            from worker.settings import Settings
+
+            order = json.loads((ROOT / "worker" / "samples" / "orders.json").read_text())[0]
+            with Producer(Settings()) as producer:
+                producer.enqueue(order)
+            store = SqlOrderStore(engine)
+            deadline = time.monotonic() + 60
+            while (record := store.get(key(order["id_pedido_origen"]))) is None or (
+                not record.state.is_final
+            ):
+                assert worker.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the worker did not finish the order"
+                time.sleep(0.2)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all({"ts", "level", "logger", "message"} <= set(e) for e in events)
+    order_key = f"900123456:{order['id_pedido_origen']}"
+    done = [e for e in events if e["logger"] == "worker.tasks" and e.get("order_key") == order_key]
+    assert done and done[0]["task"] == "einvoice.process_order" and done[0]["task_id"]
+    traced = [e for e in events if e["logger"] == "celery.app.trace" and e.get("task_id")]
+    assert any(e.get("order_key") == order_key for e in traced)
+    info = [e for e in events if e["level"] == "INFO"]
+    assert not any("Cerveza" in e["message"] or "precio_unitario" in e["message"] for e in info)

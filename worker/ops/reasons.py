@@ -30,6 +30,10 @@ def describe_reason(reason: dict[str, Any] | None) -> str:
         return "accepted with notices: " + "; ".join(
             f"{w.get('code', '?')}: {w.get('text', '')}" for w in warnings
         )
+    if reason.get("error") == "too_many_attempts":
+        last = describe_reason(reason.get("last_reason"))
+        head = f"too_many_attempts: settled after {reason.get('attempts', '?')} attempts"
+        return f"{head} (last: {last})" if last else head
     kind = reason.get("error") or reason.get("waiting") or reason.get("verdict")
     message = reason.get("message") or reason.get("gave_up") or ""
     parts = [str(p) for p in (kind, message) if p]
@@ -46,8 +50,8 @@ def why_open(order: OrderLine, now: datetime) -> str:
         if not overdue:
             return f"a worker holds it (attempt {order.attempts}) until {local_time(due)}"
         return (
-            f"the worker's lease ended {since} without an outcome (worker stopped mid-call?); "
-            "the reconciler will ask the authority before anything is sent again"
+            f"the worker's lease ended {since} with no outcome (worker stopped mid-call?); "
+            "the reconciler asks the authority before anything is sent again"
         )
     if order.state == "EN_ESPERA":
         head = "the authority may hold the document"

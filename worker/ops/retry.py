@@ -31,6 +31,9 @@ RETRYABLE = {
     "gateway_misconfigured": "the authority refused our configuration (fix it before retrying)",
 }
 REFUSED = {
+    "too_many_attempts": "it was settled after too many attempts and the authority does not "
+    "hold it: the attempt limit stays reached, so a worker would only ask again and give up; "
+    "look at `einvoice status` and resolve it by hand",
     "invalid_order": "it failed as invalid: the same data fails the same way; correct it at "
     "the POS and send it as a new order",
     "rejected": "the authority rejected it with rule codes: sending the same document again "
@@ -44,8 +47,9 @@ class Verdict:
     explanation: str
 
 
-def judge(record: OrderRecord) -> Verdict:
-    """May this order be re-driven, and why (not)."""
+def judge(record: OrderRecord, max_claims: int) -> Verdict:
+    """May this order be re-driven, and why (not). `max_claims` is WORKER__MAX_CLAIMS: past it a
+    worker only asks the authority and never sends."""
     if record.state is not State.FAILED:
         hint = {
             State.SUCCESS: "it is already validated by the authority",
@@ -56,6 +60,12 @@ def judge(record: OrderRecord) -> Verdict:
         return Verdict(False, f"the order is {record.state}, not FAILED: {hint}")
     kind = str((record.reason or {}).get("error") or "unknown")
     detail = describe_reason(record.reason)
+    if kind in RETRYABLE and record.attempts >= max_claims:
+        return Verdict(
+            False,
+            f"it has had {record.attempts} attempts, the limit (WORKER__MAX_CLAIMS={max_claims}) "
+            "is reached: a worker would only ask the authority and give up",
+        )
     if kind in RETRYABLE:
         return Verdict(True, f"{RETRYABLE[kind]} ({detail})")
     if kind in REFUSED:
@@ -98,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         record = store.get(key)
         if record is None:
             return _report(args, 2, {"order_key": str(key), "retried": False, "error": "no order"})
-        verdict = judge(record)
+        verdict = judge(record, settings.worker.max_claims)
         if not verdict.allowed:
             return _report(
                 args,

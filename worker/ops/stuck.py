@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                 ]
                 for o in orders
             ],
-            max_width=140,
+            max_width=100,
         )
     )
     more = " (limit reached: use --limit for more)" if len(orders) == args.limit else ""

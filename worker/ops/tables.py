@@ -44,12 +44,21 @@ def clip(text: str, width: int) -> str:
 def render_table(
     headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 70
 ) -> str:
-    """Columns padded to their widest cell; cells longer than `max_width` are clipped."""
-    cells = [[clip(str(c), max_width) for c in row] for row in rows]
+    """Columns padded to their widest cell; cells longer than `max_width` are clipped, except in
+    the last column, which is shown whole (it holds the reason, the part worth reading)."""
+    last = len(headers) - 1
+    cells = [
+        [
+            clip(str(c), max_width) if i < last else " ".join(str(c).split())
+            for i, c in enumerate(row)
+        ]
+        for row in rows
+    ]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    widths[last] = min(widths[last], max(len(headers[last]), max_width))
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
@@ -74,7 +83,7 @@ class Progress:
         self._stream = stream or sys.stderr
         self._done = 0
         self._started = time.monotonic()
-        self._drawn = 0.0
+        self._drawn = self._started  # first drawn after 0.1 s: quick work shows only the end
 
     def advance(self, n: int = 1) -> None:
         self._done += n
