@@ -19,16 +19,14 @@ class Tribute:
     name: str
 
 
-# Tax names the POS may send, keyed by their normalized spelling.
+# Tax names the POS may send, keyed by their normalized spelling. Only taxes charged as a
+# percentage of the line are here: per-unit taxes (INC bolsas 22, ICL 32, INPP 33, IBUA 34)
+# need a PerUnitAmount the POS payload does not carry, and DIAN would reject them as rates.
 TRIBUTES: dict[str, Tribute] = {
     "IVA": Tribute("01", "IVA"),
     "IC": Tribute("02", "IC"),
     "ICA": Tribute("03", "ICA"),
     "INC": Tribute("04", "INC"),
-    "INC BOLSAS": Tribute("22", "INC Bolsas"),
-    "ICL": Tribute("32", "ICL"),
-    "INPP": Tribute("33", "INPP"),
-    "IBUA": Tribute("34", "IBUA"),
     "ICUI": Tribute("35", "ICUI"),
 }
 

@@ -39,7 +39,7 @@ class SoftwareRegistration:
     """The issuer's own-software registration at DIAN. `pin` is secret."""
 
     software_id: str
-    pin: str
+    pin: str = field(repr=False)
     provider_nit: str  # own NIT for own software
     provider_dv: str
     environment: str = "2"  # ProfileExecutionID: 1 producción, 2 habilitación
@@ -56,7 +56,7 @@ class NumberingRange:
     last: int
     valid_from: date
     valid_to: date
-    technical_key: str
+    technical_key: str = field(repr=False)
 
     def contains(self, number: int) -> bool:
         return self.first <= number <= self.last

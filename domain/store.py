@@ -53,6 +53,7 @@ class OrderRecord:
     reason: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    reopened_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ class OrderStore(Protocol):
         published: bool = False,
     ) -> bool:
         """Back to PENDIENTE / EN_ESPERA until `due_at`, with an audit row. `published` says a
-        wake-up for `due_at` is already on its way (a retry message), so the reconciler need
-        not send one."""
+        wake-up for `due_at` will be sent by the caller (a retry message), so the reconciler
+        need not send one unless `mark_unpublished` says it could not be."""
         ...
 
     def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
@@ -152,5 +153,6 @@ class OrderStore(Protocol):
     def timeline(self, key: OrderKey) -> list[AuditEntry]: ...
 
     def reopen(self, key: OrderKey, note: StepNote) -> OrderRecord | None:
-        """FAILED → EN_ESPERA for an operator retry (the authority is asked first)."""
+        """FAILED → EN_ESPERA for an operator retry: attempts start again, and the authority
+        is asked before anything is sent if an earlier attempt may have reached it."""
         ...

@@ -56,6 +56,10 @@ class Container:
             pending_poll_interval=w.pending_poll_interval,
             lease_seconds=w.lease_seconds,
             max_claims=w.max_claims,
+            outcome_unknown_delay=w.outcome_unknown_delay,
+            # a submission may take two calls (DIAN rule 90 check; Factus 409 then resend)
+            submit_budget=2 * self.settings.gateway_timeout + 1.0,
+            quick_retry_limit=w.celery_retry_max_countdown,
         )
 
     @cached_property

@@ -96,6 +96,7 @@ class WorkerSettings(BaseModel):
     celery_retry_max_countdown: float = 60.0
     max_attempts: int = 25
     max_claims: int = 100
+    outcome_unknown_delay: float = 120.0
     give_up_after: int = 48 * 3600
     pending_poll_interval: float = 10.0
     reconcile_interval: float = 15.0
@@ -126,21 +127,31 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _nested_timeouts(self) -> Settings:
         w = self.worker
-        gateway_timeout = {
-            "dian": self.dian.connect_timeout + self.dian.read_timeout,
-            "factus": self.factus.connect_timeout + self.factus.read_timeout,
-            "simulated": self.simulated.latency,
-        }[self.gateway]
+        gateway_timeout = self.gateway_timeout
         if not gateway_timeout < w.soft_time_limit < w.hard_time_limit < w.lease_seconds:
             raise ValueError(
                 "timeouts must nest: gateway connect+read < worker.soft_time_limit < "
                 "worker.hard_time_limit < worker.lease_seconds"
+            )
+        if 2 * gateway_timeout + 1 >= w.lease_seconds:
+            raise ValueError(
+                "worker.lease_seconds must leave room for a submission of two gateway calls "
+                "(2 × (connect + read) + 1 s)"
             )
         if w.lease_seconds + w.celery_retry_max_countdown >= w.visibility_timeout:
             raise ValueError(
                 "worker.visibility_timeout must exceed the lease plus any retry countdown"
             )
         return self
+
+    @property
+    def gateway_timeout(self) -> float:
+        """The longest one gateway call may take (connect + read)."""
+        return {
+            "dian": self.dian.connect_timeout + self.dian.read_timeout,
+            "factus": self.factus.connect_timeout + self.factus.read_timeout,
+            "simulated": self.simulated.latency,
+        }[self.gateway]
 
     @property
     def effective_redis_url(self) -> str | None:

@@ -37,11 +37,8 @@ def register(app: Celery) -> None:
         key = OrderKey.parse(order_key)
         bind_order(str(key), self.request.id)
         c = self.container()
-        limit = c.settings.worker.celery_retry_max_countdown
 
         def quick_retry(delay: float) -> bool:
-            if delay > limit:
-                return False
             try:
                 self.retry(countdown=delay, throw=False)
             except Exception:  # broker down: the reconciler sends the wake-up instead

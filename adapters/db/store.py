@@ -71,6 +71,7 @@ def _record(row: Row[Any]) -> OrderRecord:
         reason=row.reason,
         created_at=created,
         updated_at=updated,
+        reopened_at=_aware(row.reopened_at),
     )
 
 
@@ -318,7 +319,7 @@ class SqlOrderStore:
             "updated_at": now,
         }
         if published:
-            values["published_at"] = now
+            values["published_at"] = due_at
         return self._transition(claim, values, note)
 
     def _transition(self, claim: Claim, values: dict[str, Any], note: StepNote) -> bool:
@@ -415,9 +416,11 @@ class SqlOrderStore:
                 )
                 .values(
                     state=State.EN_ESPERA.value,
+                    attempts=0,
                     due_at=now,
                     published_at=None,
                     finished_at=None,
+                    reopened_at=now,
                     updated_at=now,
                 )
                 .returning(*OrderRow.__table__.c)

@@ -131,7 +131,8 @@ class _HttpxTransport(zeep.Transport):
     def load(self, url: str) -> bytes:
         if "://" in url and not url.startswith("file://"):
             raise zeep.exceptions.TransportError(  # type: ignore[no-untyped-call]
-                f"refusing to fetch {url}: contract is local")
+                f"refusing to fetch {url}: contract is local"
+            )
         return Path(url.removeprefix("file://")).read_bytes()
 
 

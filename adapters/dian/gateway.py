@@ -20,6 +20,7 @@ from typing import Any
 
 from adapters.dian.client import DianResponse, DianSoapClient
 from adapters.dian.document import DianDocumentFactory, cufe_for
+from adapters.dian.signer import SigningError
 from domain.errors import GatewayMisconfigured, GatewayUnavailable
 from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import GatewayResult, Rule, Submission, Verdict
@@ -99,7 +100,10 @@ class DianGateway:
         self._numbering = numbering
 
     def submit(self, submission: Submission) -> GatewayResult:
-        invoice = self._factory.build(submission, signing_time=signing_time_for(submission))
+        try:
+            invoice = self._factory.build(submission, signing_time=signing_time_for(submission))
+        except SigningError as exc:
+            raise GatewayMisconfigured(f"the certificate cannot sign: {exc}") from exc
         base = {"cufe": invoice.cufe, "number": invoice.number}
         if self._software.test_set_id:
             upload = self._client.send_test_set_async(

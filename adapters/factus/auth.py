@@ -232,8 +232,8 @@ class RedisTokenProvider(_RenewingProvider):
         oauth: OAuthEndpoint,
         *,
         key_prefix: str = "factus",
-        lock_timeout: float = 30.0,
-        wait_timeout: float = 40.0,
+        lock_timeout: float = 75.0,  # above one OAuth call (connect + read) with a margin
+        wait_timeout: float = 90.0,
         clock: Clock = time.time,
     ) -> None:
         super().__init__(oauth, clock)

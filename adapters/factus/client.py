@@ -65,6 +65,24 @@ class DownloadedFile:
     content: bytes = field(repr=False)
 
 
+MAX_LOOKUP_PAGES = 20
+LOOKUP_PAGE_SIZE = 100
+
+
+def _last_page(pagination: Any, rows_on_page: int) -> int:
+    """The last page number a v2 list answer announces (1 when it announces nothing and the
+    page was not full)."""
+    if isinstance(pagination, dict):
+        for name in ("last_page", "total_pages"):
+            value = pagination.get(name)
+            if isinstance(value, int) and value >= 1:
+                return value
+        total, per_page = pagination.get("total"), pagination.get("per_page")
+        if isinstance(total, int) and isinstance(per_page, int) and per_page > 0:
+            return max(1, -(-total // per_page))
+    return 1 if rows_on_page < LOOKUP_PAGE_SIZE else MAX_LOOKUP_PAGES
+
+
 class FactusClient:
     def __init__(
         self,
@@ -94,18 +112,38 @@ class FactusClient:
         return _data(answer)
 
     def find_by_reference(self, reference_code: str) -> dict[str, Any] | None:
-        """`GET /v2/bills?filter[reference_code]=…` → the listed bill, or None."""
-        answer = self._request(
-            "GET", "/v2/bills", params={"filter[reference_code]": reference_code}
+        """`GET /v2/bills?filter[reference_code]=…` → the listed bill with exactly that code,
+        or None once every page was read without it.
+
+        The filter may match partially (`…-1` also lists `…-10`), so every page is read and
+        codes are compared exactly. An answer whose shape is not understood raises
+        GatewayUnavailable: "not found" would mean "send it", so it is never guessed.
+        """
+        for page in range(1, MAX_LOOKUP_PAGES + 1):
+            answer = self._request(
+                "GET",
+                "/v2/bills",
+                params={
+                    "filter[reference_code]": reference_code,
+                    "page": str(page),
+                    "per_page": str(LOOKUP_PAGE_SIZE),
+                },
+            )
+            data = answer.get("data")
+            rows = data.get("data") if isinstance(data, dict) else data
+            if not isinstance(rows, list):
+                raise GatewayUnavailable("Factus listed bills in a shape this client does not know")
+            for row in rows:
+                if isinstance(row, dict) and row.get("reference_code") == reference_code:
+                    return row
+            pagination = data.get("pagination") if isinstance(data, dict) else None
+            last = _last_page(pagination, len(rows))
+            if page >= last:
+                return None
+        raise GatewayUnavailable(
+            f"Factus lists more than {MAX_LOOKUP_PAGES * LOOKUP_PAGE_SIZE} bills for one "
+            "reference_code filter; the lookup cannot conclude"
         )
-        data = answer.get("data")
-        rows = data.get("data") if isinstance(data, dict) else data
-        if not isinstance(rows, list):
-            return None
-        for row in rows:
-            if isinstance(row, dict) and row.get("reference_code") == reference_code:
-                return row
-        return None
 
     def show(self, number: str) -> dict[str, Any]:
         """`GET /v2/bills/{number}` → the bill (`data`)."""

@@ -80,6 +80,11 @@ class FactusGateway:
         try:
             bill = self.client.create_and_validate(body)
         except FactusUnprocessable as exc:
+            if _about_reference_code(exc.body):
+                # "already taken": an earlier attempt created it; that bill is the document
+                existing = self._lookup(submission.reference_code)
+                if existing is not None:
+                    return bill_result(existing)
             result = unprocessable_result(exc.body)
         except FactusConflict:
             return self._resolve_conflict(submission, body, repairs_left)
@@ -147,6 +152,11 @@ def bill_result(bill: dict[str, Any]) -> GatewayResult:
     if any(_is_rejection(rule) for rule in rules):
         return GatewayResult(Verdict.REJECTED, references, rules, response)
     return GatewayResult(Verdict.PENDING, references, rules, response)
+
+
+def _about_reference_code(body: dict[str, Any]) -> bool:
+    errors = body.get("errors")
+    return isinstance(errors, dict) and "reference_code" in errors
 
 
 def unprocessable_result(body: dict[str, Any]) -> GatewayResult:

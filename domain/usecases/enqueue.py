@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,20 @@ def _key_of(data: Any, issuer: str) -> OrderKey | None:
     return None
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """The same JSON with NUL and lone surrogates replaced: PostgreSQL JSONB refuses them."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
 def _recordable(data: Any) -> dict[str, Any]:
     """What of a refused payload goes on the audit trail: all of it when it is small JSON."""
     try:
@@ -86,5 +101,5 @@ def _recordable(data: Any) -> dict[str, Any]:
         if isinstance(data, dict) and isinstance(data.get("id_pedido_origen"), str):
             head["id_pedido_origen"] = data["id_pedido_origen"][:100]
         return head
-    clean = json.loads(text)
+    clean = _storable(json.loads(text))
     return clean if isinstance(clean, dict) else {"value": clean}

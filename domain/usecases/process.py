@@ -1,12 +1,17 @@
 """Process one order: claim it, ask or submit, record the outcome.
 
-claim (PROCESANDO row, committed)
-  └─ was it maybe sent before? ── yes ─▶ gateway.status ─▶ NOT_FOUND ─▶ gateway.submit
-                               └─ no ──────────────────────────────────▶ gateway.submit
-ACCEPTED ─▶ SUCCESS        REJECTED ─▶ FAILED (rule codes)      InvalidOrder ─▶ FAILED
-PENDING / OutcomeUnknown ─▶ EN_ESPERA (ask again later, never resend blindly)
-GatewayUnavailable ─▶ PENDIENTE with backoff (FAILED once the order is too old)
-GatewayMisconfigured ─▶ FAILED, loud
+    claim (PROCESANDO row, committed)
+      └─ may an earlier attempt have reached the authority?
+           yes ─▶ gateway.status ─▶ NOT_FOUND ─▶ gateway.submit
+           no ──────────────────────────────────▶ gateway.submit
+    ACCEPTED ─▶ SUCCESS           REJECTED ─▶ FAILED (rule codes)       InvalidOrder ─▶ FAILED
+    PENDING / OutcomeUnknown ─▶ EN_ESPERA: ask again later, never resend blindly
+    GatewayUnavailable ─▶ PENDIENTE with backoff when the authority surely lacks the document
+                          (FAILED once too old), EN_ESPERA when it may have it (never FAILED)
+    GatewayMisconfigured, NumberingError ─▶ FAILED, loud
+
+Only a status answer of NOT_FOUND in this very attempt, or no earlier claim at all, lets the
+order be sent; and only then may an unavailable authority make it FAILED.
 """
 
 from __future__ import annotations
@@ -19,12 +24,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import GatewayMisconfigured, GatewayUnavailable, InvalidOrder, OutcomeUnknown
+from pydantic import ValidationError
+
+from domain.errors import (
+    GatewayMisconfigured,
+    GatewayUnavailable,
+    InvalidOrder,
+    NumberingError,
+    OutcomeUnknown,
+)
 from domain.order import Order
 from domain.ports import Gateway, GatewayResult, OrderKey, Submission, Verdict
 from domain.store import Claim, OrderStore, State, StepNote
 
 log = logging.getLogger(__name__)
+QuickRetry = Callable[[float], bool]
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,13 @@ class RetryPolicy:
     # Claims beyond this many mean something keeps killing the work (a poison order, a
     # worker that dies mid-call): settle it with the authority and stop looping.
     max_claims: int = 100
+    # After a call whose outcome is unknown the authority may still be working on it: a
+    # status question sooner than this could see "not found" and send the document again.
+    outcome_unknown_delay: float = 120.0
+    # The longest a submission may take; it is not started with less lease left than this.
+    submit_budget: float = 70.0
+    # Waits up to this long are a task retry message; longer ones are left to the reconciler.
+    quick_retry_limit: float = 60.0
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Exponential backoff with full jitter, capped."""
@@ -63,6 +84,20 @@ class Processed:
     retry_in: float | None = None  # seconds until the order is due again
 
 
+@dataclass
+class _Attempt:
+    claim: Claim
+    claimed_at: datetime
+    quick_retry: QuickRetry | None
+    # True once it is certain the authority lacks the document: nothing was ever sent, or
+    # the authority said NOT_FOUND during this attempt.
+    absent: bool
+
+
+class _LeaseTooShort(Exception):
+    """Too little of the lease is left to start a submission safely."""
+
+
 class ProcessOrder:
     def __init__(
         self,
@@ -76,191 +111,177 @@ class ProcessOrder:
         self._policy = policy
         self._clock = clock
 
-    def __call__(
-        self, key: OrderKey, published_retry: Callable[[float], bool] | None = None
-    ) -> Processed:
-        """`published_retry(delay)` may schedule a quick wake-up (a task retry); it returns
-        whether it did, so the reconciler knows not to send another."""
+    def __call__(self, key: OrderKey, quick_retry: QuickRetry | None = None) -> Processed:
+        """`quick_retry(delay)` may send a wake-up for a short wait (a task retry) and says
+        whether it did; it is called only after the wait is committed."""
         claim = self._store.claim(key, self._policy.lease_seconds)
         if claim is None:
             return Processed(Step.SKIPPED)
+        attempt = _Attempt(claim, self._clock(), quick_retry, absent=not claim.was_maybe_sent)
         try:
-            return self._work(claim, published_retry)
+            return self._work(attempt)
         except BaseException as exc:
-            # Interrupted mid-step (soft time limit, a bug, shutdown): the document may have
-            # reached the authority, so the next attempt asks first.
-            self._interrupted(claim, exc)
+            # Interrupted mid-step (soft time limit, a bug, shutdown): the document may be at
+            # the authority, so the next attempt waits, then asks first.
+            self._interrupted(attempt, exc)
             raise
 
-    def _work(self, claim: Claim, published_retry: Callable[[float], bool] | None) -> Processed:
-        submission = _submission(claim)
-        if claim.attempt > self._policy.max_claims:
-            return self._settle(claim, submission)
+    def _work(self, attempt: _Attempt) -> Processed:
+        claim = attempt.claim
         try:
-            result = self._ask_or_submit(claim, submission)
+            submission = _submission(claim)
+        except ValidationError as exc:
+            invalid: dict[str, Any] = {"error": "stored_order_invalid", "message": str(exc)[:1000]}
+            return self._final(attempt, State.FAILED, {}, invalid)
+        if claim.attempt > self._policy.max_claims:
+            return self._settle(attempt, submission)
+        try:
+            result = self._ask_or_submit(attempt, submission)
         except InvalidOrder as exc:
-            return self._final(
-                claim,
-                State.FAILED,
-                {},
-                "FAILED",
-                {"error": "invalid_order", "errors": exc.as_dicts()},
-            )
-        except GatewayMisconfigured as exc:
-            log.critical("gateway refuses our configuration (order %s): %s", claim.record.key, exc)
-            return self._final(
-                claim,
-                State.FAILED,
-                {},
-                "FAILED",
-                {"error": "gateway_misconfigured", "message": str(exc)},
-            )
+            refused: dict[str, Any] = {"error": "invalid_order", "errors": exc.as_dicts()}
+            return self._final(attempt, State.FAILED, {}, refused)
+        except (GatewayMisconfigured, NumberingError) as exc:
+            log.critical("order %s cannot be issued as configured: %s", claim.record.key, exc)
+            kind = "numbering" if isinstance(exc, NumberingError) else "gateway_misconfigured"
+            return self._final(attempt, State.FAILED, {}, {"error": kind, "message": str(exc)})
         except OutcomeUnknown as exc:
-            return self._wait(
-                claim,
-                {},
-                {"error": "outcome_unknown", "message": str(exc)},
-                self._policy.backoff(claim.attempt),
-                published_retry,
-            )
+            delay = max(self._policy.backoff(claim.attempt), self._policy.outcome_unknown_delay)
+            response = {"error": "outcome_unknown", "message": str(exc)}
+            return self._defer(attempt, State.EN_ESPERA, delay, {}, "EN_ESPERA", response)
+        except _LeaseTooShort:
+            response = {"error": "lease_too_short", "message": "not submitted; retried at once"}
+            return self._defer(attempt, State.EN_ESPERA, 1.0, {}, "EN_ESPERA", response)
         except GatewayUnavailable as exc:
-            return self._unavailable(claim, exc, published_retry)
-        return self._decide(claim, result, published_retry)
+            return self._unavailable(attempt, exc)
+        return self._decide(attempt, result)
 
-    def _settle(self, claim: Claim, submission: Submission) -> Processed:
-        """Too many claims: keep what the authority has, otherwise give up (never send)."""
-        gave_up = {
+    def _ask_or_submit(self, attempt: _Attempt, submission: Submission) -> GatewayResult:
+        if not attempt.absent:
+            found = self._gateway.status(submission)
+            if found.verdict is not Verdict.NOT_FOUND:
+                return found
+            attempt.absent = True
+        elapsed = (self._clock() - attempt.claimed_at).total_seconds()
+        if elapsed + self._policy.submit_budget > self._policy.lease_seconds:
+            raise _LeaseTooShort()
+        result = self._gateway.submit(submission)
+        if result.verdict is Verdict.NOT_FOUND:
+            raise OutcomeUnknown("the gateway answered a submission with 'not found'")
+        return result
+
+    def _decide(self, attempt: _Attempt, result: GatewayResult) -> Processed:
+        summary = result.as_dict()
+        if result.verdict is Verdict.ACCEPTED:
+            warnings = [r.as_dict() for r in result.rules]
+            kept: dict[str, Any] | None = {"warnings": warnings} if warnings else None
+            return self._final(attempt, State.SUCCESS, result.references, kept, summary)
+        if result.verdict is Verdict.REJECTED:
+            rules: dict[str, Any] = {
+                "error": "rejected",
+                "rules": [r.as_dict() for r in result.rules],
+            }
+            return self._final(attempt, State.FAILED, result.references, rules, summary)
+        delay = self._policy.poll_delay(attempt.claim.attempt)
+        return self._defer(
+            attempt,
+            State.EN_ESPERA,
+            delay,
+            result.references,
+            "EN_ESPERA",
+            summary,
+            reason={"waiting": "the authority has not decided yet"},
+        )
+
+    def _unavailable(self, attempt: _Attempt, exc: GatewayUnavailable) -> Processed:
+        claim = attempt.claim
+        response: dict[str, Any] = {"error": "gateway_unavailable", "message": str(exc)}
+        delay = max(exc.retry_after or 0.0, self._policy.backoff(claim.attempt))
+        if not attempt.absent:
+            # The authority could not say whether it holds the document: keep asking.
+            return self._defer(attempt, State.EN_ESPERA, delay, {}, "REINTENTO", response)
+        since = claim.record.reopened_at or claim.record.created_at
+        age = (self._clock() - since).total_seconds()
+        if claim.attempt >= self._policy.max_attempts or age >= self._policy.give_up_after:
+            response["gave_up"] = f"after {claim.attempt} attempts over {int(age)} s"
+            return self._final(attempt, State.FAILED, {}, response)
+        return self._defer(attempt, State.PENDIENTE, delay, {}, "REINTENTO", response)
+
+    def _settle(self, attempt: _Attempt, submission: Submission) -> Processed:
+        """Too many claims: keep what the authority has; otherwise give up. Never send."""
+        claim = attempt.claim
+        gave_up: dict[str, Any] = {
             "error": "too_many_attempts",
             "attempts": claim.attempt,
             "last_reason": claim.record.reason,
         }
         try:
             found = (
-                self._gateway.status(submission)
-                if claim.was_maybe_sent
-                else GatewayResult(Verdict.NOT_FOUND)
+                GatewayResult(Verdict.NOT_FOUND)
+                if attempt.absent
+                else self._gateway.status(submission)
             )
         except (GatewayUnavailable, OutcomeUnknown) as exc:
+            gave_up["status_check"] = str(exc)
             delay = self._policy.backoff_max
-            return self._wait(claim, {}, {**gave_up, "status_check": str(exc)}, delay, None)
-        if found.verdict in (Verdict.NOT_FOUND, Verdict.PENDING) and not (
-            found.verdict is Verdict.PENDING and self._young(claim)
-        ):
-            return self._final(claim, State.FAILED, found.references, "FAILED", gave_up)
+            return self._defer(attempt, State.EN_ESPERA, delay, {}, "EN_ESPERA", gave_up)
+        except Exception as exc:  # the authority cannot even be asked: say so, loudly
+            log.critical("order %s cannot be settled: %s", claim.record.key, exc)
+            gave_up["status_check"] = f"{type(exc).__name__}: {exc}"[:1000]
+            return self._final(attempt, State.FAILED, {}, gave_up)
+        if found.verdict is Verdict.NOT_FOUND:
+            return self._final(attempt, State.FAILED, {}, gave_up)
         if found.verdict is Verdict.PENDING:
-            return self._wait(
-                claim, found.references, found.as_dict(), self._policy.backoff_max, None
+            delay = self._policy.backoff_max
+            return self._defer(
+                attempt, State.EN_ESPERA, delay, found.references, "EN_ESPERA", found.as_dict()
             )
-        return self._decide(claim, found, None)
-
-    def _young(self, claim: Claim) -> bool:
-        age = (self._clock() - claim.record.created_at).total_seconds()
-        return age < self._policy.give_up_after
-
-    def _ask_or_submit(self, claim: Claim, submission: Submission) -> GatewayResult:
-        if claim.was_maybe_sent:
-            found = self._gateway.status(submission)
-            if found.verdict is not Verdict.NOT_FOUND:
-                return found
-        result = self._gateway.submit(submission)
-        if result.verdict is Verdict.NOT_FOUND:
-            raise OutcomeUnknown("the gateway answered a submission with 'not found'")
-        return result
-
-    def _decide(
-        self, claim: Claim, result: GatewayResult, published_retry: Callable[[float], bool] | None
-    ) -> Processed:
-        summary = result.as_dict()
-        if result.verdict is Verdict.ACCEPTED:
-            warnings = [r.as_dict() for r in result.rules]
-            return self._final(
-                claim,
-                State.SUCCESS,
-                result.references,
-                "SUCCESS",
-                summary,
-                {"warnings": warnings} if warnings else None,
-            )
-        if result.verdict is Verdict.REJECTED:
-            reason = {"error": "rejected", "rules": [r.as_dict() for r in result.rules]}
-            return self._final(claim, State.FAILED, result.references, "FAILED", summary, reason)
-        delay = self._policy.poll_delay(claim.attempt)
-        return self._wait(
-            claim,
-            result.references,
-            summary,
-            delay,
-            published_retry,
-            reason={"waiting": "authority has not decided yet"},
-        )
+        return self._decide(attempt, found)
 
     def _final(
         self,
-        claim: Claim,
+        attempt: _Attempt,
         state: State,
+        references: dict[str, str],
+        reason: dict[str, Any] | None,
+        response: dict[str, Any] | None = None,
+    ) -> Processed:
+        status = "SUCCESS" if state is State.SUCCESS else "FAILED"
+        note = StepNote(status, response if response is not None else dict(reason or {}))
+        self._store.finish(attempt.claim, state, references, note, reason)
+        return Processed(Step.SUCCEEDED if state is State.SUCCESS else Step.FAILED)
+
+    def _defer(
+        self,
+        attempt: _Attempt,
+        state: State,
+        delay: float,
         references: dict[str, str],
         status: str,
         response: dict[str, Any],
         reason: dict[str, Any] | None = None,
     ) -> Processed:
-        if reason is None and state is State.FAILED:
-            reason = response
-        self._store.finish(claim, state, references, StepNote(status, response), reason)
-        return Processed(Step.SUCCEEDED if state is State.SUCCESS else Step.FAILED)
-
-    def _wait(
-        self,
-        claim: Claim,
-        references: dict[str, str],
-        response: dict[str, Any],
-        delay: float,
-        published_retry: Callable[[float], bool] | None,
-        reason: dict[str, Any] | None = None,
-    ) -> Processed:
         due = self._clock() + timedelta(seconds=delay)
-        published = published_retry(delay) if published_retry else False
-        self._store.defer(
-            claim,
-            State.EN_ESPERA,
-            due,
-            references,
-            StepNote("EN_ESPERA", response),
-            reason or response,
-            published=published,
+        quick = attempt.quick_retry is not None and delay <= self._policy.quick_retry_limit
+        note = StepNote(status, response)
+        owned = self._store.defer(
+            attempt.claim, state, due, references, note, reason or response, published=quick
         )
-        return Processed(Step.WAITING, delay)
+        if owned and quick and attempt.quick_retry is not None and not attempt.quick_retry(delay):
+            self._store.mark_unpublished(attempt.claim.record.key)
+        step = Step.RETRYING if state is State.PENDIENTE else Step.WAITING
+        return Processed(step, delay)
 
-    def _unavailable(
-        self, claim: Claim, exc: GatewayUnavailable, published_retry: Callable[[float], bool] | None
-    ) -> Processed:
-        age = (self._clock() - claim.record.created_at).total_seconds()
-        response = {"error": "gateway_unavailable", "message": str(exc)}
-        if claim.attempt >= self._policy.max_attempts or age >= self._policy.give_up_after:
-            response["gave_up"] = f"after {claim.attempt} attempts over {int(age)} s"
-            return self._final(claim, State.FAILED, {}, "FAILED", response)
-        delay = max(exc.retry_after or 0.0, self._policy.backoff(claim.attempt))
-        due = self._clock() + timedelta(seconds=delay)
-        published = published_retry(delay) if published_retry else False
-        self._store.defer(
-            claim,
-            State.PENDIENTE,
-            due,
-            {},
-            StepNote("REINTENTO", response),
-            response,
-            published=published,
-        )
-        return Processed(Step.RETRYING, delay)
-
-    def _interrupted(self, claim: Claim, exc: BaseException) -> None:
+    def _interrupted(self, attempt: _Attempt, exc: BaseException) -> None:
         response = {"error": "interrupted", "type": type(exc).__name__, "message": str(exc)[:500]}
+        delay = max(self._policy.backoff(attempt.claim.attempt), self._policy.outcome_unknown_delay)
         try:
-            due = self._clock() + timedelta(seconds=self._policy.backoff(claim.attempt))
-            self._store.defer(
-                claim, State.EN_ESPERA, due, {}, StepNote("EN_ESPERA", response), response
-            )
+            due = self._clock() + timedelta(seconds=delay)
+            note = StepNote("EN_ESPERA", response)
+            self._store.defer(attempt.claim, State.EN_ESPERA, due, {}, note, response)
         except Exception:  # the store may be what failed; the lease expiry covers this order
-            log.warning("could not record the interruption of %s", claim.record.key, exc_info=True)
+            log.warning(
+                "could not record the interruption of %s", attempt.claim.record.key, exc_info=True
+            )
 
 
 def _submission(claim: Claim) -> Submission:

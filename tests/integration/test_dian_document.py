@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -628,9 +629,14 @@ def test_unknown_tax_name_is_an_invalid_order(factory: DianDocumentFactory) -> N
 def test_control_characters_are_an_invalid_order(factory: DianDocumentFactory) -> None:
     data = copy.deepcopy(SEED)
     data["items"][0]["descripcion"] = "Cerveza\x07"
-    submission = _submission(data)
+    with pytest.raises(InvalidOrder):  # refused when the order is accepted ...
+        _submission(data)
+    # ... and, should such text ever reach the builder, refused there too
+    good = _submission(copy.deepcopy(SEED))
+    item = good.order.items[0].model_copy(update={"descripcion": "Cerveza\x07"})
+    order = good.order.model_copy(update={"items": [item]})
     with pytest.raises(InvalidOrder):
-        factory.build(submission, SIGNED_AT)
+        factory.build(replace(good, order=order), SIGNED_AT)
 
 
 def test_unknown_payment_method_is_an_invalid_order_for_build_and_cufe_for(

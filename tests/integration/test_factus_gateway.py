@@ -296,6 +296,23 @@ def test_status_not_found_and_accepted(sim: SimulatorServer, gateway_factory: An
     assert stats(sim)["validate_requests"] == {"900123456-POS-100": 1}
 
 
+def test_the_lookup_reads_every_page_and_matches_the_code_exactly(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    control(sim, rate_limit=100_000)
+    gateway = gateway_factory(rate_limit_per_minute=100_000)
+    # Factus filters partially: `POS-1` also lists POS-11000 … POS-11149, over two pages
+    for n in range(1000, 1150):
+        gateway.submit(submission(f"POS-1{n}"))
+    assert gateway.status(submission("POS-1")).verdict is Verdict.NOT_FOUND
+    last = gateway.submit(submission("POS-1"))
+    assert last.verdict is Verdict.ACCEPTED
+    found = gateway.status(submission("POS-1"))
+    assert found.verdict is Verdict.ACCEPTED
+    assert found.references["reference_code"] == "900123456-POS-1"
+    assert stats(sim)["validate_requests"]["900123456-POS-1"] == 1
+
+
 def test_status_of_a_rejected_bill_is_rejected_and_unblocks_factus(
     sim: SimulatorServer, gateway_factory: Any
 ) -> None:

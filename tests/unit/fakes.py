@@ -130,9 +130,12 @@ class FakeStore:
         published: bool = False,
     ) -> bool:
         refs = {**claim.record.references, **references}
-        return self._transition(
+        owned = self._transition(
             claim, note, state=state, due_at=due_at, references=refs, reason=reason
         )
+        if owned and published:
+            self.rows[claim.record.key].published_at = due_at
+        return owned
 
     def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
         return [k for k, r in self.rows.items() if r.record.due_at and r.record.due_at <= now][

@@ -79,23 +79,41 @@ def test_unavailable_is_retried_later_honouring_retry_after() -> None:
     assert gateway.calls == ["submit", "status", "submit"]
 
 
-def test_unavailable_gives_up_after_max_attempts() -> None:
+def test_unavailable_gives_up_only_when_the_authority_lacks_the_document() -> None:
     policy = RetryPolicy(max_attempts=2)
-    clock, store, _, process = setup(
-        [GatewayUnavailable("down")], [GatewayUnavailable("down")], policy
+    clock, store, gateway, process = setup(
+        [GatewayUnavailable("down"), GatewayUnavailable("down")], [NOT_FOUND], policy
     )
     assert process(KEY).step is Step.RETRYING
     clock.advance(3600)
-    assert process(KEY).step is Step.FAILED
+    assert process(KEY).step is Step.FAILED  # asked: not there; sent: refused; out of attempts
     assert "gave_up" in store.get(KEY).reason  # type: ignore[operator,union-attr]
+    assert gateway.calls == ["submit", "status", "submit"]
+
+
+def test_an_authority_that_cannot_say_whether_it_holds_the_document_is_asked_again() -> None:
+    policy = RetryPolicy(max_attempts=1, give_up_after=0)
+    clock, store, gateway, process = setup(
+        [OutcomeUnknown("read timeout")], [GatewayUnavailable("503")] * 3, policy
+    )
+    process(KEY)
+    for _ in range(3):
+        clock.advance(3600)
+        assert process(KEY).step is Step.WAITING  # never FAILED while it may hold it
+    assert store.get(KEY).state is State.EN_ESPERA  # type: ignore[union-attr]
+    assert gateway.calls == ["submit", "status", "status", "status"]
 
 
 def test_outcome_unknown_waits_and_then_asks_before_sending_again() -> None:
     clock, store, gateway, process = setup([OutcomeUnknown("timeout after send")], [ACCEPTED])
     waiting = process(KEY)
     assert waiting.step is Step.WAITING
+    # the authority may still be working on it: no question before the configured delay
+    assert waiting.retry_in is not None and waiting.retry_in >= RetryPolicy().outcome_unknown_delay
+    clock.advance(RetryPolicy().outcome_unknown_delay - 5)
+    assert process(KEY).step is Step.SKIPPED
     assert store.get(KEY).state is State.EN_ESPERA  # type: ignore[union-attr]
-    clock.advance(waiting.retry_in or 0)
+    clock.advance(10)
     assert process(KEY).step is Step.SUCCEEDED
     assert gateway.calls == ["submit", "status"]  # never submitted twice
 
@@ -180,3 +198,44 @@ def test_an_order_claimed_too_often_that_the_authority_accepted_succeeds() -> No
     clock.advance(11)
     assert process(KEY).step is Step.SUCCEEDED
     assert gateway.calls == ["status"]
+
+
+def test_the_quick_retry_is_sent_after_the_wait_is_committed() -> None:
+    seen: list[str] = []
+    _, store, _, process = setup([GatewayUnavailable("503")])
+
+    def quick(delay: float) -> bool:
+        record = store.get(KEY)
+        seen.append(record.state.value if record else "?")
+        return False  # the broker is down
+
+    process(KEY, quick)
+    assert seen == ["PENDIENTE"]  # the retry message cannot overtake the deferral
+    assert store.rows[KEY].published_at is None  # so the reconciler sends the wake-up
+
+
+def test_no_submission_starts_without_enough_lease_left() -> None:
+    policy = RetryPolicy(lease_seconds=60, submit_budget=50)
+    clock, store, gateway, process = setup([ACCEPTED], [NOT_FOUND, NOT_FOUND], policy)
+    slow_status = gateway.status
+
+    def status(submission):  # type: ignore[no-untyped-def]
+        clock.advance(20)  # a slow status answer eats the lease
+        return slow_status(submission)
+
+    gateway.status = status  # type: ignore[method-assign]
+    store.claim(KEY, lease_seconds=1)
+    clock.advance(2)  # an earlier claim expired: this attempt must ask first
+    assert process(KEY).step is Step.WAITING
+    assert gateway.calls == ["status"]  # asked, but too late in the lease to send
+    clock.advance(2)
+    assert process(KEY).step is Step.WAITING
+    assert gateway.calls == ["status", "status"]  # never a submission it could not finish
+
+
+def test_configuration_errors_are_final_and_loud() -> None:
+    from domain.errors import NumberingError
+
+    _, store, _, process = setup([NumberingError("range expired")])
+    assert process(KEY).step is Step.FAILED
+    assert store.get(KEY).reason["error"] == "numbering"  # type: ignore[index,union-attr]

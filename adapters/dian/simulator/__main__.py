@@ -10,28 +10,37 @@ from adapters.dian.simulator.state import Options, State
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m adapters.dian.simulator",
-                                     description="Local DIAN SOAP service simulator.")
+    parser = argparse.ArgumentParser(
+        prog="python -m adapters.dian.simulator", description="Local DIAN SOAP service simulator."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8701)
-    parser.add_argument("--no-checks", action="store_true",
-                        help="skip WS-Security, schema, signature and CUFE checks (load tests)")
-    parser.add_argument("--technical-key", action="append", default=[], metavar="PREFIX=KEY",
-                        help="technical key of a numbering prefix (repeatable)")
+    parser.add_argument(
+        "--no-checks",
+        action="store_true",
+        help="skip WS-Security, schema, signature and CUFE checks (load tests)",
+    )
+    parser.add_argument(
+        "--technical-key",
+        action="append",
+        default=[],
+        metavar="PREFIX=KEY",
+        help="technical key of a numbering prefix (repeatable)",
+    )
     parser.add_argument("--ubl-xsd", help="directory holding maindoc/UBL-Invoice-2.1.xsd")
     parser.add_argument("--batch-polls", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    options = Options(checks=not args.no_checks, batch_polls=args.batch_polls,
-                      latency=args.latency)
+    options = Options(checks=not args.no_checks, batch_polls=args.batch_polls, latency=args.latency)
     if args.technical_key:
         options.technical_keys = dict(item.split("=", 1) for item in args.technical_key)
     if args.ubl_xsd:
         options.ubl_xsd_dir = args.ubl_xsd
     server = SimulatorServer((args.host, args.port), State(options=options))
-    logging.info("DIAN simulator on %s (checks %s)", server.base_url,
-                 "on" if options.checks else "off")
+    logging.info(
+        "DIAN simulator on %s (checks %s)", server.base_url, "on" if options.checks else "off"
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,9 +1,9 @@
 """HTTP front of the DIAN simulator: SOAP 1.2 on POST, plus /_control and /_stats.
 
-    POST /<any path>   SOAP 1.2 request (application/soap+xml), as DIAN's service takes it
-    POST /_control     JSON object of `Options` fields to change; {"reset": true} forgets all
-    GET  /_stats       JSON counts: submissions per document number, accepted, duplicates...
-    GET  /_last_request  the raw bytes of the last SOAP request (for independent checks)
+POST /<any path>   SOAP 1.2 request (application/soap+xml), as DIAN's service takes it
+POST /_control     JSON object of `Options` fields to change; {"reset": true} forgets all
+GET  /_stats       JSON counts: submissions per document number, accepted, duplicates...
+GET  /_last_request  the raw bytes of the last SOAP request (for independent checks)
 """
 
 from __future__ import annotations
@@ -117,8 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
             if failing:
                 state.counters["http_errors"] += 1
         if failing:
-            self._send(options.http_error_status, b"<html>Service Unavailable</html>",
-                       "text/html")
+            self._send(options.http_error_status, b"<html>Service Unavailable</html>", "text/html")
             return
         with state.lock:
             slow = options.take("timeouts")

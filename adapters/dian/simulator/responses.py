@@ -61,7 +61,8 @@ def dian_response(parent: etree._Element, tag: str, answer: DianAnswer) -> etree
     _text(node, f"{{{ns}}}StatusMessage", answer.status_message)
     encoded = (
         base64.b64encode(answer.xml_base64_bytes).decode()
-        if answer.xml_base64_bytes is not None else None
+        if answer.xml_base64_bytes is not None
+        else None
     )
     _text(node, f"{{{ns}}}XmlBase64Bytes", encoded)
     _nil(node, f"{{{ns}}}XmlBytes")
@@ -90,9 +91,7 @@ def single(operation: str, answer: DianAnswer) -> bytes:
 def many(operation: str, answers: list[DianAnswer]) -> bytes:
     root, response = envelope(operation)
     ns = DC + "DianResponse"
-    result = etree.SubElement(
-        response, f"{{{WCF}}}{operation}Result", nsmap={"b": ns, "i": XSI}
-    )
+    result = etree.SubElement(response, f"{{{WCF}}}{operation}Result", nsmap={"b": ns, "i": XSI})
     for answer in answers:
         dian_response(result, f"{{{ns}}}DianResponse", answer)
     return to_bytes(root)
@@ -140,8 +139,16 @@ def numbering(ranges: list[dict[str, str]]) -> bytes:
     _text(result, f"{{{ns}}}OperationCode", "100")
     _text(result, f"{{{ns}}}OperationDescription", "Acción completada OK.")
     listed = etree.SubElement(result, f"{{{ns}}}ResponseList", nsmap={"c": item_ns})
-    fields = ("ResolutionNumber", "ResolutionDate", "Prefix", "FromNumber", "ToNumber",
-              "ValidDateFrom", "ValidDateTo", "TechnicalKey")
+    fields = (
+        "ResolutionNumber",
+        "ResolutionDate",
+        "Prefix",
+        "FromNumber",
+        "ToNumber",
+        "ValidDateFrom",
+        "ValidDateTo",
+        "TechnicalKey",
+    )
     for item in ranges:
         node = etree.SubElement(listed, f"{{{item_ns}}}NumberRangeResponse")
         for name in fields:
@@ -196,17 +203,24 @@ def application_response(cufe: str, number: str, supplier_nit: str) -> bytes:
     cac = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
     now = datetime.now(UTC).astimezone()
     root = etree.Element(f"{{{ar}}}ApplicationResponse", nsmap={None: ar, "cbc": cbc, "cac": cac})  # type: ignore[dict-item]
-    for tag, text in (("UBLVersionID", "UBL 2.1"), ("CustomizationID", "1"),
-                      ("ProfileID", "DIAN 2.1"), ("ProfileExecutionID", "2"),
-                      ("ID", uuid.uuid4().hex[:12]), ("UUID", uuid.uuid4().hex),
-                      ("IssueDate", now.strftime("%Y-%m-%d")),
-                      ("IssueTime", now.strftime("%H:%M:%S%z"))):
+    for tag, text in (
+        ("UBLVersionID", "UBL 2.1"),
+        ("CustomizationID", "1"),
+        ("ProfileID", "DIAN 2.1"),
+        ("ProfileExecutionID", "2"),
+        ("ID", uuid.uuid4().hex[:12]),
+        ("UUID", uuid.uuid4().hex),
+        ("IssueDate", now.strftime("%Y-%m-%d")),
+        ("IssueTime", now.strftime("%H:%M:%S%z")),
+    ):
         etree.SubElement(root, f"{{{cbc}}}{tag}").text = text
-    sender = etree.SubElement(etree.SubElement(root, f"{{{cac}}}SenderParty"),
-                              f"{{{cac}}}PartyTaxScheme")
+    sender = etree.SubElement(
+        etree.SubElement(root, f"{{{cac}}}SenderParty"), f"{{{cac}}}PartyTaxScheme"
+    )
     etree.SubElement(sender, f"{{{cbc}}}CompanyID").text = "800197268"
-    receiver = etree.SubElement(etree.SubElement(root, f"{{{cac}}}ReceiverParty"),
-                                f"{{{cac}}}PartyTaxScheme")
+    receiver = etree.SubElement(
+        etree.SubElement(root, f"{{{cac}}}ReceiverParty"), f"{{{cac}}}PartyTaxScheme"
+    )
     etree.SubElement(receiver, f"{{{cbc}}}CompanyID").text = supplier_nit
     document_response = etree.SubElement(root, f"{{{cac}}}DocumentResponse")
     line = etree.SubElement(document_response, f"{{{cac}}}Response")
@@ -222,13 +236,11 @@ def to_bytes(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
-XXE_DOCTYPE = (
-    '<!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-)
+XXE_DOCTYPE = '<!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
 LAUGHS_DOCTYPE = (
-    "<!DOCTYPE s:Envelope [<!ENTITY lol \"lol\">"
+    '<!DOCTYPE s:Envelope [<!ENTITY lol "lol">'
     + "".join(
-        f"<!ENTITY lol{i} \"{('&lol' + (str(i - 1) if i > 1 else '') + ';') * 10}\">"
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'
         for i in range(1, 10)
     )
     + "]>"
@@ -237,9 +249,7 @@ LAUGHS_DOCTYPE = (
 
 def hostile(answer: bytes, kind: str) -> bytes:
     """The same answer with an external entity (`xxe`) or entity expansion (`laughs`)."""
-    doctype, reference = (
-        (XXE_DOCTYPE, "&xxe;") if kind == "xxe" else (LAUGHS_DOCTYPE, "&lol9;")
-    )
+    doctype, reference = (XXE_DOCTYPE, "&xxe;") if kind == "xxe" else (LAUGHS_DOCTYPE, "&lol9;")
     head, sep, rest = answer.partition(b"?>")
     marker = b"<s:Header>"
     rest = rest.replace(marker, marker + f"<a:RelatesTo>{reference}</a:RelatesTo>".encode(), 1)

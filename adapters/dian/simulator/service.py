@@ -104,9 +104,7 @@ class DianService:
         answer = self._receive(params, cert, sync=True)
         return responses.single("SendBillSync", answer)
 
-    def send_test_set_async(
-        self, params: dict[str, str], cert: x509.Certificate | None
-    ) -> bytes:
+    def send_test_set_async(self, params: dict[str, str], cert: x509.Certificate | None) -> bytes:
         if not params.get("testSetId", "").strip():
             return responses.upload("SendTestSetAsync", None, [("", NO_TEST_SET)])
         answer = self._receive(params, cert, sync=False)
@@ -147,9 +145,7 @@ class DianService:
                 answers = list(batch.answers)
         return responses.many("GetStatusZip", answers)
 
-    def get_xml_by_document_key(
-        self, params: dict[str, str], _: x509.Certificate | None
-    ) -> bytes:
+    def get_xml_by_document_key(self, params: dict[str, str], _: x509.Certificate | None) -> bytes:
         track_id = params.get("trackId", "").strip().lower()
         with self.state.lock:
             stored = self.state.documents.get(track_id)
@@ -157,14 +153,16 @@ class DianService:
             return responses.event("404", f"Xml con CUFE: '{track_id}' no encontrado.", None)
         return responses.event("100", "Accion completada OK", stored.xml)
 
-    def get_numbering_range(
-        self, params: dict[str, str], _: x509.Certificate | None
-    ) -> bytes:
+    def get_numbering_range(self, params: dict[str, str], _: x509.Certificate | None) -> bytes:
         ranges = [
             {
-                "ResolutionNumber": "18760000001", "ResolutionDate": "2019-01-19",
-                "Prefix": prefix, "FromNumber": "990000000", "ToNumber": "995000000",
-                "ValidDateFrom": "2019-01-19", "ValidDateTo": "2030-01-19",
+                "ResolutionNumber": "18760000001",
+                "ResolutionDate": "2019-01-19",
+                "Prefix": prefix,
+                "FromNumber": "990000000",
+                "ToNumber": "995000000",
+                "ValidDateFrom": "2019-01-19",
+                "ValidDateTo": "2030-01-19",
                 "TechnicalKey": key,
             }
             for prefix, key in sorted(self.state.options.technical_keys.items())
@@ -207,8 +205,13 @@ class DianService:
             if earlier is not None:
                 self.state.counters["duplicates"] += 1
                 return DianAnswer(
-                    "99", REJECTED, REJECTED_MESSAGE, False, [DUPLICATE],
-                    xml_document_key=earlier, xml_file_name=document.xml_name,
+                    "99",
+                    REJECTED,
+                    REJECTED_MESSAGE,
+                    False,
+                    [DUPLICATE],
+                    xml_document_key=earlier,
+                    xml_file_name=document.xml_name,
                 )
         answer = self._validate(document)
         with self.state.lock:
@@ -224,8 +227,9 @@ class DianService:
             else:
                 self.state.counters["rejected"] += 1
         if forced == "98":
-            return DianAnswer("98", "En Proceso", "En Proceso", False,
-                              xml_document_key=document.cufe)
+            return DianAnswer(
+                "98", "En Proceso", "En Proceso", False, xml_document_key=document.cufe
+            )
         if forced == "":
             return DianAnswer("", "", "", False, xml_document_key=document.cufe)
         return answer
@@ -241,14 +245,23 @@ class DianService:
         notes = list(options.notifications)
         if errors:
             return DianAnswer(
-                "99", REJECTED, REJECTED_MESSAGE, False, errors + notes,
-                xml_document_key=document.cufe, xml_file_name=document.xml_name,
+                "99",
+                REJECTED,
+                REJECTED_MESSAGE,
+                False,
+                errors + notes,
+                xml_document_key=document.cufe,
+                xml_file_name=document.xml_name,
             )
         return DianAnswer(
-            "00", ACCEPTED,
-            f"La Factura electrónica {document.number}, ha sido autorizada.", True, notes,
+            "00",
+            ACCEPTED,
+            f"La Factura electrónica {document.number}, ha sido autorizada.",
+            True,
+            notes,
             xml_base64_bytes=responses.application_response(
                 document.cufe, document.number, document.supplier_nit
             ),
-            xml_document_key=document.cufe, xml_file_name=document.xml_name,
+            xml_document_key=document.cufe,
+            xml_file_name=document.xml_name,
         )

@@ -117,7 +117,8 @@ class State:
                 "security_faults": self.counters["security_faults"],
                 "http_errors": self.counters["http_errors"],
                 "requests": {
-                    k.removeprefix("op:"): v for k, v in self.counters.items()
+                    k.removeprefix("op:"): v
+                    for k, v in self.counters.items()
                     if k.startswith("op:")
                 },
             }

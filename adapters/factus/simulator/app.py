@@ -42,6 +42,13 @@ PAYMENT_METHOD_CODES = frozenset({"1", "10", "20", "42", "47", "48", "49", "71",
 DOCUMENT_CODES = frozenset({"11", "12", "13", "21", "22", "31", "41", "42", "47", "48", "50", "91"})
 
 
+def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
+    try:
+        return int(query.get(name, [str(default)])[0])
+    except ValueError:
+        return default
+
+
 @dataclass
 class SimulatorOptions:
     client_id: str = "sim-client"
@@ -416,21 +423,30 @@ class FactusSimulator:
         )
 
     def _list(self, query: dict[str, list[str]]) -> Reply:
+        # Filters match partially, as Laravel query builders do by default: `ref-1` also
+        # lists `ref-10`. Pages of `per_page` rows (default 10, at most 100).
         wanted = {k[len("filter[") : -1]: v[0] for k, v in query.items() if k.startswith("filter[")}
         rows = [
             self._summary(b)
             for b in self._bills.values()
-            if all(str(getattr(b, name, "")) == value for name, value in wanted.items())
+            if all(value in str(getattr(b, name, "")) for name, value in wanted.items())
         ]
+        per_page = min(100, max(1, _int_param(query, "per_page", 10)))
+        page = max(1, _int_param(query, "page", 1))
+        last_page = max(1, -(-len(rows) // per_page))
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        pagination = {
+            "total": len(rows),
+            "per_page": per_page,
+            "current_page": page,
+            "last_page": last_page,
+        }
         return Reply(
             200,
             {
                 "status": "OK",
                 "message": "Solicitud exitosa",
-                "data": {
-                    "data": rows[:10],
-                    "pagination": {"total": len(rows), "per_page": 10, "current_page": 1},
-                },
+                "data": {"data": chunk, "pagination": pagination},
             },
         )
 
