@@ -44,6 +44,7 @@ class Pipeline:
             "WORKER__RETRY_BACKOFF_BASE": "0.5",
             "WORKER__RETRY_BACKOFF_MAX": "2",
             "WORKER__CELERY_RETRY_MAX_COUNTDOWN": "5",
+            "WORKER__OUTCOME_UNKNOWN_DELAY": "3",
             "WORKER__POOL": "prefork",
             "WORKER__CONCURRENCY": "2",
             "LOG_LEVEL": "INFO",
