@@ -133,3 +133,28 @@ def test_orders_become_factus_bills_with_the_factus_gateway(
         assert record.references["reference_code"] == f"{key.issuer}-{key.order_id}"
         assert record.number is None  # Factus numbers its own bills
     assert stats["logins"] == 1  # one token shared by every worker process
+
+
+def test_habilitacion_goes_by_test_set_and_the_reconciler_polls_the_zip(
+    pipeline_factory: Factory, dian: str, tmp_path: Path
+) -> None:
+    httpx.post(f"{dian}/_control", json={"batch_polls": 2})  # "Batch en proceso" twice first
+    p = dian_pipeline(
+        pipeline_factory,
+        dian,
+        tmp_path,
+        DIAN__TEST_SET_ID="d2e1a8f1-1b7e-4c55-a0b3-52c0b2f0d6a1",
+        WORKER__PENDING_POLL_INTERVAL="1",
+    )
+    p.start_worker()
+    p.start_beat()
+    with Producer(p.settings()) as producer:
+        key = producer.enqueue(order("HAB-1")).key
+    wait_until(lambda: p.states().get("SUCCESS") == 1, 60, "the test set accepted", p)
+    record = p.store.get(key)
+    assert record is not None and record.references["zip_key"]
+    statuses = [e.status for e in p.store.timeline(key)]
+    assert statuses.count("EN_ESPERA") >= 1  # waited on GetStatusZip, never resent
+    stats = httpx.get(f"{dian}/_stats").json()
+    assert list(stats["submissions"].values()) == [1]
+    assert stats["requests"].get("GetStatusZip", 0) >= 2
