@@ -21,38 +21,19 @@ import pytest
 import redis
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
+from tests.conftest import create_database, drop_database
+from tests.factories import SEED_ORDER
 from worker.api import create_api
 from worker.api.config import ApiSettings
 from worker.migrations import upgrade
 from worker.settings import Settings, SimulatedSettings
 
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 ISSUER = "900123456"
 TEST_BODY_LIMIT = 64 * 1024
-
-SEED_ORDER: dict[str, Any] = {
-    "id_pedido_origen": "POS-100",
-    "items": [
-        {
-            "id_producto": "BEB-01",
-            "descripcion": "Cerveza Artesanal",
-            "cantidad": 2,
-            "precio_unitario": 10000,
-            "impuestos": [{"nombre": "INC", "tasa": 0.08, "monto": 1600}],
-            "total_item": 21600,
-        }
-    ],
-    "subtotal": 20000,
-    "propina_voluntaria": 3000,
-    "impuestos_totales": 1600,
-    "total_factura": 24600,
-    "metodos_pago": [{"tipo": "Efectivo", "monto": 24600}],
-}
 
 
 def seed_order(order_id: str) -> dict[str, Any]:
@@ -63,23 +44,6 @@ def seed_order(order_id: str) -> dict[str, Any]:
 
 def unique_id(prefix: str = "POS") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def create_database() -> str:
-    name = f"einvoice_api_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def free_port() -> int:
@@ -112,7 +76,7 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def api_database() -> Iterator[str]:
-    url = create_database()
+    url = create_database("einvoice_api")
     upgrade(url)
     yield url
     drop_database(url)

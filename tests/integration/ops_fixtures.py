@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 from adapters.db.engine import make_engine
 from adapters.db.store import SqlOrderStore
@@ -25,9 +25,9 @@ from domain.issuer import NumberingRange
 from domain.order import Order, parse_order
 from domain.ports import OrderKey
 from domain.store import Claim, State, StepNote
+from tests.conftest import create_database, drop_database
 from worker.migrations import upgrade
 
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 ISSUER = "900123456"
 SAMPLES = Path(__file__).resolve().parents[2] / "worker" / "samples" / "orders.json"
@@ -43,19 +43,13 @@ NUMBERING = NumberingRange(
 
 
 def _create_database(migrate: bool) -> Iterator[str]:
-    name = f"einvoice_ops_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    url = create_database("einvoice_ops")
     try:
         if migrate:
             upgrade(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url)
 
 
 @pytest.fixture
