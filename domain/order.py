@@ -29,6 +29,7 @@ MAX_PAYMENTS = 20
 MAX_TEXT = 300
 MAX_ORDER_ID = 64
 
+ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=17, decimal_places=2)]
@@ -103,7 +104,7 @@ class Order(_Strict):
     """One POS order, as `POST /api/v1/pedidos/consumo-local/` received it."""
 
     id_pedido_origen: str = Field(
-        min_length=1, max_length=MAX_ORDER_ID, pattern=r"^[A-Za-z0-9._:-]+$"
+        min_length=1, max_length=MAX_ORDER_ID, pattern=rf"^{ORDER_ID.pattern}$"
     )
     adquirente: Adquirente = Field(default_factory=Adquirente)
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)

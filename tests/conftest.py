@@ -20,10 +20,16 @@ ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
 
+APP_ROLE = "einvoice_app"
+
+
 def create_database(prefix: str) -> str:
+    """A new empty database; the application role exists so migrations grant it its rights."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        if not conn.execute(text(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'")).first():
+            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN"))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
@@ -54,8 +60,10 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def clean_db(engine: Engine) -> Engine:
-    """Per-test isolation: empty tables (TRUNCATE is not an UPDATE/DELETE of audit rows)."""
+    """Per-test isolation: empty tables. The audit trail refuses TRUNCATE to everyone; only a
+    superuser can switch triggers off for a session, which this test database allows."""
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("TRUNCATE orders, number_sequences, invoice_log RESTART IDENTITY"))
     return engine
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,15 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _big_int(text: str) -> int | str:
+    """Integers beyond any amount stay text, so validation names the field that holds them."""
+    return text if len(text) > 30 else int(text)
+
+
+def _json(text: str) -> Any:
+    return json.loads(text, parse_float=str, parse_int=_big_int)
+
+
 def read_orders(stream: TextIO) -> Iterator[Any]:
     """One JSON order, a JSON array of orders, or JSON lines."""
     text = stream.read()
@@ -25,14 +35,19 @@ def read_orders(stream: TextIO) -> Iterator[Any]:
     if not stripped:
         return
     try:
-        data = json.loads(stripped, parse_float=str)
-    except json.JSONDecodeError:
+        data = _json(stripped)
+    except RecursionError:
+        raise SystemExit("input: not JSON this tool accepts (nested too deeply)") from None
+    except ValueError:  # JSONDecodeError included: try JSON lines
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    yield json.loads(line, parse_float=str)
-                except json.JSONDecodeError as exc:
-                    raise SystemExit(f"line {number}: not JSON ({exc.msg})") from None
+                    yield _json(line)
+                except RecursionError:
+                    raise SystemExit(f"line {number}: nested too deeply") from None
+                except ValueError as exc:
+                    message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                    raise SystemExit(f"line {number}: not JSON ({message})") from None
         return
     if isinstance(data, list):
         yield from data
@@ -51,11 +66,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_enqueue(args: argparse.Namespace) -> int:
     from worker.producer import Producer
 
-    if args.file == "-":
-        orders = list(read_orders(sys.stdin))
-    else:
-        with Path(args.file).open(encoding="utf-8") as stream:
-            orders = list(read_orders(stream))
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SystemExit(f"input: not UTF-8 (byte {exc.start} cannot be read as text)") from None
+    orders = list(read_orders(io.StringIO(text)))
     failures = 0
     with Producer(_settings()) as producer:
         for data in orders:
@@ -169,10 +185,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
-    from worker.celery_app import app
+    from worker.supervise import supervise
 
-    app.start(["beat", "-l", _settings().log_level])
-    return 0
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "beat",
+        "-l",
+        _settings().log_level,
+    ]
+    return supervise(command, name="beat")
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from domain.errors import InvalidOrder
 from domain.issuer import NumberingRange
-from domain.order import parse_order
+from domain.order import ORDER_ID, parse_order
 from domain.ports import OrderKey, Publisher
 from domain.store import OrderStore, State
 
@@ -69,9 +69,10 @@ def enqueue(
 
 
 def _key_of(data: Any, issuer: str) -> OrderKey | None:
+    """The key a refusal is recorded under: only an id that could have been a valid one."""
     if isinstance(data, dict):
         order_id = data.get("id_pedido_origen")
-        if isinstance(order_id, str) and 0 < len(order_id) <= 64:
+        if isinstance(order_id, str) and ORDER_ID.fullmatch(order_id):
             return OrderKey(issuer, order_id)
     return None
 
@@ -97,9 +98,9 @@ def _recordable(data: Any) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError):
         return {"unreadable": True, "type": type(data).__name__}
     if len(text) > MAX_RECORDED_PAYLOAD:
-        head = {"truncated": True, "size": len(text)}
+        head: dict[str, Any] = {"truncated": True, "size": len(text)}
         if isinstance(data, dict) and isinstance(data.get("id_pedido_origen"), str):
-            head["id_pedido_origen"] = data["id_pedido_origen"][:100]
+            head["id_pedido_origen"] = _storable(data["id_pedido_origen"][:100])
         return head
     clean = _storable(json.loads(text))
     return clean if isinstance(clean, dict) else {"value": clean}

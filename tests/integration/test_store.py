@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from adapters.db.store import SqlOrderStore
@@ -16,6 +16,7 @@ from domain.issuer import NumberingRange
 from domain.order import parse_order
 from domain.ports import OrderKey
 from domain.store import State, StepNote
+from tests.conftest import APP_ROLE
 from tests.factories import order
 from worker.migrations import check
 
@@ -38,7 +39,11 @@ def test_models_agree_with_migrations(database_url: str) -> None:
 
 def test_audit_rows_cannot_be_updated_or_deleted(store: SqlOrderStore, clean_db: Engine) -> None:
     accept(store)
-    for statement in ("UPDATE invoice_log SET status = 'SUCCESS'", "DELETE FROM invoice_log"):
+    for statement in (
+        "UPDATE invoice_log SET status = 'SUCCESS'",
+        "DELETE FROM invoice_log",
+        "TRUNCATE invoice_log",
+    ):
         with pytest.raises(DBAPIError, match="append-only"), clean_db.begin() as conn:
             conn.execute(text(statement))
     with clean_db.connect() as conn:
@@ -181,3 +186,29 @@ def test_invalid_orders_are_on_the_audit_trail(store: SqlOrderStore) -> None:
     entries = store.timeline(key(9))
     assert entries[0].status == "FAILED"
     assert entries[0].response_out["errors"][0]["field"] == "items"  # type: ignore[index]
+
+
+def test_the_application_role_can_only_append_to_the_audit_trail(
+    store: SqlOrderStore, database_url: str
+) -> None:
+    accept(store)
+    app = create_engine(database_url.replace("postgres@", f"{APP_ROLE}@", 1))
+    try:
+        with app.begin() as conn:  # what the worker does: read, append, move orders along
+            conn.execute(text("SELECT count(*) FROM invoice_log")).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO invoice_log (status, order_key, payload_in) "
+                    "VALUES ('EN_ESPERA', 'k', '{}')"
+                )
+            )
+            conn.execute(text("UPDATE orders SET attempts = attempts"))
+        for statement in (
+            "UPDATE invoice_log SET status = 'SUCCESS'",
+            "DELETE FROM invoice_log",
+            "TRUNCATE invoice_log",
+        ):
+            with pytest.raises(DBAPIError), app.begin() as conn:
+                conn.execute(text(statement))
+    finally:
+        app.dispose()

@@ -215,9 +215,12 @@ class _RecordingStore(FakeStore):
     def __init__(self) -> None:
         super().__init__(FakeClock())
         self.recorded: list[dict[str, Any]] = []
+        self.keys: list[str] = []
 
     def record_invalid(self, key: Any, payload: dict[str, Any], errors: Any) -> int:
         self.recorded.append(payload)
+        if key is not None:
+            self.keys.append(str(key))
         return super().record_invalid(key, payload, errors)
 
 
@@ -235,11 +238,6 @@ def _has_bad_text(value: Any) -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RELIABILITY.md D1: a refused payload holding NUL or a lone surrogate is recorded "
-    "as is, and PostgreSQL JSONB refuses it (enqueue raises DataError, no FAILED row)",
-)
 @settings(FUZZ, max_examples=1000)
 @given(st.one_of(mutated_orders(), json_values))
 def test_what_a_refusal_puts_on_the_audit_trail_is_storable_and_bounded(data: Any) -> None:
@@ -257,3 +255,22 @@ def test_what_a_refusal_puts_on_the_audit_trail_is_storable_and_bounded(data: An
         text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
         assert len(text) <= MAX_RECORDED_PAYLOAD + 1024
         assert not _has_bad_text(payload), "PostgreSQL JSONB refuses NUL and lone surrogates"
+
+
+@settings(FUZZ, max_examples=500)
+@given(mutated_orders(), hostile_text)
+def test_the_key_a_refusal_is_recorded_under_is_storable(data: dict[str, Any], bad: str) -> None:
+    data["id_pedido_origen"] = f"ID{bad}"[:64]
+    data["total_factura"] = "-1"  # always refused
+    store = _RecordingStore()
+    with pytest.raises(InvalidOrder):
+        enqueue(
+            data,
+            issuer="900123456",
+            gateway="simulated",
+            numbering=None,
+            store=store,
+            publisher=RecordingPublisher(),
+        )
+    for key in store.keys:
+        assert not _has_bad_text(key), "PostgreSQL text refuses NUL and lone surrogates"
