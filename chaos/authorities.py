@@ -123,12 +123,17 @@ class Factus(_HttpSimulator):
     def __init__(self, workdir: Path) -> None:
         super().__init__(
             workdir,
-            "--client-id", self.client_id,
-            "--client-secret", SECRETS["factus_client_secret"],
-            "--username", self.username,
-            "--password", SECRETS["factus_password"],
-            "--rate-limit", "100000",
-        )  # fmt: skip
+            "--client-id",
+            self.client_id,
+            "--client-secret",
+            SECRETS["factus_client_secret"],
+            "--username",
+            self.username,
+            "--password",
+            SECRETS["factus_password"],
+            "--rate-limit",
+            "100000",
+        )
 
     def env(self, redis_url: str, connect: float = 1, read: float = 3) -> dict[str, str]:
         return {

@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -43,6 +44,10 @@ FAST_TIMINGS = {
     "WORKER__CELERY_RETRY_MAX_COUNTDOWN": "5",
     "WORKER__PENDING_POLL_INTERVAL": "1",
     "WORKER__MAX_ATTEMPTS": "200",
+    # after an unknown outcome, wait this long before asking the authority (production: 120 s);
+    # it must exceed how late an authority may still process a call the client gave up on
+    # (the DIAN simulator's injected timeouts answer 1 s after our read timeout)
+    "WORKER__OUTCOME_UNKNOWN_DELAY": "6",
 }
 
 
@@ -108,6 +113,13 @@ class Deployment:
             **overrides,
         }
         self.processes: list[subprocess.Popen[bytes]] = []
+        # a process supervisor, as docker's `restart: unless-stopped`: whatever exits on its
+        # own is started again (and counted); what the scenario kills is left to the scenario
+        self.supervised: dict[int, tuple[tuple[str, ...], str]] = {}
+        self.restarts: dict[str, int] = {}
+        self._stopping = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
         self.engine = make_engine(self.database_url, pool_size=2)
         self.accepted: list[OrderKey] = []
 
@@ -124,7 +136,18 @@ class Deployment:
 
     # -- processes -------------------------------------------------------------------------
 
-    def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            for proc in list(self.processes):
+                spec = self.supervised.get(proc.pid)
+                if spec is None or proc.poll() is None or self._stopping.is_set():
+                    continue
+                del self.supervised[proc.pid]
+                args, name = spec
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.start(*args, name=name, supervise=True)
+
+    def start(self, *args: str, name: str, supervise: bool = False) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "worker", *args],
@@ -135,15 +158,18 @@ class Deployment:
             start_new_session=True,
         )
         self.processes.append(proc)
+        if supervise:
+            self.supervised[proc.pid] = (args, name)
         return proc
 
     def start_worker(self, name: str = "w1") -> subprocess.Popen[bytes]:
-        return self.start("worker", "--name", f"{name}@{self.queue}", name=name)
+        return self.start("worker", "--name", f"{name}@{self.queue}", name=name, supervise=True)
 
     def start_beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
-        return self.start("beat", name=name)
+        return self.start("beat", name=name, supervise=True)
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        self.supervised.pop(proc.pid, None)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
@@ -157,6 +183,8 @@ class Deployment:
             return []
 
     def stop_all(self) -> None:
+        self._stopping.set()
+        self._supervisor.join(timeout=5)
         for proc in self.processes:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -219,6 +247,15 @@ class Deployment:
             time.sleep(0.5)
         return None
 
+    def redis_llen(self) -> int:
+        import redis
+
+        client = redis.Redis.from_url(self.redis.url)
+        try:
+            return int(client.llen(self.queue))
+        finally:
+            client.close()
+
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("*.log")))
 
@@ -237,22 +274,29 @@ class Deployment:
         rows = self.query("SELECT issuer || ':' || order_id, state, due_at FROM orders")
         by_key = {k: (s, d) for k, s, d in rows}
         missing = [k for k in accepted if k not in by_key]
-        stranded = [k for k in accepted if k in by_key and by_key[k][0] not in FINAL
-                    and by_key[k][1] is None]  # fmt: skip
+        stranded = [
+            k
+            for k in accepted
+            if k in by_key and by_key[k][0] not in FINAL and by_key[k][1] is None
+        ]
         not_final = [k for k in accepted if k in by_key and by_key[k][0] not in FINAL]
         twice = {ref: n for ref, n in submissions.items() if n > 1}
         states = self.states()
         notes = list(notes or [])
         failed = states.get("FAILED", 0)
         if failed != expect_failed:
-            reasons = self.query(
-                "SELECT reason::text FROM orders WHERE state = 'FAILED' LIMIT 3"
-            )
+            reasons = self.query("SELECT reason::text FROM orders WHERE state = 'FAILED' LIMIT 3")
             notes.append(f"FAILED={failed} (expected {expect_failed}): {[r[0] for r in reasons]}")
         if twice:
             notes.append(f"twice: {dict(list(twice.items())[:5])}")
         if missing:
             notes.append(f"missing rows: {missing[:5]}")
+        audit = dict(self.query("SELECT status, count(*) FROM invoice_log GROUP BY status"))
+        notes.append(
+            "audit rows " + " ".join(f"{k}={audit[k]}" for k in sorted(audit) if k != "RECIBIDO")
+        )
+        if self.restarts:
+            notes.append(f"exited on their own, restarted by the supervisor: {self.restarts}")
         lost = len(missing) + len(stranded)
         ok = (
             lost == 0

@@ -22,7 +22,19 @@ import redis
 from sqlalchemy import create_engine, text
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PG_USER = os.environ.get("CHAOS_PG_OS_USER", "pgchaos")  # initdb refuses to run as root
+
+
+def _pg_os_user() -> str:
+    """initdb refuses to run as root: as root, the cluster belongs to an unprivileged user."""
+    if "CHAOS_PG_OS_USER" in os.environ:
+        return os.environ["CHAOS_PG_OS_USER"]
+    for name in ("postgres", "pgchaos"):  # Debian's packages create `postgres`
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise RuntimeError("as root, set CHAOS_PG_OS_USER to an unprivileged user (useradd -m pgchaos)")
 
 
 def free_port() -> int:
@@ -56,10 +68,25 @@ class RedisServer:
     def start(self) -> None:
         log = (self.workdir / "redis.log").open("ab")
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "yes"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_for(self.ping, 10, f"redis on {self.port}")
 
     def ping(self) -> bool:
@@ -97,11 +124,12 @@ class PgCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-pg-"))
         self.data = self.dir / "data"
         self._as_user = os.geteuid() == 0
+        self._user = _pg_os_user() if self._as_user else ""
 
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = list(argv)
         if self._as_user:
-            cmd = ["runuser", "-u", PG_USER, "--", *cmd]
+            cmd = ["runuser", "-u", self._user, "--", *cmd]
         return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
 
     @property
@@ -110,19 +138,40 @@ class PgCluster:
 
     def init(self) -> None:
         if self._as_user:
-            user = pwd.getpwnam(PG_USER)
+            user = pwd.getpwnam(self._user)
             os.chown(self.dir, user.pw_uid, user.pw_gid)
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync")  # fmt: skip
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         self.start()
 
     def _ctl(self, action: str, *extra: str) -> None:
         opts = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=300 -c synchronous_commit=off"
+            "-c max_connections=300"
         )
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts,
-                  "-l", str(self.dir / "postgres.log"), "-w", "-t", "60", action, *extra)  # fmt: skip
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            action,
+            *extra,
+        )
 
     def start(self) -> None:
         self._ctl("start")

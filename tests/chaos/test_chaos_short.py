@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN_FAILING: dict[str, str] = {}  # scenario → defect in RELIABILITY.md, while one is open
 
