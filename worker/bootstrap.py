@@ -32,8 +32,10 @@ class Container:
 
     @cached_property
     def engine(self) -> Engine:
+        # Transactions are short and never span a gateway call, so a few connections serve
+        # many threads; a pool per thread would exhaust PostgreSQL's max_connections.
         return make_engine(
-            self.settings.database_url, pool_size=max(2, self.settings.worker.concurrency)
+            self.settings.database_url, pool_size=min(10, max(2, self.settings.worker.concurrency))
         )
 
     @cached_property

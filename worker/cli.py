@@ -172,7 +172,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         str(args.concurrency or settings.worker.concurrency),
         "--without-mingle",
         "--without-gossip",
-        "-E",
+        *(["-E"] if settings.worker.task_events else []),
         "-l",
         settings.log_level,
     ]

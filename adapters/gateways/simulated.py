@@ -12,9 +12,13 @@ Fault modes:
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,18 +51,35 @@ class SimulatedAuthority:
     def __init__(self, state_path: Path) -> None:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         self._path = state_path
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(SCHEMA)
+        self._local = threading.local()
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=30000")
+        """One connection per process and thread, kept: opening one per call cost more than
+        the bookkeeping itself."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def record(self, reference: str, verdict: Verdict, checks: int, cufe: str) -> int:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO documents VALUES (?, 1, ?, ?, ?) ON CONFLICT(reference) "
                 "DO UPDATE SET submissions = submissions + 1",
@@ -67,12 +88,10 @@ class SimulatedAuthority:
             row = conn.execute(
                 "SELECT submissions FROM documents WHERE reference = ?", (reference,)
             ).fetchone()
-            conn.execute("COMMIT")
         return int(row[0])
 
     def lookup(self, reference: str) -> tuple[Verdict, str] | None:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction() as conn:
             row = conn.execute(
                 "SELECT verdict, checks_left, cufe FROM documents WHERE reference = ?", (reference,)
             ).fetchone()
@@ -81,14 +100,12 @@ class SimulatedAuthority:
                     "UPDATE documents SET checks_left = checks_left - 1 WHERE reference = ?",
                     (reference,),
                 )
-            conn.execute("COMMIT")
         if row is None:
             return None
         return (Verdict.PENDING if row[1] > 0 else Verdict(row[0])), row[2]
 
     def submissions(self) -> dict[str, int]:
-        with self._connect() as conn:
-            rows = conn.execute("SELECT reference, submissions FROM documents").fetchall()
+        rows = self._connect().execute("SELECT reference, submissions FROM documents").fetchall()
         return {ref: int(n) for ref, n in rows}
 
 

@@ -41,6 +41,9 @@ class SimulatorServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: SimulatorServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, every answer after the first
+    # on a keep-alive connection waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

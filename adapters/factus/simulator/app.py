@@ -751,6 +751,9 @@ def _now() -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, every answer after the first
+    # on a keep-alive connection waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: SimulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:
