@@ -76,7 +76,7 @@ def _record(row: Row[Any]) -> OrderRecord:
 
 
 class _Raced(Exception):
-    """Another producer inserted the same key between our read and our insert."""
+    """The order key already has a row (an earlier or a concurrent accept)."""
 
 
 class SqlOrderStore:
@@ -99,15 +99,17 @@ class SqlOrderStore:
         self, key: OrderKey, order: Order, gateway: str, numbering: NumberingRange | None
     ) -> Acceptance:
         fingerprint = order.fingerprint()
-        for _ in range(3):
+        try:
+            # New orders are the common case: insert straight away. A duplicate rolls the
+            # whole transaction back, its number included, and is answered from the row.
+            return self._insert_new(key, order, fingerprint, gateway, numbering)
+        except (_Raced, NumberingError) as exc:
             existing = self.get(key)
-            if existing is not None:
-                return self._same_or_conflict(existing, fingerprint, order)
-            try:
-                return self._insert_new(key, order, fingerprint, gateway, numbering)
-            except _Raced:
-                continue
-        raise RuntimeError(f"could not accept {key}: concurrent writers kept racing")
+            if existing is None:
+                if isinstance(exc, NumberingError):
+                    raise
+                raise RuntimeError(f"order {key} conflicted on insert but cannot be read") from exc
+            return self._same_or_conflict(existing, fingerprint, order)
 
     def _same_or_conflict(
         self, existing: OrderRecord, fingerprint: str, order: Order
@@ -161,7 +163,7 @@ class SqlOrderStore:
                     updated_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
-                .returning(OrderRow.id)
+                .returning(*OrderRow.__table__.c)
             ).first()
             if inserted is None:
                 raise _Raced()
@@ -174,11 +176,9 @@ class SqlOrderStore:
                     "gateway": gateway,
                 },
             )
-        record = self.get(key)
-        assert record is not None
         for warning in warnings:
             log.warning("numbering: %s", warning)
-        return Acceptance(record, created=True, warnings=tuple(warnings))
+        return Acceptance(_record(inserted), created=True, warnings=tuple(warnings))
 
     def _allocate(
         self, conn: Connection, numbering: NumberingRange, now: datetime
@@ -193,17 +193,19 @@ class SqlOrderStore:
             raise NumberingError(
                 f"numbering resolution {numbering.resolution} is valid from {numbering.valid_from}"
             )
-        conn.execute(
+        # One statement: the first order of a prefix creates its counter, later ones bump it.
+        # The row lock it takes is held until commit, so concurrent accepts never share a number.
+        allocated = conn.execute(
             self._insert(NumberSequenceRow)
             .values(
-                prefix=numbering.prefix, next_number=numbering.first, last_number=numbering.last
+                prefix=numbering.prefix,
+                next_number=numbering.first + 1,
+                last_number=numbering.last,
             )
-            .on_conflict_do_nothing(index_elements=["prefix"])
-        )
-        allocated = conn.execute(
-            update(NumberSequenceRow)
-            .where(NumberSequenceRow.prefix == numbering.prefix)
-            .values(next_number=NumberSequenceRow.next_number + 1)
+            .on_conflict_do_update(
+                index_elements=["prefix"],
+                set_={"next_number": NumberSequenceRow.next_number + 1},
+            )
             .returning(NumberSequenceRow.next_number)
         ).scalar_one()
         value = int(allocated) - 1
