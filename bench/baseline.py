@@ -64,7 +64,6 @@ def make_app(broker_url: str, queue: str) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=queue,
-        worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": 1800},
         broker_connection_retry_on_startup=True,
     )

@@ -151,7 +151,9 @@ def wait_for_log(procs: Processes, name: str, needle: str, timeout: float = 60.0
     raise TimeoutError(f"{name} did not log {needle!r} in {timeout} s:\n{procs.log(name)}")
 
 
-def worker_argv(pool: str, concurrency: int, queue: str, app: str | None = None) -> list[str]:
+def worker_argv(
+    pool: str, concurrency: int, queue: str, app: str | None = None, name: str = "bench"
+) -> list[str]:
     """The product's own worker command, or a bare `celery -A app worker` for baselines."""
     if app is None:
         return [
@@ -164,7 +166,7 @@ def worker_argv(pool: str, concurrency: int, queue: str, app: str | None = None)
             "--concurrency",
             str(concurrency),
             "--name",
-            f"bench@{queue}",
+            f"{name}@{queue}",
         ]
     return [
         sys.executable,
@@ -199,20 +201,13 @@ def rss_tree_mb(pid: int) -> dict[str, float]:
         except OSError:
             continue
         name = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("Name:")), "?")
-        rss = next(
-            (int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS:")), 0
-        )
+        rss = next((int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS:")), 0)
         result[f"{current} {name}"] = round(rss / 1024, 1)
         with contextlib.suppress(OSError):
             for task in Path(f"/proc/{current}/task").iterdir():
                 children = (task / "children").read_text().split()
                 pending.extend(int(c) for c in children)
     return result
-
-
-def worker_pids(root_pid: int) -> list[int]:
-    """The Celery worker main process under `root_pid` and every child it forked."""
-    return [int(k.split()[0]) for k in rss_tree_mb(root_pid)]
 
 
 # -- waiting and measuring ----------------------------------------------------------------
@@ -268,8 +263,21 @@ def py_spy_top(pids: list[int], seconds: float, out: Path) -> Callable[[], dict[
             (
                 raw,
                 subprocess.Popen(
-                    [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200",
-                     "-f", "raw", "-o", str(raw), "--nonblocking"],
+                    [
+                        exe,
+                        "record",
+                        "-p",
+                        str(pid),
+                        "-d",
+                        str(int(seconds)),
+                        "-r",
+                        "200",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(raw),
+                        "--nonblocking",
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 ),

@@ -12,8 +12,13 @@ import argparse
 import json
 import multiprocessing
 import os
+import threading
 import time
+from collections import Counter
 from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from bench.common import REDIS_URL, flush_redis, order, queue_name, scratch_database
 from worker.settings import Settings
@@ -60,12 +65,16 @@ def _produce_star(args: tuple[dict[str, str], str, int, int]) -> tuple[int, floa
 def produce_parallel(
     env: dict[str, str], prefix: str, total: int, processes: int, lines: int = 2
 ) -> dict[str, Any]:
-    """`processes` producers, `total` orders between them; wall time from the first start."""
+    """`processes` producers, `total` orders between them (plus one warm-up order each,
+    not timed); the rate is over the slowest producer's timed loop."""
     share = [total // processes + (1 if i < total % processes else 0) for i in range(processes)]
     jobs = [(env, f"{prefix}-p{i}", n, lines) for i, n in enumerate(share)]
     ctx = multiprocessing.get_context("spawn")
+    waits = WaitSampler(env["DATABASE_URL"])
+    waits.start()
     with ctx.Pool(processes) as pool:
         results = pool.map(_produce_star, jobs)
+    waits.stop()
     accepted = sum(a for a, _ in results)
     slowest = max(s for _, s in results)
     return {
@@ -73,7 +82,40 @@ def produce_parallel(
         "orders": accepted,
         "seconds": round(slowest, 3),
         "per_second": round(accepted / slowest, 1),
+        "backend_states_pct": waits.shares(),
     }
+
+
+class WaitSampler(threading.Thread):
+    """What our PostgreSQL backends are doing, sampled every 20 ms from pg_stat_activity:
+    running, waiting for a lock (and which), for the client, or for I/O."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        self._url = database_url
+        self._stop_event = threading.Event()
+        self.counts: Counter[str] = Counter()
+
+    def run(self) -> None:
+        engine = create_engine(self._url, poolclass=NullPool)
+        sql = text(
+            "SELECT coalesce(wait_event_type || ':' || wait_event, 'running') FROM "
+            "pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND state = 'active'"
+        )
+        with engine.connect() as conn:
+            while not self._stop_event.wait(0.02):
+                self.counts.update(conn.execute(sql).scalars())
+                conn.rollback()
+        engine.dispose()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.counts.values()) or 1
+        return {k: round(v * 100 / total, 1) for k, v in self.counts.most_common(6)}
 
 
 def run(orders: int = 2000, processes: int = 8, gateway: str = "simulated") -> dict[str, Any]:

@@ -16,10 +16,19 @@ from typing import Any
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("simulated gateway books (sqlite3)", ("sqlite3", "adapters/gateways/simulated")),
     ("database client (sqlalchemy, psycopg2)", ("sqlalchemy", "psycopg2")),
-    ("signing and XML (lxml, cryptography, signer)", (
-        "adapters/dian/signer", "adapters/dian/wssecurity", "cryptography", "lxml",
-        "adapters/dian/ubl", "adapters/dian/document", "zipfile", "zlib",
-    )),
+    (
+        "signing and XML (lxml, cryptography, signer)",
+        (
+            "adapters/dian/signer",
+            "adapters/dian/wssecurity",
+            "cryptography",
+            "lxml",
+            "adapters/dian/ubl",
+            "adapters/dian/document",
+            "zipfile",
+            "zlib",
+        ),
+    ),
     ("SOAP and HTTP (zeep, httpx)", ("zeep", "httpx", "httpcore", "adapters/dian/client")),
     ("broker client (kombu, redis)", ("kombu", "redis/", "redis\\")),
     ("validation (pydantic, domain)", ("pydantic", "/domain/")),
@@ -62,7 +71,5 @@ def fold_raw(paths: list[Path], top: int = 15) -> dict[str, Any]:
     return {
         "samples": total,
         "layers_pct": {k: round(v * 100 / total, 1) for k, v in layers.most_common()},
-        "top_functions_pct": {
-            k: round(v * 100 / total, 1) for k, v in functions.most_common(top)
-        },
+        "top_functions_pct": {k: round(v * 100 / total, 1) for k, v in functions.most_common(top)},
     }

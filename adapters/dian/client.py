@@ -170,10 +170,18 @@ class DianSoapClient:
             settings=settings,
             wsse=DianWsSecurity(signer_key, certificate, endpoint),
         )
+        self._client = client
         self._service: Any = client.create_service(  # type: ignore[no-untyped-call]
             "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices", endpoint
         )
         self.endpoint = endpoint
+
+    def send_bill_sync_envelope(self, file_name: str, zip_bytes: bytes) -> bytes:
+        """The signed SOAP envelope `send_bill_sync` would post, without posting it."""
+        envelope = self._client.create_message(  # type: ignore[no-untyped-call]
+            self._service, "SendBillSync", fileName=file_name, contentFile=zip_bytes
+        )
+        return bytes(etree.tostring(envelope))
 
     def close(self) -> None:
         self._http.close()

@@ -1,0 +1,418 @@
+"""Every benchmark, one command: each figure beside its baseline or target, and the ratio.
+
+    python -m bench.run                      # full sizes (about 20 minutes on 2 cores)
+    python -m bench.run --quick              # small sizes (a few minutes)
+    python -m bench.run --only pipeline --only build_sign --repeat 3
+    python -m bench.run --json out.json      # default: bench/last-run.json
+
+Benchmarks: pipeline (vs a bare Celery baseline), dian, latency, build_sign, reconcile,
+producer. Each runs `--repeat` times (default 2); the best run is reported with the spread of
+all runs, because the machine is shared and figures are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, best_of
+
+
+@dataclass(frozen=True)
+class Sizes:
+    pipeline: int
+    dian: int
+    latency: int
+    latency_configs: tuple[str, ...]
+    build_sign: int
+    reconcile: int
+    producer: int
+
+
+FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000)
+QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300)
+
+
+@dataclass(frozen=True)
+class Figure:
+    benchmark: str
+    name: str
+    value: float | None
+    unit: str
+    reference: float | None
+    reference_name: str
+    higher_is_better: bool = True
+    spread_pct: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.reference:
+            return None
+        return round(self.value / self.reference, 3)
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.reference is None:
+            return None
+        if self.reference_name.startswith("info"):
+            return None
+        if self.higher_is_better:
+            return self.value >= self.reference
+        return self.value <= self.reference
+
+
+def _pipeline(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.pipeline import run_baseline, run_pipeline
+
+    pipes, bases = [], []
+    for _ in range(repeat):
+        pipes.append(run_pipeline(sizes.pipeline))
+        bases.append(run_baseline(sizes.pipeline))
+    pipe = best_of(pipes, "steady_per_second")
+    base = best_of(bases, "steady_per_second")
+    raw = {"pipeline": pipe, "baseline": base, "all_pipeline": pipes, "all_baseline": bases}
+    half = base["steady_per_second"] * 0.5
+    pipe_cpu = min(p["cpu_ms_per_order"] for p in pipes)
+    base_cpu = min(b["cpu_ms_per_order"] for b in bases)
+    return raw, [
+        Figure(
+            "pipeline",
+            "orders/s, pipeline (steady)",
+            pipe["steady_per_second"],
+            "/s",
+            base["steady_per_second"],
+            "bare Celery baseline",
+            True,
+            pipe["spread_pct"],
+        ),
+        Figure(
+            "pipeline",
+            "target: >= 50% of baseline",
+            pipe["steady_per_second"],
+            "/s",
+            half,
+            "50% of baseline",
+            True,
+        ),
+        Figure(
+            "pipeline",
+            "baseline tasks/s (steady)",
+            base["steady_per_second"],
+            "/s",
+            None,
+            "",
+            True,
+            base["spread_pct"],
+        ),
+        Figure(
+            "pipeline",
+            "CPU ms per order, all processes",
+            pipe_cpu,
+            "ms",
+            base_cpu,
+            "info: baseline CPU ms per task",
+            False,
+        ),
+    ]
+
+
+def _dian(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.pipeline import run_pipeline
+
+    raw: dict[str, Any] = {}
+    figures = []
+    for concurrency in (2, 8):  # the default, and more processes than cores
+        runs = [
+            run_pipeline(sizes.dian, gateway="dian", concurrency=concurrency) for _ in range(repeat)
+        ]
+        best = best_of(runs, "steady_per_second")
+        raw[f"prefork:{concurrency}"] = {"best": best, "all": runs}
+        figures += [
+            Figure(
+                "dian",
+                f"signed invoices/s end to end, prefork:{concurrency}",
+                best["steady_per_second"],
+                "/s",
+                150.0,
+                "target",
+                True,
+                best["spread_pct"],
+            ),
+            Figure(
+                "dian",
+                f"CPU ms per invoice, prefork:{concurrency}",
+                min(r["cpu_ms_per_order"] for r in runs),
+                "ms",
+                None,
+                "",
+            ),
+            Figure(
+                "dian",
+                f"worker RSS total, prefork:{concurrency}",
+                best["rss_total_mb"],
+                "MB",
+                None,
+                "",
+            ),
+            Figure(
+                "dian",
+                f"submitted twice (authority), prefork:{concurrency}",
+                float(max(r.get("authority_duplicates", 0) for r in runs)),
+                "",
+                0.0,
+                "info: must be 0",
+                False,
+            ),
+        ]
+    return raw, figures
+
+
+def _latency(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.latency import run
+
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(repeat):
+        for result in run(sizes.latency, 1.0, sizes.latency_configs):
+            by_config.setdefault(result["config"], []).append(result)
+    raw: dict[str, Any] = {}
+    figures = []
+    for config, runs in by_config.items():
+        best = best_of(runs, "steady_per_second")
+        raw[config] = {"best": best, "all": runs}
+        figures.append(
+            Figure(
+                "latency",
+                f"orders/s at 1 s per call, {config}",
+                best["steady_per_second"],
+                "/s",
+                100.0,
+                "target",
+                True,
+                best["spread_pct"],
+            )
+        )
+        figures.append(
+            Figure(
+                "latency",
+                f"worker RSS total, {config}",
+                best["rss_total_mb"],
+                "MB",
+                None,
+                f"per process: {sorted(best['rss_mb'].values())}",
+            )
+        )
+    return raw, figures
+
+
+def _build_sign(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    runs = []
+    for _ in range(repeat):
+        code = (
+            "import os, sys; os.sched_setaffinity(0, {max(os.sched_getaffinity(0))}); "
+            "from bench.bench_build_sign import main; "
+            f"sys.exit(main(['--count', '{sizes.build_sign}', '--json']))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = best_of(runs, "median_ms", higher=False)
+    return {"best": best, "all": runs}, [
+        Figure(
+            "build_sign",
+            "median ms per invoice (1 core)",
+            best["median_ms"],
+            "ms",
+            2.0,
+            "target",
+            False,
+            best["spread_pct"],
+        ),
+        Figure("build_sign", "p95 ms per invoice", best["p95_ms"], "ms", None, ""),
+    ]
+
+
+def _reconcile(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.reconcile_scale import run
+
+    result = run(sizes.reconcile, 500, repeat=repeat)
+    sweeps = result["passes"]
+    medians = [s["median_ms_full_batch"] for s in sweeps if s["median_ms_full_batch"]]
+    worst = [s["max_ms_full_batch"] for s in sweeps if s["max_ms_full_batch"]]
+    spread = round((max(medians) - min(medians)) / max(medians) * 100, 1) if medians else None
+    return result, [
+        Figure(
+            "reconcile",
+            f"median ms per 500-batch, {sizes.reconcile:,} orders",
+            min(medians) if medians else None,
+            "ms",
+            50.0,
+            "target",
+            False,
+            spread,
+        ),
+        Figure(
+            "reconcile",
+            "slowest batch ms",
+            min(worst) if worst else None,
+            "ms",
+            50.0,
+            "target",
+            False,
+        ),
+        Figure(
+            "reconcile",
+            "ms for a pass with nothing due",
+            min(s["ms_empty_pass"] for s in sweeps),
+            "ms",
+            50.0,
+            "target",
+            False,
+        ),
+        Figure(
+            "reconcile",
+            "plan uses ix_orders_due_at_open",
+            float(all(s["uses_index"] for s in sweeps)),
+            "",
+            1.0,
+            "info: 1 = yes",
+        ),
+    ]
+
+
+def _producer(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.producer import run
+
+    runs = [run(sizes.producer, 8) for _ in range(repeat)]
+    singles = [r["single"] for r in runs]
+    parallels = [r["parallel"] for r in runs]
+    single = best_of(singles, "per_second")
+    parallel = best_of(parallels, "per_second")
+    return {"single": single, "parallel": parallel, "all": runs}, [
+        Figure(
+            "producer",
+            "enqueue/s, 1 process",
+            single["per_second"],
+            "/s",
+            None,
+            "",
+            True,
+            single["spread_pct"],
+        ),
+        Figure(
+            "producer",
+            "enqueue/s, 8 processes",
+            parallel["per_second"],
+            "/s",
+            single["per_second"],
+            "1 process",
+            True,
+            parallel["spread_pct"],
+        ),
+    ]
+
+
+BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]]] = {
+    "build_sign": _build_sign,
+    "producer": _producer,
+    "pipeline": _pipeline,
+    "dian": _dian,
+    "latency": _latency,
+    "reconcile": _reconcile,
+}
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gb": round(int(mem) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in load],
+    }
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def print_table(figures: list[Figure]) -> None:
+    print(
+        f"{'benchmark':<11} {'figure':<46} {'value':>10} {'vs':>10} {'ratio':>7}  "
+        f"{'met':<4} {'spread':>7}  reference"
+    )
+    for f in figures:
+        met = {True: "yes", False: "NO", None: ""}[f.met]
+        ratio = f"{f.ratio:.2f}" if f.ratio is not None else ""
+        spread = f"{f.spread_pct:.0f}%" if f.spread_pct is not None else ""
+        print(
+            f"{f.benchmark:<11} {f.name:<46} {_fmt(f.value):>10} {_fmt(f.reference):>10} "
+            f"{ratio:>7}  {met:<4} {spread:>7}  {f.reference_name}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS))
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", default=str(ROOT / "bench" / "last-run.json"))
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    names = args.only or list(BENCHMARKS)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "sizes": sizes.__dict__,
+        "repeat": args.repeat,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": {},
+        "figures": [],
+    }
+    figures: list[Figure] = []
+    for name in names:
+        start = time.perf_counter()
+        print(f"# {name} ...", file=sys.stderr, flush=True)
+        try:
+            raw, produced = BENCHMARKS[name](sizes, args.repeat)
+        except Exception as exc:  # one broken benchmark must not hide the others
+            raw, produced = {"error": repr(exc)}, [Figure(name, "error", None, "", None, repr(exc))]
+        raw["seconds"] = round(time.perf_counter() - start, 1)
+        report["results"][name] = raw
+        figures.extend(produced)
+    report["figures"] = [{**f.__dict__, "ratio": f.ratio, "met": f.met} for f in figures]
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    print_table(figures)
+    print(
+        f"\nload average {report['machine']['load_average_at_start']} -> "
+        f"{report['load_average_at_end']}; JSON: {args.json}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
