@@ -70,6 +70,7 @@ def build_factus_gateway(settings: Settings) -> Gateway:
         password=f.password.get_secret_value(),
         numbering_range_id=f.numbering_range_id,
         rate_limit_per_minute=f.rate_limit_per_minute,
+        rate_limit_window_seconds=f.rate_limit_window_seconds,
         send_email=f.send_email,
         connect_timeout=f.connect_timeout,
         read_timeout=f.read_timeout,
