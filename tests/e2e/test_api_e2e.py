@@ -96,7 +96,7 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    url = create_database()
+    url = create_database("einvoice_api")
     upgrade(url)
     deployment = Deployment(url, tmp_path)
     yield deployment
