@@ -187,24 +187,30 @@ class XadesSigner:
     def sign(self, document: etree._Element | bytes, signing_time: datetime) -> bytes:
         """Return the signed document's bytes; send them exactly as returned.
 
-        `signing_time` must be timezone-aware; it is written with the Colombian offset.
+        `signing_time` must be timezone-aware; it is written with the Colombian offset. An
+        element passed in receives the signature skeleton; use the returned bytes, not it.
         """
         if signing_time.tzinfo is None or signing_time.utcoffset() is None:
             raise SigningError("signing_time must be timezone-aware")
         parser = _parser()
-        data = document if isinstance(document, bytes) else _serialize(document)
-        root = etree.fromstring(data, parser)
-        slot = signature_slot(root)
-        document_digest = _b64_sha256(_c14n(root))  # the slot is empty: enveloped transform
+        if isinstance(document, bytes):
+            document = etree.fromstring(document, parser)
         signature_id = f"xmldsig-{uuid.uuid4()}"
-        self._append_skeleton(slot, signature_id, document_digest, signing_time)
+        self._append_skeleton(signature_slot(document), signature_id, "", signing_time)
 
         # Digest and sign the tree a receiver will parse from our bytes.
-        root = etree.fromstring(_serialize(root), parser)
+        root = etree.fromstring(_serialize(document), parser)
         signature = root.find(f".//{_q(DS, 'Signature')}[@Id='{signature_id}']")
         if signature is None:  # pragma: no cover - we just inserted it
             raise SigningError("signature element lost after re-parsing")
+        # The enveloped-signature transform: the document's digest is taken without it.
+        slot = signature.getparent()
+        assert slot is not None
+        slot.remove(signature)
+        document_digest = _b64_sha256(_c14n(root))
+        slot.append(signature)
         signed_info = signature[0]
+        signed_info.findall(_q(DS, "Reference"))[0][-1].text = document_digest
         references = signed_info.findall(_q(DS, "Reference"))
         key_info = signature.find(_q(DS, "KeyInfo"))
         properties = signature.find(f".//{_q(XADES, 'SignedProperties')}")
