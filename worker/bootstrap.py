@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 class Container:
     settings: Settings
     publisher: Publisher | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -40,8 +39,7 @@ class Container:
 
     @cached_property
     def store(self) -> SqlOrderStore:
-        n = self.settings.numbering
-        return SqlOrderStore(self.engine, utc_now, n.warn_remaining, n.warn_days)
+        return order_store(self.settings, self.engine)
 
     @cached_property
     def gateway(self) -> Gateway:
@@ -70,11 +68,21 @@ class Container:
 
     @property
     def numbering(self) -> NumberingRange | None:
-        return numbering_range(self.settings) if self.settings.needs_numbering else None
+        return accepting_numbering(self.settings)
 
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def order_store(settings: Settings, engine: Engine) -> SqlOrderStore:
+    n = settings.numbering
+    return SqlOrderStore(engine, utc_now, n.warn_remaining, n.warn_days)
+
+
+def accepting_numbering(settings: Settings) -> NumberingRange | None:
+    """The range numbers are allocated from when an order is accepted (none for Factus)."""
+    return numbering_range(settings) if settings.needs_numbering else None
 
 
 def issuer_profile(settings: Settings) -> IssuerProfile:

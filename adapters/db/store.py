@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
@@ -433,11 +433,6 @@ class SqlOrderStore:
                 note.status, {"order_key": str(key), "order": row.payload}, note.response
             )
         return _record(row)
-
-    def count_by_state(self) -> dict[str, int]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(OrderRow.state, func.count()).group_by(OrderRow.state)).all()
-        return {state: int(count) for state, count in rows}
 
 
 def _numbering_warnings(

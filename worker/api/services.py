@@ -10,9 +10,9 @@ from sqlalchemy import Engine, text
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore, utc_now
+from adapters.db.store import SqlOrderStore
 from domain.issuer import NumberingRange
-from worker.bootstrap import numbering_range
+from worker.bootstrap import accepting_numbering, order_store
 from worker.publisher import CeleryPublisher
 from worker.settings import Settings
 
@@ -60,14 +60,13 @@ def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
     from worker.celery_app import create_app
 
     engine = make_engine(settings.database_url, pool_size=db_pool_size)
-    n = settings.numbering
     celery = create_app(settings)
     return Services(
         settings=settings,
         engine=engine,
-        store=SqlOrderStore(engine, utc_now, n.warn_remaining, n.warn_days),
+        store=order_store(settings, engine),
         keys=SqlApiKeys(engine),
         celery=celery,
         publisher=CeleryPublisher(celery, settings.queue),
-        numbering=numbering_range(settings) if settings.needs_numbering else None,
+        numbering=accepting_numbering(settings),
     )
