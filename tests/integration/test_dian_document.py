@@ -478,7 +478,28 @@ def test_zip_holds_one_deflated_entry_named_per_the_anexo(
         entries = archive.infolist()
         assert [e.filename for e in entries] == [invoice.xml_name]
         assert entries[0].compress_type == zipfile.ZIP_DEFLATED
+        assert archive.testzip() is None  # CRC checked
         assert archive.read(invoice.xml_name) == invoice.xml
+        # DOS time, Bogotá local, two-second resolution
+        assert entries[0].date_time == (2024, 5, 2, 18, 30, 6)
+
+
+def test_zip_passes_info_zip_integrity_test(
+    invoices: dict[str, SignedInvoice], tmp_path: Path
+) -> None:
+    binary = shutil.which("unzip")
+    if binary is None:
+        pytest.skip("unzip not installed (apt-get install -y unzip)")
+    invoice = invoices["text"]
+    archive = tmp_path / invoice.zip_name
+    archive.write_bytes(invoice.zip_bytes)
+    tested = subprocess.run([binary, "-t", str(archive)], capture_output=True, text=True)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert f"testing: {invoice.xml_name}" in tested.stdout
+    listed = subprocess.run([binary, "-Z", "-v", str(archive)], capture_output=True, text=True)
+    assert "compression method:                             deflated" in listed.stdout
+    extracted = subprocess.run([binary, "-p", str(archive)], capture_output=True)
+    assert extracted.stdout == invoice.xml
 
 
 # ------------------------------------------------------------------------- content
