@@ -122,7 +122,7 @@ class DianDocumentFactory:
         """Raises `NumberingError` (no number, outside the range or its dates) or `InvalidOrder`."""
         unsigned = build_invoice(submission, self._issuer, self._software, self._numbering)
         when = signing_time or datetime.now(UTC)
-        xml = self._signer.sign(unsigned.root, when)
+        xml = self._signer.sign(unsigned.xml, when)
         xml_name, zip_name = document_names(self._issuer.nit, unsigned.header)
         return SignedInvoice(
             cufe=unsigned.cufe,

@@ -111,11 +111,28 @@ def _nit_from_subject(name: x509.Name) -> str | None:
     return None
 
 
+_SLOT_PATH = f"{_q(EXT, 'UBLExtensions')}/{_q(EXT, 'UBLExtension')}/{_q(EXT, 'ExtensionContent')}"
+
+
+# An empty ExtensionContent in text (`<ext:ExtensionContent/>` or with an empty body) and
+# the root element's start tag: where `XadesSigner` writes the signature without a tree.
+_EMPTY_SLOT = re.compile(
+    rb"<((?:[A-Za-z_][\w.-]*:)?)ExtensionContent\s*(?:/>|>\s*</\1ExtensionContent\s*>)"
+)
+_ROOT_START = re.compile(rb"<[A-Za-z_][^<>]*>")
+_SIGNATURE_NAMESPACES = (
+    f'xmlns:ds="{DS}"'.encode(),
+    f'xmlns:xades="{XADES}"'.encode(),
+)
+
+
+def _slots(root: etree._Element) -> list[etree._Element]:
+    return root.findall(_SLOT_PATH)
+
+
 def signature_slot(root: etree._Element) -> etree._Element:
     """The last `ext:UBLExtension/ext:ExtensionContent`, which must still be empty."""
-    slots = root.findall(
-        f"{_q(EXT, 'UBLExtensions')}/{_q(EXT, 'UBLExtension')}/{_q(EXT, 'ExtensionContent')}"
-    )
+    slots = _slots(root)
     if not slots:
         raise SigningError("the document has no ext:UBLExtension to hold the signature")
     slot = slots[-1]
@@ -144,6 +161,10 @@ class XadesSigner:
         self._cert_digest = _b64_sha256(der)
         self._issuer_name = certificate.issuer.rfc4514_string()
         self._serial = str(certificate.serial_number)
+        # Tokens no certificate text can contain, replaced per document.
+        self._id_token = f"sigid{uuid.uuid4().hex}"
+        self._time_token = f"sigtime{uuid.uuid4().hex}"
+        self._skeleton, self._bare_skeleton = self._skeleton_templates()
 
     @classmethod
     def from_pkcs12(
@@ -188,44 +209,117 @@ class XadesSigner:
         """Return the signed document's bytes; send them exactly as returned.
 
         `signing_time` must be timezone-aware; it is written with the Colombian offset. An
-        element passed in receives the signature skeleton; use the returned bytes, not it.
+        element passed in is left as it was.
         """
         if signing_time.tzinfo is None or signing_time.utcoffset() is None:
             raise SigningError("signing_time must be timezone-aware")
-        parser = _parser()
-        if isinstance(document, bytes):
-            document = etree.fromstring(document, parser)
         signature_id = f"xmldsig-{uuid.uuid4()}"
-        self._append_skeleton(signature_slot(document), signature_id, "", signing_time)
+        when = signing_time.astimezone(BOGOTA).isoformat(timespec="seconds")
+        root = None
+        if isinstance(document, bytes):
+            root = self._spliced(document, signature_id, when)
+            if root is None:
+                document = etree.fromstring(document, _parser())
+        if root is None:
+            assert isinstance(document, etree._Element)
+            root = self._inserted(document, signature_id, when)
+        return self._sign_parsed(root)
 
-        # Digest and sign the tree a receiver will parse from our bytes.
-        root = etree.fromstring(_serialize(document), parser)
-        signature = root.find(f".//{_q(DS, 'Signature')}[@Id='{signature_id}']")
-        if signature is None:  # pragma: no cover - we just inserted it
-            raise SigningError("signature element lost after re-parsing")
+    def _skeleton_for(self, signature_id: str, when: str, *, bare: bool) -> bytes:
+        template = self._bare_skeleton if bare else self._skeleton
+        filled = template.replace(self._id_token, signature_id).replace(self._time_token, when)
+        return filled.encode("utf-8")
+
+    def _spliced(self, document: bytes, signature_id: str, when: str) -> etree._Element | None:
+        """The skeleton written into the document's bytes at its last empty
+        `ExtensionContent`, parsed; None when that place cannot be found from the text alone
+        (the caller then goes by the tree)."""
+        found = list(_EMPTY_SLOT.finditer(document))
+        if not found:
+            return None
+        slot = found[-1]
+        prefix = slot.group(1)
+        head = _ROOT_START.search(document)
+        bare = head is not None and all(d in head.group() for d in _SIGNATURE_NAMESPACES)
+        skeleton = self._skeleton_for(signature_id, when, bare=bare)
+        text = b"".join(
+            (
+                document[: slot.start()],
+                b"<%sExtensionContent>" % prefix,
+                skeleton,
+                b"</%sExtensionContent>" % prefix,
+                document[slot.end() :],
+            )
+        )
+        try:
+            root = etree.fromstring(text, _parser())
+        except etree.XMLSyntaxError:
+            return None
+        slots = _slots(root)
+        if not slots or len(slots[-1]) != 1:
+            return None
+        placed = slots[-1][0]
+        if placed.tag != _q(DS, "Signature") or placed.get("Id") != signature_id:
+            return None
+        if placed[3][0][0].tag != _q(XADES, "SignedProperties"):
+            return None
+        return root
+
+    def _inserted(self, document: etree._Element, signature_id: str, when: str) -> etree._Element:
+        """The skeleton written where a unique marker stands in the slot, parsed."""
+        slot = signature_slot(document)
+        in_scope = slot.nsmap
+        bare = in_scope.get("ds") == DS and in_scope.get("xades") == XADES
+        marker = signature_id.encode("ascii")
+        slot.text = signature_id
+        try:
+            unsigned = _serialize(document)
+        finally:
+            slot.text = None
+        if unsigned.count(marker) != 1:
+            raise SigningError("the signature marker is not unique in the document")
+        skeleton = self._skeleton_for(signature_id, when, bare=bare)
+        return etree.fromstring(unsigned.replace(marker, skeleton), _parser())
+
+    def _sign_parsed(self, root: etree._Element) -> bytes:
+        """Fill the digests and the value of the skeleton in the last slot of `root`, a tree
+        parsed from the bytes a receiver gets; return its one serialization."""
+        slot = _slots(root)[-1]
+        signature = slot[0]
         # The enveloped-signature transform: the document's digest is taken without it.
-        slot = signature.getparent()
-        assert slot is not None
         slot.remove(signature)
         document_digest = _b64_sha256(_c14n(root))
         slot.append(signature)
-        signed_info = signature[0]
-        signed_info.findall(_q(DS, "Reference"))[0][-1].text = document_digest
+        signed_info, key_info, properties = signature[0], signature[2], signature[3][0][0]
         references = signed_info.findall(_q(DS, "Reference"))
-        key_info = signature.find(_q(DS, "KeyInfo"))
-        properties = signature.find(f".//{_q(XADES, 'SignedProperties')}")
-        assert key_info is not None and properties is not None
+        references[0][-1].text = document_digest
         references[1][-1].text = _b64_sha256(_c14n(key_info))
         references[2][-1].text = _b64_sha256(_c14n(properties))
         value = self._key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
         signature[1].text = base64.b64encode(value).decode("ascii")
         return _serialize(root)
 
+    def _skeleton_templates(self) -> tuple[str, str]:
+        """The `ds:Signature` serialized with tokens for its id and signing time: declaring
+        its `ds`/`xades` namespaces, and bare (for a slot where the document declares them)."""
+        standalone = etree.Element("holder")
+        self._append_skeleton(standalone, self._id_token, self._time_token)
+        declared = etree.tostring(standalone[0], encoding="unicode")
+        context = etree.Element("holder", nsmap={"ds": DS, "xades": XADES})
+        self._append_skeleton(context, self._id_token, self._time_token, declare=False)
+        inner = etree.tostring(context, encoding="unicode")
+        bare = inner[inner.index(">") + 1 : inner.rindex("</holder>")]
+        if "xmlns" in bare or declared.count(self._time_token) != 1:  # pragma: no cover
+            raise SigningError("cannot prepare the signature template")
+        return declared, bare
+
     def _append_skeleton(
-        self, slot: etree._Element, sig_id: str, document_digest: str, signing_time: datetime
+        self, slot: etree._Element, sig_id: str, when: str, *, declare: bool = True
     ) -> None:
-        """`ds:Signature` with the document digest filled and the other two left empty."""
-        signature = etree.SubElement(slot, _q(DS, "Signature"), {"Id": sig_id}, nsmap={"ds": DS})
+        """`ds:Signature` with empty digests and value; `declare` puts `ds`/`xades` on it."""
+        signature = etree.SubElement(
+            slot, _q(DS, "Signature"), {"Id": sig_id}, nsmap={"ds": DS} if declare else None
+        )
         signed_info = _sub(signature, _q(DS, "SignedInfo"))
         _sub(signed_info, _q(DS, "CanonicalizationMethod"), Algorithm=C14N)
         _sub(signed_info, _q(DS, "SignatureMethod"), Algorithm=RSA_SHA256)
@@ -234,7 +328,7 @@ class XadesSigner:
         transforms = _sub(whole, _q(DS, "Transforms"))
         _sub(transforms, _q(DS, "Transform"), Algorithm=ENVELOPED)
         _sub(whole, _q(DS, "DigestMethod"), Algorithm=SHA256)
-        _sub(whole, _q(DS, "DigestValue"), document_digest)
+        _sub(whole, _q(DS, "DigestValue"))
 
         to_key_info = _sub(signed_info, _q(DS, "Reference"), URI=f"#{sig_id}-keyinfo")
         _sub(to_key_info, _q(DS, "DigestMethod"), Algorithm=SHA256)
@@ -258,11 +352,10 @@ class XadesSigner:
             holder,
             _q(XADES, "QualifyingProperties"),
             {"Target": f"#{sig_id}"},
-            nsmap={"xades": XADES},
+            nsmap={"xades": XADES} if declare else None,
         )
         properties = _sub(qualifying, _q(XADES, "SignedProperties"), Id=f"{sig_id}-signedprops")
         signed = _sub(properties, _q(XADES, "SignedSignatureProperties"))
-        when = signing_time.astimezone(BOGOTA).isoformat(timespec="seconds")
         _sub(signed, _q(XADES, "SigningTime"), when)
 
         cert = _sub(_sub(signed, _q(XADES, "SigningCertificate")), _q(XADES, "Cert"))

@@ -6,10 +6,11 @@ Three steps, each usable alone:
   cannot be mapped;
 - `invoice_key(...)` computes the CUFE from those figures and the header, with the very
   strings the XML carries (`domain.cufe.format_amount`);
-- `build_invoice(...)` writes the XML tree with lxml, unsigned, with an empty last
-  `ext:ExtensionContent` for the signature.
+- `build_invoice(...)` writes the XML as text (`adapters.dian.xmltext`), unsigned, with an
+  empty last `ext:ExtensionContent` for the signature.
 
-User text (names, descriptions) only ever reaches the XML as element text, which lxml escapes.
+User text (names, descriptions) only reaches the XML through `xmltext.escape`, and a document
+holding a character XML 1.0 cannot carry is refused as an invalid order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from adapters.dian.xmltext import XmlText, attributes
 from domain.catalog import Tribute, payment_means_for, tribute_for
 from domain.cufe import cufe, format_amount, qr_url, software_security_code
 from domain.dian_codes import nit_check_digit
@@ -285,38 +287,39 @@ def invoice_key(
 
 @dataclass(frozen=True)
 class UnsignedInvoice:
-    root: etree._Element
+    """The unsigned document: `xml` as written, with an empty last `ext:ExtensionContent`."""
+
+    xml: bytes
     header: InvoiceHeader
     figures: InvoiceFigures
     cufe: str
     qr_url: str
 
-
-def _tag(namespace: str, name: str) -> str:
-    return f"{{{namespace}}}{name}"
-
-
-def _el(
-    parent: etree._Element, namespace: str, name: str, text: str | None = None, **attrib: str
-) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{namespace}}}{name}", attrib)
-    if text is not None:
-        element.text = text
-    return element
+    @property
+    def root(self) -> etree._Element:
+        """`xml` parsed (a new tree on every call)."""
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        return etree.fromstring(self.xml, parser)
 
 
-def _cbc(
-    parent: etree._Element, name: str, text: str | None = None, **attrib: str
-) -> etree._Element:
-    return _el(parent, CBC, name, text, **attrib)
+ROOT_START = (
+    "<Invoice"
+    + "".join(
+        f' xmlns="{uri}"' if prefix is None else f' xmlns:{prefix}="{uri}"'
+        for prefix, uri in NSMAP.items()
+    )
+    + attributes(**{"xsi:schemaLocation": SCHEMA_LOCATION})
+    + ">"
+)
+ROOT_END = "</Invoice>"
+_COP = attributes(currencyID=CURRENCY)
+_UNIT = attributes(unitCode=UNIT_CODE)
+_AGENCY = attributes(**DIAN_AGENCY)
+_TAX_LEVEL = attributes(listName="48")
 
 
-def _cac(parent: etree._Element, name: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{CAC}}}{name}")
-
-
-def _amount(parent: etree._Element, name: str, value: Decimal) -> None:
-    _cbc(parent, name, format_amount(value), currencyID=CURRENCY)
+def _amount(out: XmlText, tag: str, value: Decimal) -> None:
+    out.leaf(tag, format_amount(value), _COP)
 
 
 def _percent(value: Decimal) -> str:
@@ -336,19 +339,19 @@ def build_invoice(
     software: SoftwareRegistration,
     numbering: NumberingRange,
 ) -> UnsignedInvoice:
-    """The unsigned Invoice tree; raises `NumberingError` or `InvalidOrder`."""
+    """The unsigned Invoice; raises `NumberingError` or `InvalidOrder`."""
     header = invoice_header(submission, software, numbering)
     order = submission.order
     figures = invoice_figures(order)
     key = invoice_key(header, figures, order, issuer, numbering)
     url = qr_url(key, header.environment)
     try:
-        root = _document(submission, issuer, software, numbering, header, figures, key, url)
-    except ValueError as exc:  # lxml refuses control characters and broken surrogates
+        xml = _document(submission, issuer, software, numbering, header, figures, key, url)
+    except ValueError as exc:  # control characters, lone surrogates
         raise InvalidOrder(
             [FieldError("(order)", "xml_text", f"text cannot be written as XML: {exc}")]
         ) from exc
-    return UnsignedInvoice(root=root, header=header, figures=figures, cufe=key, qr_url=url)
+    return UnsignedInvoice(xml=xml, header=header, figures=figures, cufe=key, qr_url=url)
 
 
 def _document(
@@ -360,140 +363,134 @@ def _document(
     figures: InvoiceFigures,
     key: str,
     url: str,
-) -> etree._Element:
+) -> bytes:
     order = submission.order
-    root = etree.Element(_tag(INVOICE, "Invoice"), nsmap=NSMAP)  # type: ignore[arg-type]
-    root.set(_tag(XSI, "schemaLocation"), SCHEMA_LOCATION)
-    extensions = _el(root, EXT, "UBLExtensions")
-    dian = _el(
-        _el(_el(extensions, EXT, "UBLExtension"), EXT, "ExtensionContent"), STS, "DianExtensions"
-    )
-    _dian_extensions(dian, software, numbering, header, url)
-    _el(_el(extensions, EXT, "UBLExtension"), EXT, "ExtensionContent")  # the signature's place
+    out = XmlText(ROOT_START)
+    with out.element("ext:UBLExtensions"):
+        with out.element("ext:UBLExtension"), out.element("ext:ExtensionContent"):
+            _dian_extensions(out, software, numbering, header, url)
+        with out.element("ext:UBLExtension"):
+            out.empty("ext:ExtensionContent")  # the signature's place
 
-    _cbc(root, "UBLVersionID", "UBL 2.1")
-    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
-    _cbc(root, "ProfileID", PROFILE_ID)
-    _cbc(root, "ProfileExecutionID", header.environment)
-    _cbc(root, "ID", header.number)
-    _cbc(root, "UUID", key, schemeID=header.environment, schemeName="CUFE-SHA384")
-    _cbc(root, "IssueDate", header.issue_date)
-    _cbc(root, "IssueTime", header.issue_time)
-    _cbc(root, "InvoiceTypeCode", INVOICE_TYPE_CODE)
-    _cbc(root, "Note", f"Pedido {order.id_pedido_origen}")
-    _cbc(root, "DocumentCurrencyCode", CURRENCY)
-    _cbc(root, "LineCountNumeric", str(len(figures.lines)))
-    _cbc(_cac(root, "OrderReference"), "ID", order.id_pedido_origen)
+    out.leaf("cbc:UBLVersionID", "UBL 2.1")
+    out.leaf("cbc:CustomizationID", CUSTOMIZATION_ID)
+    out.leaf("cbc:ProfileID", PROFILE_ID)
+    out.leaf("cbc:ProfileExecutionID", header.environment)
+    out.leaf("cbc:ID", header.number)
+    out.leaf("cbc:UUID", key, attributes(schemeID=header.environment, schemeName="CUFE-SHA384"))
+    out.leaf("cbc:IssueDate", header.issue_date)
+    out.leaf("cbc:IssueTime", header.issue_time)
+    out.leaf("cbc:InvoiceTypeCode", INVOICE_TYPE_CODE)
+    out.leaf("cbc:Note", f"Pedido {order.id_pedido_origen}")
+    out.leaf("cbc:DocumentCurrencyCode", CURRENCY)
+    out.leaf("cbc:LineCountNumeric", str(len(figures.lines)))
+    with out.element("cac:OrderReference"):
+        out.leaf("cbc:ID", order.id_pedido_origen)
 
-    _supplier(_cac(root, "AccountingSupplierParty"), issuer, numbering)
-    _customer(_cac(root, "AccountingCustomerParty"), order.adquirente)
-    _payment_means(root, figures)
+    with out.element("cac:AccountingSupplierParty"):
+        _supplier(out, issuer, numbering)
+    with out.element("cac:AccountingCustomerParty"):
+        _customer(out, order.adquirente)
+    _payment_means(out, figures)
     if figures.charge_total > 0:
-        _tip(root, figures)
+        _tip(out, figures)
     for total in figures.tax_totals:
-        _tax_total(root, total.tribute, total.amount, total.subtotals)
-    monetary = _cac(root, "LegalMonetaryTotal")
-    _amount(monetary, "LineExtensionAmount", figures.line_extension)
-    _amount(monetary, "TaxExclusiveAmount", figures.tax_exclusive)
-    _amount(monetary, "TaxInclusiveAmount", figures.tax_inclusive)
-    _amount(monetary, "ChargeTotalAmount", figures.charge_total)
-    _amount(monetary, "PayableAmount", figures.payable)
+        _tax_total(out, total.tribute, total.amount, total.subtotals)
+    with out.element("cac:LegalMonetaryTotal"):
+        _amount(out, "cbc:LineExtensionAmount", figures.line_extension)
+        _amount(out, "cbc:TaxExclusiveAmount", figures.tax_exclusive)
+        _amount(out, "cbc:TaxInclusiveAmount", figures.tax_inclusive)
+        _amount(out, "cbc:ChargeTotalAmount", figures.charge_total)
+        _amount(out, "cbc:PayableAmount", figures.payable)
     for number, line in enumerate(figures.lines, start=1):
-        _invoice_line(root, number, line)
-    return root
+        _invoice_line(out, number, line)
+    return out.document(ROOT_END)
 
 
 def _dian_extensions(
-    dian: etree._Element,
+    out: XmlText,
     software: SoftwareRegistration,
     numbering: NumberingRange,
     header: InvoiceHeader,
     url: str,
 ) -> None:
-    control = _el(dian, STS, "InvoiceControl")
-    _el(control, STS, "InvoiceAuthorization", numbering.resolution)
-    period = _el(control, STS, "AuthorizationPeriod")
-    _cbc(period, "StartDate", numbering.valid_from.isoformat())
-    _cbc(period, "EndDate", numbering.valid_to.isoformat())
-    authorized = _el(control, STS, "AuthorizedInvoices")
-    _el(authorized, STS, "Prefix", numbering.prefix)
-    _el(authorized, STS, "From", str(numbering.first))
-    _el(authorized, STS, "To", str(numbering.last))
-    source = _el(dian, STS, "InvoiceSource")
-    _cbc(source, "IdentificationCode", "CO", **COUNTRY_LIST)
-    provider = _el(dian, STS, "SoftwareProvider")
-    _el(
-        provider,
-        STS,
-        "ProviderID",
-        software.provider_nit,
-        **DIAN_AGENCY,
-        schemeID=software.provider_dv,
-        schemeName=NIT_TYPE,
-    )
-    _el(provider, STS, "SoftwareID", software.software_id, **DIAN_AGENCY)
-    ssc = software_security_code(software.software_id, software.pin, header.number)
-    _el(dian, STS, "SoftwareSecurityCode", ssc, **DIAN_AGENCY)
-    authority = _el(dian, STS, "AuthorizationProvider")
-    _el(
-        authority,
-        STS,
-        "AuthorizationProviderID",
-        DIAN_NIT,
-        **DIAN_AGENCY,
-        schemeID=DIAN_DV,
-        schemeName=NIT_TYPE,
-    )
-    _el(dian, STS, "QRCode", url)
+    with out.element("sts:DianExtensions"):
+        with out.element("sts:InvoiceControl"):
+            out.leaf("sts:InvoiceAuthorization", numbering.resolution)
+            with out.element("sts:AuthorizationPeriod"):
+                out.leaf("cbc:StartDate", numbering.valid_from.isoformat())
+                out.leaf("cbc:EndDate", numbering.valid_to.isoformat())
+            with out.element("sts:AuthorizedInvoices"):
+                out.leaf("sts:Prefix", numbering.prefix)
+                out.leaf("sts:From", str(numbering.first))
+                out.leaf("sts:To", str(numbering.last))
+        with out.element("sts:InvoiceSource"):
+            out.leaf("cbc:IdentificationCode", "CO", attributes(**COUNTRY_LIST))
+        with out.element("sts:SoftwareProvider"):
+            provider = attributes(schemeID=software.provider_dv, schemeName=NIT_TYPE)
+            out.leaf("sts:ProviderID", software.provider_nit, _AGENCY + provider)
+            out.leaf("sts:SoftwareID", software.software_id, _AGENCY)
+        ssc = software_security_code(software.software_id, software.pin, header.number)
+        out.leaf("sts:SoftwareSecurityCode", ssc, _AGENCY)
+        with out.element("sts:AuthorizationProvider"):
+            dian = attributes(schemeID=DIAN_DV, schemeName=NIT_TYPE)
+            out.leaf("sts:AuthorizationProviderID", DIAN_NIT, _AGENCY + dian)
+        out.leaf("sts:QRCode", url)
 
 
-def _address(parent: etree._Element, address: Address) -> None:
-    _cbc(parent, "ID", address.municipality_code)
-    _cbc(parent, "CityName", address.city)
-    _cbc(parent, "PostalZone", address.postal_zone)
-    _cbc(parent, "CountrySubentity", address.department)
-    _cbc(parent, "CountrySubentityCode", address.department_code)
-    _cbc(_cac(parent, "AddressLine"), "Line", address.line)
-    country = _cac(parent, "Country")
-    _cbc(country, "IdentificationCode", address.country_code)
-    _cbc(country, "Name", address.country_name, languageID="es")
+def _address(out: XmlText, tag: str, address: Address) -> None:
+    with out.element(tag):
+        out.leaf("cbc:ID", address.municipality_code)
+        out.leaf("cbc:CityName", address.city)
+        out.leaf("cbc:PostalZone", address.postal_zone)
+        out.leaf("cbc:CountrySubentity", address.department)
+        out.leaf("cbc:CountrySubentityCode", address.department_code)
+        with out.element("cac:AddressLine"):
+            out.leaf("cbc:Line", address.line)
+        with out.element("cac:Country"):
+            out.leaf("cbc:IdentificationCode", address.country_code)
+            out.leaf("cbc:Name", address.country_name, attributes(languageID="es"))
 
 
-def _tax_scheme(parent: etree._Element, code: str, name: str) -> None:
-    scheme = _cac(parent, "TaxScheme")
-    _cbc(scheme, "ID", code)
-    _cbc(scheme, "Name", name)
+def _tax_scheme(out: XmlText, code: str, name: str) -> None:
+    with out.element("cac:TaxScheme"):
+        out.leaf("cbc:ID", code)
+        out.leaf("cbc:Name", name)
 
 
-def _supplier(holder: etree._Element, issuer: IssuerProfile, numbering: NumberingRange) -> None:
-    _cbc(holder, "AdditionalAccountID", issuer.person_type)
-    party = _cac(holder, "Party")
-    _cbc(_cac(party, "PartyName"), "Name", issuer.trade_name)
-    _address(_cac(_cac(party, "PhysicalLocation"), "Address"), issuer.address)
-    company_id = {**DIAN_AGENCY, "schemeID": issuer.dv, "schemeName": NIT_TYPE}
-    tax = _cac(party, "PartyTaxScheme")
-    _cbc(tax, "RegistrationName", issuer.legal_name)
-    _cbc(tax, "CompanyID", issuer.nit, **company_id)
-    _cbc(tax, "TaxLevelCode", ";".join(issuer.tax_responsibilities), listName="48")
-    _address(_cac(tax, "RegistrationAddress"), issuer.address)
-    _tax_scheme(tax, issuer.tax_scheme, TAX_SCHEME_NAMES.get(issuer.tax_scheme, issuer.tax_scheme))
-    legal = _cac(party, "PartyLegalEntity")
-    _cbc(legal, "RegistrationName", issuer.legal_name)
-    _cbc(legal, "CompanyID", issuer.nit, **company_id)
-    _cbc(_cac(legal, "CorporateRegistrationScheme"), "ID", numbering.prefix)
-    if issuer.email or issuer.phone:
-        _contact(party, issuer.phone, issuer.email)
+def _supplier(out: XmlText, issuer: IssuerProfile, numbering: NumberingRange) -> None:
+    out.leaf("cbc:AdditionalAccountID", issuer.person_type)
+    company_id = _AGENCY + attributes(schemeID=issuer.dv, schemeName=NIT_TYPE)
+    with out.element("cac:Party"):
+        with out.element("cac:PartyName"):
+            out.leaf("cbc:Name", issuer.trade_name)
+        with out.element("cac:PhysicalLocation"):
+            _address(out, "cac:Address", issuer.address)
+        with out.element("cac:PartyTaxScheme"):
+            out.leaf("cbc:RegistrationName", issuer.legal_name)
+            out.leaf("cbc:CompanyID", issuer.nit, company_id)
+            out.leaf("cbc:TaxLevelCode", ";".join(issuer.tax_responsibilities), _TAX_LEVEL)
+            _address(out, "cac:RegistrationAddress", issuer.address)
+            scheme_name = TAX_SCHEME_NAMES.get(issuer.tax_scheme, issuer.tax_scheme)
+            _tax_scheme(out, issuer.tax_scheme, scheme_name)
+        with out.element("cac:PartyLegalEntity"):
+            out.leaf("cbc:RegistrationName", issuer.legal_name)
+            out.leaf("cbc:CompanyID", issuer.nit, company_id)
+            with out.element("cac:CorporateRegistrationScheme"):
+                out.leaf("cbc:ID", numbering.prefix)
+        if issuer.email or issuer.phone:
+            _contact(out, issuer.phone, issuer.email)
 
 
-def _contact(party: etree._Element, phone: str | None, email: str | None) -> None:
-    contact = _cac(party, "Contact")
-    if phone:
-        _cbc(contact, "Telephone", phone)
-    if email:
-        _cbc(contact, "ElectronicMail", email)
+def _contact(out: XmlText, phone: str | None, email: str | None) -> None:
+    with out.element("cac:Contact"):
+        if phone:
+            out.leaf("cbc:Telephone", phone)
+        if email:
+            out.leaf("cbc:ElectronicMail", email)
 
 
-def _customer(holder: etree._Element, buyer: Adquirente) -> None:
+def _customer(out: XmlText, buyer: Adquirente) -> None:
     """Consumidor final (222222222222, CC, persona natural) or an identified buyer."""
     if buyer.is_consumidor_final:
         kind, name, attrs = "2", CONSUMIDOR_FINAL_NAME, {"schemeName": "13"}
@@ -503,69 +500,72 @@ def _customer(holder: etree._Element, buyer: Adquirente) -> None:
         attrs = {"schemeName": buyer.tipo_documento}
         if is_nit and buyer.numero_documento.isdigit():
             attrs["schemeID"] = buyer.dv or nit_check_digit(buyer.numero_documento)
-    _cbc(holder, "AdditionalAccountID", kind)
-    party = _cac(holder, "Party")
-    _cbc(_cac(party, "PartyIdentification"), "ID", buyer.numero_documento, **attrs)
-    _cbc(_cac(party, "PartyName"), "Name", name)
-    tax = _cac(party, "PartyTaxScheme")
-    _cbc(tax, "RegistrationName", name)
-    _cbc(tax, "CompanyID", buyer.numero_documento, **DIAN_AGENCY, **attrs)
-    _cbc(tax, "TaxLevelCode", NO_RESPONSIBILITY, listName="48")
-    _tax_scheme(tax, *NOT_APPLICABLE_SCHEME)
-    legal = _cac(party, "PartyLegalEntity")
-    _cbc(legal, "RegistrationName", name)
-    _cbc(legal, "CompanyID", buyer.numero_documento, **DIAN_AGENCY, **attrs)
-    if not buyer.is_consumidor_final and (buyer.telefono or buyer.email):
-        _contact(party, buyer.telefono, buyer.email)
+    scheme = attributes(**attrs)
+    out.leaf("cbc:AdditionalAccountID", kind)
+    with out.element("cac:Party"):
+        with out.element("cac:PartyIdentification"):
+            out.leaf("cbc:ID", buyer.numero_documento, scheme)
+        with out.element("cac:PartyName"):
+            out.leaf("cbc:Name", name)
+        with out.element("cac:PartyTaxScheme"):
+            out.leaf("cbc:RegistrationName", name)
+            out.leaf("cbc:CompanyID", buyer.numero_documento, _AGENCY + scheme)
+            out.leaf("cbc:TaxLevelCode", NO_RESPONSIBILITY, _TAX_LEVEL)
+            _tax_scheme(out, *NOT_APPLICABLE_SCHEME)
+        with out.element("cac:PartyLegalEntity"):
+            out.leaf("cbc:RegistrationName", name)
+            out.leaf("cbc:CompanyID", buyer.numero_documento, _AGENCY + scheme)
+        if not buyer.is_consumidor_final and (buyer.telefono or buyer.email):
+            _contact(out, buyer.telefono, buyer.email)
 
 
-def _payment_means(root: etree._Element, figures: InvoiceFigures) -> None:
+def _payment_means(out: XmlText, figures: InvoiceFigures) -> None:
     for code in figures.payment_codes:
-        means = _cac(root, "PaymentMeans")
-        _cbc(means, "ID", PAYMENT_CASH)
-        _cbc(means, "PaymentMeansCode", code)
+        with out.element("cac:PaymentMeans"):
+            out.leaf("cbc:ID", PAYMENT_CASH)
+            out.leaf("cbc:PaymentMeansCode", code)
 
 
-def _tip(root: etree._Element, figures: InvoiceFigures) -> None:
-    charge = _cac(root, "AllowanceCharge")
-    _cbc(charge, "ID", "1")
-    _cbc(charge, "ChargeIndicator", "true")
-    _cbc(charge, "AllowanceChargeReason", TIP_REASON)
+def _tip(out: XmlText, figures: InvoiceFigures) -> None:
     base = figures.line_extension if figures.line_extension > 0 else figures.charge_total
     factor = (figures.charge_total * HUNDRED / base).quantize(Decimal("0.01"))
-    _cbc(charge, "MultiplierFactorNumeric", _percent(factor))
-    _amount(charge, "Amount", figures.charge_total)
-    _amount(charge, "BaseAmount", base)
+    with out.element("cac:AllowanceCharge"):
+        out.leaf("cbc:ID", "1")
+        out.leaf("cbc:ChargeIndicator", "true")
+        out.leaf("cbc:AllowanceChargeReason", TIP_REASON)
+        out.leaf("cbc:MultiplierFactorNumeric", _percent(factor))
+        _amount(out, "cbc:Amount", figures.charge_total)
+        _amount(out, "cbc:BaseAmount", base)
 
 
 def _tax_total(
-    parent: etree._Element, tribute: Tribute, amount: Decimal, subtotals: Iterable[TaxSubtotal]
+    out: XmlText, tribute: Tribute, amount: Decimal, subtotals: Iterable[TaxSubtotal]
 ) -> None:
-    total = _cac(parent, "TaxTotal")
-    _amount(total, "TaxAmount", amount)
-    for sub in subtotals:
-        subtotal = _cac(total, "TaxSubtotal")
-        _amount(subtotal, "TaxableAmount", sub.taxable)
-        _amount(subtotal, "TaxAmount", sub.amount)
-        category = _cac(subtotal, "TaxCategory")
-        _cbc(category, "Percent", _percent(sub.percent))
-        _tax_scheme(category, tribute.code, tribute.name)
+    with out.element("cac:TaxTotal"):
+        _amount(out, "cbc:TaxAmount", amount)
+        for sub in subtotals:
+            with out.element("cac:TaxSubtotal"):
+                _amount(out, "cbc:TaxableAmount", sub.taxable)
+                _amount(out, "cbc:TaxAmount", sub.amount)
+                with out.element("cac:TaxCategory"):
+                    out.leaf("cbc:Percent", _percent(sub.percent))
+                    _tax_scheme(out, tribute.code, tribute.name)
 
 
-def _invoice_line(root: etree._Element, number: int, line: LineFigures) -> None:
+def _invoice_line(out: XmlText, number: int, line: LineFigures) -> None:
     item = line.item
-    element = _cac(root, "InvoiceLine")
-    _cbc(element, "ID", str(number))
-    _cbc(element, "InvoicedQuantity", _quantity(item.cantidad), unitCode=UNIT_CODE)
-    _amount(element, "LineExtensionAmount", line.base)
-    for tax in line.taxes:
-        _tax_total(
-            element, tax.tribute, tax.amount, (TaxSubtotal(tax.percent, tax.taxable, tax.amount),)
-        )
-    described = _cac(element, "Item")
-    _cbc(described, "Description", item.descripcion)
-    code = item.id_producto or str(number)
-    _cbc(_cac(described, "StandardItemIdentification"), "ID", code, schemeID="999")
-    price = _cac(element, "Price")
-    _amount(price, "PriceAmount", item.precio_unitario)
-    _cbc(price, "BaseQuantity", "1.00", unitCode=UNIT_CODE)
+    with out.element("cac:InvoiceLine"):
+        out.leaf("cbc:ID", str(number))
+        out.leaf("cbc:InvoicedQuantity", _quantity(item.cantidad), _UNIT)
+        _amount(out, "cbc:LineExtensionAmount", line.base)
+        for tax in line.taxes:
+            subtotal = TaxSubtotal(tax.percent, tax.taxable, tax.amount)
+            _tax_total(out, tax.tribute, tax.amount, (subtotal,))
+        with out.element("cac:Item"):
+            out.leaf("cbc:Description", item.descripcion)
+            code = item.id_producto or str(number)
+            with out.element("cac:StandardItemIdentification"):
+                out.leaf("cbc:ID", code, attributes(schemeID="999"))
+        with out.element("cac:Price"):
+            _amount(out, "cbc:PriceAmount", item.precio_unitario)
+            out.leaf("cbc:BaseQuantity", "1.00", _UNIT)

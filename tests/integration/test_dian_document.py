@@ -374,6 +374,54 @@ def test_a_signature_by_another_key_fails(
     assert _xmlsec1(invoices["seed"].xml, stranger.certificate_pem(), tmp_path).returncode != 0
 
 
+def test_a_document_without_signature_namespaces_at_its_root_is_signed_and_verifies(
+    signer: XadesSigner, tmp_path: Path
+) -> None:
+    """Root declaring only `ext` (another producer's layout): the signature declares its own."""
+    ext = NS["ext"]
+    document = (
+        f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{ext}"><ext:UBLExtensions>'
+        "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension></ext:UBLExtensions>"
+        "<Note>R&amp;D &lt;ñandú&gt; 🍺</Note></Invoice>"
+    ).encode()
+    xml = signer.sign(document, SIGNED_AT)
+    assert b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"' in xml
+    result = _xmlsec1(xml, signer.certificate_pem(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    _signxml(xml, signer.certificate_pem())
+
+
+def test_a_slot_look_alike_in_a_comment_does_not_mislead_the_signer(
+    signer: XadesSigner, tmp_path: Path
+) -> None:
+    """The text after the real slot shows an empty ExtensionContent that is not one."""
+    document = (
+        f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{NS["ext"]}"><ext:UBLExtensions>'
+        "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension></ext:UBLExtensions>"
+        "<!-- <ext:ExtensionContent/> --><Note><![CDATA[<ext:ExtensionContent/>]]></Note>"
+        "</Invoice>"
+    ).encode()
+    xml = signer.sign(document, SIGNED_AT)
+    root = etree.fromstring(xml)
+    slot = root.find("ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent", NS)
+    assert slot is not None and slot[0].tag == f"{{{NS['ds']}}}Signature"
+    assert b"<!-- <ext:ExtensionContent/> -->" in xml
+    assert _xmlsec1(xml, signer.certificate_pem(), tmp_path).returncode == 0
+
+
+def test_signing_leaves_the_given_tree_as_it_was(signer: XadesSigner) -> None:
+    tree = etree.fromstring(
+        f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{NS["ext"]}"><ext:UBLExtensions>'
+        "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension></ext:UBLExtensions>"
+        "</Invoice>"
+    )
+    before = etree.tostring(tree)
+    first = signer.sign(tree, SIGNED_AT)
+    assert etree.tostring(tree) == before
+    second = signer.sign(tree, SIGNED_AT)  # the slot is still free: sign again
+    assert first != second  # each signature has its own id
+
+
 def test_signature_sits_in_the_second_extension_with_policy_and_role(
     invoices: dict[str, SignedInvoice], signer: XadesSigner
 ) -> None:

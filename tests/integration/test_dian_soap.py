@@ -677,10 +677,11 @@ def test_schema_invalid_invoice_is_refused_with_zb01(
 ) -> None:
     unsigned = build_invoice(submission(990000015), ISSUER, SOFTWARE, NUMBERING)
     cbc = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-    number = unsigned.root.find(f"{{{cbc}}}ID")
+    tree = unsigned.root
+    number = tree.find(f"{{{cbc}}}ID")
     assert number is not None
     number.addnext(etree.Element(f"{{{cbc}}}NotInUbl"))
-    xml = XadesSigner.from_pkcs12(credentials[0], PASSWORD).sign(unsigned.root, datetime.now(UTC))
+    xml = XadesSigner.from_pkcs12(credentials[0], PASSWORD).sign(tree, datetime.now(UTC))
     answer = client.send_bill_sync("z.zip", _rezip(xml, "fv.xml"))
     assert answer.status_code == "99"
     assert answer.error_messages == ("Regla: ZB01, Rechazo: Fallo en el esquema XML del archivo",)
