@@ -3,8 +3,9 @@
 `DianWsSecurity` plugs into zeep (`wsse=`): it rewrites the envelope to the layout DIAN's
 own clients send (prefixes `soap`/`wcf`, `wsa:Action`, `wsa:To` with a `wsu:Id`, and a
 `wsse:Security` with a Timestamp, the X.509 token and an RSA-SHA256 signature over `wsa:To`
-with exclusive C14N). The envelope is serialized and parsed again before anything is
-digested, so the digest is computed on exactly what a receiver rebuilds from the bytes.
+with exclusive C14N). The envelope is written as text (a template serialized once per
+client, the body copied from zeep's message) and parsed before anything is digested, so the
+digest is computed on exactly what a receiver rebuilds from the bytes.
 
 `verify_envelope(envelope_bytes)` is the receiving side (used by the DIAN simulator).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
+
+from adapters.dian.xmltext import escape
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WCF = "http://wcf.dian.colombia"
@@ -42,6 +46,12 @@ SIGNED_INFO_PREFIXES = ("wsa", "soap", "wcf")
 REFERENCE_PREFIXES = ("soap", "wcf")
 DEFAULT_LIFETIME = timedelta(minutes=5)
 DEFAULT_SKEW = timedelta(minutes=5)
+
+# Stand-ins in the serialized envelope template, replaced per message.
+_TOKENS = {
+    name: f"wsse{name}{uuid.uuid4().hex}"
+    for name in ("action", "created", "expires", "timestamp", "token", "signature", "to", "body")
+}
 
 _NS = {"soap": SOAP12, "wsa": WSA, "wsse": WSSE, "wsu": WSU, "ds": DS, "ec": EC}
 
@@ -101,6 +111,7 @@ class DianWsSecurity:
         self._certificate_der = certificate.public_bytes(serialization.Encoding.DER)
         self._address = address
         self._lifetime = lifetime
+        self._head, self._tail = self._templates()
 
     def apply(
         self, envelope: etree._Element, headers: dict[str, str]
@@ -115,16 +126,25 @@ class DianWsSecurity:
 
     def sign(self, envelope: etree._Element, action: str, *, now: datetime) -> etree._Element:
         """Return a new envelope (parsed from bytes) carrying the signed DIAN header."""
-        built = self._layout(envelope, action, now)
-        parsed = etree.fromstring(etree.tostring(built), parser=safe_parser())
-        to = parsed.find("soap:Header/wsa:To", _NS)
-        signature = parsed.find("soap:Header/wsse:Security/ds:Signature", _NS)
-        assert to is not None and signature is not None
+        head = self._head
+        for token, text in (
+            (_TOKENS["action"], escape(action)),
+            (_TOKENS["created"], _utc(now)),
+            (_TOKENS["expires"], _utc(now + self._lifetime)),
+            (_TOKENS["timestamp"], f"TS-{_new_id()}"),
+            (_TOKENS["token"], f"X509-{_new_id()}"),
+            (_TOKENS["signature"], f"SIG-{_new_id()}"),
+            (_TOKENS["to"], f"id-{_new_id()}"),
+        ):
+            head = head.replace(token, text)
+        written = (head + _body_content(envelope) + self._tail).encode("utf-8")
+        parsed = etree.fromstring(written, parser=safe_parser())
+        header = parsed[0]
+        security, to = header[0], header[2]
+        signature = security[2]
+        signed_info, value_node = signature[0], signature[1]
+        digest_node = signed_info[2][-1]
         digest = base64.b64encode(hashlib.sha256(_exc_c14n(to, REFERENCE_PREFIXES)).digest())
-        digest_node = signature.find("ds:SignedInfo/ds:Reference/ds:DigestValue", _NS)
-        signed_info = signature.find("ds:SignedInfo", _NS)
-        value_node = signature.find("ds:SignatureValue", _NS)
-        assert digest_node is not None and signed_info is not None and value_node is not None
         digest_node.text = digest.decode()
         value = self._key.sign(
             _exc_c14n(signed_info, SIGNED_INFO_PREFIXES), padding.PKCS1v15(), hashes.SHA256()
@@ -132,7 +152,9 @@ class DianWsSecurity:
         value_node.text = base64.b64encode(value).decode()
         return parsed
 
-    def _layout(self, envelope: etree._Element, action: str, now: datetime) -> etree._Element:
+    def _templates(self) -> tuple[str, str]:
+        """The envelope up to its open `soap:Body` and from its close, serialized once with
+        tokens for what changes per message."""
         root = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"soap": SOAP12, "wcf": WCF})
         header = etree.SubElement(root, f"{{{SOAP12}}}Header", nsmap={"wsa": WSA})
         security = etree.SubElement(
@@ -141,35 +163,52 @@ class DianWsSecurity:
             {f"{{{SOAP12}}}mustUnderstand": "true"},
             nsmap={"wsse": WSSE, "wsu": WSU},
         )
-        token = f"X509-{uuid.uuid4().hex.upper()}"
-        to_id = f"id-{uuid.uuid4().hex.upper()}"
         timestamp = etree.SubElement(
-            security, f"{{{WSU}}}Timestamp", {f"{{{WSU}}}Id": f"TS-{uuid.uuid4().hex.upper()}"}
+            security, f"{{{WSU}}}Timestamp", {f"{{{WSU}}}Id": _TOKENS["timestamp"]}
         )
-        etree.SubElement(timestamp, f"{{{WSU}}}Created").text = _utc(now)
-        etree.SubElement(timestamp, f"{{{WSU}}}Expires").text = _utc(now + self._lifetime)
+        etree.SubElement(timestamp, f"{{{WSU}}}Created").text = _TOKENS["created"]
+        etree.SubElement(timestamp, f"{{{WSU}}}Expires").text = _TOKENS["expires"]
         bst = etree.SubElement(
             security,
             f"{{{WSSE}}}BinarySecurityToken",
-            {"EncodingType": BASE64_ENCODING, "ValueType": X509V3, f"{{{WSU}}}Id": token},
+            {
+                "EncodingType": BASE64_ENCODING,
+                "ValueType": X509V3,
+                f"{{{WSU}}}Id": _TOKENS["token"],
+            },
         )
         bst.text = base64.b64encode(self._certificate_der).decode()
-        security.append(_signature_skeleton(to_id, token))
-        etree.SubElement(header, f"{{{WSA}}}Action").text = action
-        to = etree.SubElement(header, f"{{{WSA}}}To", {f"{{{WSU}}}Id": to_id}, nsmap={"wsu": WSU})
+        security.append(_signature_skeleton(_TOKENS["signature"], _TOKENS["to"], _TOKENS["token"]))
+        etree.SubElement(header, f"{{{WSA}}}Action").text = _TOKENS["action"]
+        to = etree.SubElement(
+            header, f"{{{WSA}}}To", {f"{{{WSU}}}Id": _TOKENS["to"]}, nsmap={"wsu": WSU}
+        )
         to.text = self._address
-        body = etree.SubElement(root, f"{{{SOAP12}}}Body")
-        old_body = envelope.find(f"{{{SOAP12}}}Body")
-        if old_body is not None:
-            for child in old_body:
-                _copy_into(body, child)
-        return root
+        etree.SubElement(root, f"{{{SOAP12}}}Body").text = _TOKENS["body"]
+        head, tail = etree.tostring(root, encoding="unicode").split(_TOKENS["body"])
+        return head, tail
 
 
-def _signature_skeleton(to_id: str, token_id: str) -> etree._Element:
-    signature = etree.Element(
-        f"{{{DS}}}Signature", {"Id": f"SIG-{uuid.uuid4().hex.upper()}"}, nsmap={"ds": DS}
-    )
+def _new_id() -> str:
+    return secrets.token_hex(16).upper()
+
+
+def _body_content(envelope: etree._Element) -> str:
+    """The children of the envelope's `soap:Body` as text, using the prefixes `soap`/`wcf`
+    the new envelope declares."""
+    holder = etree.Element(f"{{{SOAP12}}}Body", nsmap={"soap": SOAP12, "wcf": WCF})
+    old_body = envelope.find(f"{{{SOAP12}}}Body")
+    if old_body is not None:
+        for child in old_body:
+            _copy_into(holder, child)
+    if not len(holder):
+        return ""
+    text = etree.tostring(holder, encoding="unicode")
+    return text[text.index(">") + 1 : text.rindex("</")]
+
+
+def _signature_skeleton(signature_id: str, to_id: str, token_id: str) -> etree._Element:
+    signature = etree.Element(f"{{{DS}}}Signature", {"Id": signature_id}, nsmap={"ds": DS})
     signed_info = etree.SubElement(signature, f"{{{DS}}}SignedInfo")
     c14n = etree.SubElement(signed_info, f"{{{DS}}}CanonicalizationMethod", Algorithm=EXC_C14N)
     etree.SubElement(

@@ -301,6 +301,24 @@ def test_response_types_have_dians_fields() -> None:
 # --------------------------------------------------------------------------- WS-Security
 
 
+def _xmlsec1_envelope(
+    document: bytes, cert: x509.Certificate, tmp_path: Path
+) -> subprocess.CompletedProcess[bytes]:
+    if shutil.which("xmlsec1") is None:
+        pytest.skip("xmlsec1 is not installed (apt-get install xmlsec1)")
+    pem = tmp_path / "cert.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path = tmp_path / "envelope.xml"
+    path.write_bytes(document)
+    to_id = f"{SOAP['wsa']}:To"
+    return subprocess.run(
+        ["xmlsec1", "--verify", "--pubkey-cert-pem", str(pem), "--id-attr:Id", to_id, str(path)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def test_security_header_layout_verified_by_xmlsec1(
     sim: str,
     client: DianSoapClient,
@@ -347,34 +365,34 @@ def test_security_header_layout_verified_by_xmlsec1(
     assert verify_envelope(raw).public_bytes(serialization.Encoding.DER) == (
         cert.public_bytes(serialization.Encoding.DER)
     )
-    if shutil.which("xmlsec1") is None:
-        pytest.skip("xmlsec1 is not installed (apt-get install xmlsec1)")
-    pem = tmp_path / "cert.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-    def xmlsec1(document: bytes) -> subprocess.CompletedProcess[bytes]:
-        path = tmp_path / "envelope.xml"
-        path.write_bytes(document)
-        return subprocess.run(
-            [
-                "xmlsec1",
-                "--verify",
-                "--pubkey-cert-pem",
-                str(pem),
-                "--id-attr:Id",
-                f"{SOAP['wsa']}:To",
-                str(path),
-            ],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-
-    assert xmlsec1(raw).returncode == 0
+    assert _xmlsec1_envelope(raw, cert, tmp_path).returncode == 0
     tampered = raw.replace(client.endpoint.encode(), b"https://attacker.example/")
-    assert xmlsec1(tampered).returncode != 0
+    assert _xmlsec1_envelope(tampered, cert, tmp_path).returncode != 0
     with pytest.raises(SecurityError, match="digest"):
         verify_envelope(tampered)
+
+
+def test_send_bill_sync_envelope_carries_the_file_and_verifies(
+    sim: str,
+    client: DianSoapClient,
+    credentials: tuple[bytes, Any, x509.Certificate],
+    tmp_path: Path,
+) -> None:
+    """The body zeep built, under the `wcf` prefix, with text that needs escaping."""
+    name = 'z&<"ñ>.zip'
+    content = bytes(range(256)) * 8
+    client.send_bill_sync(name, content)
+    raw = httpx.get(f"{sim}/_last_request", timeout=5).content
+    assert b"<wcf:SendBillSync><wcf:fileName>" in raw
+    body = etree.fromstring(raw).find("soap:Body/{http://wcf.dian.colombia}SendBillSync", SOAP)
+    assert body is not None
+    assert body.findtext("{http://wcf.dian.colombia}fileName") == name
+    sent = body.findtext("{http://wcf.dian.colombia}contentFile") or ""
+    assert base64.b64decode(sent) == content
+    assert verify_envelope(raw)
+    assert _xmlsec1_envelope(raw, credentials[2], tmp_path).returncode == 0
+    body_tampered = raw.replace(b"<wcf:fileName>", b"<wcf:fileName>x", 1)
+    assert verify_envelope(body_tampered)  # only wsa:To is signed, as DIAN's clients do
 
 
 def test_timestamp_outside_the_window_is_refused(sim: str, client: DianSoapClient) -> None:
