@@ -15,9 +15,12 @@ answer comes back as a plain dataclass. Foreign errors are translated here:
 from __future__ import annotations
 
 import base64
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,9 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from zeep.settings import Settings
 
-from adapters.dian.wssecurity import DianWsSecurity
+from adapters.dian.wssecurity import SOAP12, WSA, DianWsSecurity, body_content
+from adapters.dian.xmltext import escape
 from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
 
+BINDING = "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices"
 UNAVAILABLE_HTTP = frozenset({403, 500, 502, 503, 504, 507, 508})
 INVALID_SECURITY = "InvalidSecurity"
 
@@ -107,6 +112,50 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def wire_bytes(envelope: etree._Element) -> bytes:
+    """The bytes posted for `envelope`: exactly what was signed, no pretty printing."""
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+
+
+class _Captured(Exception):
+    """Raised by `_CaptureTransport` instead of posting."""
+
+
+class _CaptureTransport(zeep.Transport):
+    """Keeps the envelope and HTTP headers zeep would post, and posts nothing."""
+
+    def __init__(self) -> None:
+        self.cache = None
+        self.load_timeout = None
+        self.operation_timeout = None
+        self._close_session = False
+        self.session = None
+        self.sent: tuple[etree._Element, dict[str, str]] | None = None
+
+    def post_xml(
+        self, address: str, envelope: etree._Element, headers: dict[str, str]
+    ) -> httpx.Response:
+        self.sent = (envelope, dict(headers))
+        raise _Captured
+
+
+@dataclass(frozen=True)
+class _BillMessage:
+    """SendBillSync as zeep writes it from the WSDL, with tokens for the two values."""
+
+    body: str
+    action: str
+    headers: dict[str, str]
+    name_token: str
+    content_token: str
+
+    def body_for(self, file_name: str, zip_bytes: bytes) -> str:
+        content = base64.b64encode(zip_bytes).decode("ascii")
+        return self.body.replace(self.name_token, escape(file_name)).replace(
+            self.content_token, content
+        )
+
+
 class _HttpxTransport(zeep.Transport):
     """zeep transport over an `httpx.Client`; documents load from local files only."""
 
@@ -124,9 +173,7 @@ class _HttpxTransport(zeep.Transport):
     def post_xml(
         self, address: str, envelope: etree._Element, headers: dict[str, str]
     ) -> httpx.Response:
-        # Send exactly the bytes that were signed: no pretty printing, no re-encoding.
-        message = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-        return self.post(address, message, headers)
+        return self.post(address, wire_bytes(envelope), headers)
 
     def load(self, url: str) -> bytes:
         if "://" in url and not url.startswith("file://"):
@@ -164,33 +211,63 @@ class DianSoapClient:
             forbid_external=True,
             xml_huge_tree=False,
         )
+        self._transport = _HttpxTransport(self._http)
+        self._wsse = DianWsSecurity(signer_key, certificate, endpoint)
         client = zeep.Client(  # type: ignore[no-untyped-call]
-            str(wsdl_path()),
-            transport=_HttpxTransport(self._http),
-            settings=settings,
-            wsse=DianWsSecurity(signer_key, certificate, endpoint),
+            str(wsdl_path()), transport=self._transport, settings=settings, wsse=self._wsse
         )
         self._client = client
+        self._binding: Any = client.wsdl.bindings[BINDING]
         self._service: Any = client.create_service(  # type: ignore[no-untyped-call]
-            "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices", endpoint
+            BINDING, endpoint
         )
         self.endpoint = endpoint
+        self._bill = self._bill_message()
+
+    def _bill_message(self) -> _BillMessage:
+        """Run SendBillSync once through zeep without posting, and keep what it wrote."""
+        name_token = f"name{uuid.uuid4().hex}"
+        content = os.urandom(24)  # its base64 (32 characters) stands for the zip
+        capture = _CaptureTransport()
+        self._client.transport = capture
+        try:
+            self._service.SendBillSync(name_token, content)
+        except _Captured:
+            pass
+        finally:
+            self._client.transport = self._transport
+        assert capture.sent is not None
+        envelope, headers = capture.sent
+        body = body_content(envelope)
+        content_token = base64.b64encode(content).decode("ascii")
+        action = envelope.findtext(f"{{{SOAP12}}}Header/{{{WSA}}}Action") or ""
+        if body.count(name_token) != 1 or body.count(content_token) != 1 or not action:
+            raise RuntimeError("zeep wrote SendBillSync in an unexpected shape")  # pragma: no cover
+        return _BillMessage(body, action, headers, name_token, content_token)
+
+    def _bill_envelope(self, file_name: str, zip_bytes: bytes) -> etree._Element:
+        body = self._bill.body_for(file_name, zip_bytes)
+        return self._wsse.sign_body(body, self._bill.action, now=datetime.now(UTC))
 
     def send_bill_sync_envelope(self, file_name: str, zip_bytes: bytes) -> bytes:
-        """The signed SOAP envelope `send_bill_sync` would post, without posting it."""
-        envelope = self._client.create_message(  # type: ignore[no-untyped-call]
-            self._service, "SendBillSync", fileName=file_name, contentFile=zip_bytes
-        )
-        return bytes(etree.tostring(envelope))
+        """The bytes `send_bill_sync` would post, without posting them."""
+        return wire_bytes(self._bill_envelope(file_name, zip_bytes))
 
     def close(self) -> None:
         self._http.close()
 
     def send_bill_sync(self, file_name: str, zip_bytes: bytes) -> DianResponse:
-        result = self._call(
-            "SendBillSync", lambda: self._service.SendBillSync(file_name, zip_bytes)
-        )
-        return _dian_response(result)
+        """The one operation on every invoice's path: the message is zeep's own SendBillSync
+        (captured once, see `_bill_message`) with the values written in, and the answer is
+        read by zeep's binding exactly as for the other operations."""
+
+        def call() -> Any:
+            envelope = self._bill_envelope(file_name, zip_bytes)
+            response = self._transport.post_xml(self.endpoint, envelope, self._bill.headers)
+            operation = self._binding.get("SendBillSync")
+            return self._binding.process_reply(self._client, operation, response)
+
+        return _dian_response(self._call("SendBillSync", call))
 
     def send_test_set_async(
         self, file_name: str, zip_bytes: bytes, test_set_id: str

@@ -126,6 +126,11 @@ class DianWsSecurity:
 
     def sign(self, envelope: etree._Element, action: str, *, now: datetime) -> etree._Element:
         """Return a new envelope (parsed from bytes) carrying the signed DIAN header."""
+        return self.sign_body(body_content(envelope), action, now=now)
+
+    def sign_body(self, body: str, action: str, *, now: datetime) -> etree._Element:
+        """The signed envelope around `body`, the text of the `soap:Body` children, which
+        may use the prefixes `soap` and `wcf`."""
         head = self._head
         for token, text in (
             (_TOKENS["action"], escape(action)),
@@ -137,7 +142,7 @@ class DianWsSecurity:
             (_TOKENS["to"], f"id-{_new_id()}"),
         ):
             head = head.replace(token, text)
-        written = (head + _body_content(envelope) + self._tail).encode("utf-8")
+        written = (head + body + self._tail).encode("utf-8")
         parsed = etree.fromstring(written, parser=safe_parser())
         header = parsed[0]
         security, to = header[0], header[2]
@@ -193,7 +198,7 @@ def _new_id() -> str:
     return secrets.token_hex(16).upper()
 
 
-def _body_content(envelope: etree._Element) -> str:
+def body_content(envelope: etree._Element) -> str:
     """The children of the envelope's `soap:Body` as text, using the prefixes `soap`/`wcf`
     the new envelope declares."""
     holder = etree.Element(f"{{{SOAP12}}}Body", nsmap={"soap": SOAP12, "wcf": WCF})

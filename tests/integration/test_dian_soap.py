@@ -395,6 +395,57 @@ def test_send_bill_sync_envelope_carries_the_file_and_verifies(
     assert verify_envelope(body_tampered)  # only wsa:To is signed, as DIAN's clients do
 
 
+def test_send_bill_sync_is_the_message_zeep_writes_from_the_wsdl(
+    credentials: tuple[bytes, Any, x509.Certificate],
+) -> None:
+    """SendBillSync's message is captured from zeep once and filled per invoice: the same
+    body, wsa:Action and HTTP Content-Type as zeep's own call path."""
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503)
+
+    _, key, cert = credentials
+    client = DianSoapClient(
+        "https://vpfe-hab.dian.gov.co/WcfDianCustomerServices.svc",
+        key,
+        cert,
+        connect_timeout=1,
+        read_timeout=1,
+        transport=httpx.MockTransport(record),
+    )
+    name, content = "z0900373076000240003b9aca01.zip", os.urandom(300)
+    with pytest.raises(GatewayUnavailable):
+        client.send_bill_sync(name, content)
+    ours = etree.fromstring(sent[0].content)
+
+    plain = zeep.Client(str(wsdl_path()))  # type: ignore[no-untyped-call]
+    binding = plain.wsdl.bindings[
+        "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices"
+    ]
+    service = plain.create_service(binding.name, "https://example.invalid/")  # type: ignore[no-untyped-call]
+    theirs = plain.create_message(service, "SendBillSync", fileName=name, contentFile=content)  # type: ignore[no-untyped-call]
+
+    def body(envelope: etree._Element) -> list[tuple[str, str | None]]:
+        found = envelope.find("soap:Body", SOAP)
+        assert found is not None
+        return [(str(element.tag), element.text) for element in found.iter()][1:]
+
+    assert body(ours) == body(theirs)
+    assert body(ours)[2] == (
+        "{http://wcf.dian.colombia}contentFile",
+        base64.b64encode(content).decode(),
+    )
+    action = binding.get("SendBillSync").soapaction
+    assert ours.findtext("soap:Header/wsa:Action", namespaces=SOAP) == action
+    assert sent[0].headers["Content-Type"] == (
+        f'application/soap+xml; charset=utf-8; action="{action}"'
+    )
+    assert verify_envelope(sent[0].content)
+    client.close()
+
+
 def test_timestamp_outside_the_window_is_refused(sim: str, client: DianSoapClient) -> None:
     client.get_status("a" * 96)
     raw = httpx.get(f"{sim}/_last_request", timeout=5).content
