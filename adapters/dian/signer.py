@@ -120,6 +120,7 @@ _EMPTY_SLOT = re.compile(
     rb"<((?:[A-Za-z_][\w.-]*:)?)ExtensionContent\s*(?:/>|>\s*</\1ExtensionContent\s*>)"
 )
 _ROOT_START = re.compile(rb"<[A-Za-z_][^<>]*>")
+_DECLARED_ENCODING = re.compile(rb"<\?xml[^>]*?encoding=[\"']([A-Za-z0-9._-]+)[\"']")
 _SIGNATURE_NAMESPACES = (
     f'xmlns:ds="{DS}"'.encode(),
     f'xmlns:xades="{XADES}"'.encode(),
@@ -234,6 +235,9 @@ class XadesSigner:
         """The skeleton written into the document's bytes at its last empty
         `ExtensionContent`, parsed; None when that place cannot be found from the text alone
         (the caller then goes by the tree)."""
+        declared = _DECLARED_ENCODING.match(document)
+        if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+            return None  # the skeleton is UTF-8 text
         found = list(_EMPTY_SLOT.finditer(document))
         if not found:
             return None

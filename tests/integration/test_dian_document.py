@@ -409,6 +409,28 @@ def test_a_slot_look_alike_in_a_comment_does_not_mislead_the_signer(
     assert _xmlsec1(xml, signer.certificate_pem(), tmp_path).returncode == 0
 
 
+def test_a_latin1_document_is_signed_as_utf8_with_accented_certificate_names(
+    tmp_path: Path,
+) -> None:
+    accented = XadesSigner.from_pkcs12(
+        make_test_pkcs12(ISSUER.nit, "x", common_name="Cámara Ñandú & Cía"), "x"
+    )
+    document = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+        f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{NS["ext"]}"><ext:UBLExtensions>'
+        "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension></ext:UBLExtensions>"
+        "<Note>ñandú</Note></Invoice>"
+    ).encode("latin-1")
+    xml = accented.sign(document, SIGNED_AT)
+    assert xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    root = etree.fromstring(xml)
+    assert root.findtext("inv:Note", namespaces=NS) == "ñandú"
+    issuer = root.findtext(".//ds:X509IssuerName", namespaces=NS) or ""
+    assert "Cámara Ñandú" in issuer
+    result = _xmlsec1(xml, accented.certificate_pem(), tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_signing_leaves_the_given_tree_as_it_was(signer: XadesSigner) -> None:
     tree = etree.fromstring(
         f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{NS["ext"]}"><ext:UBLExtensions>'
