@@ -127,6 +127,19 @@ _SIGNATURE_NAMESPACES = (
 )
 
 
+def _last_empty_slot(document: bytes) -> re.Match[bytes] | None:
+    """The last `_EMPTY_SLOT` in `document`, found from the end (scanning the whole text
+    for it costs more than the rest of the splice)."""
+    end = len(document)
+    while (at := document.rfind(b"ExtensionContent", 0, end)) >= 0:
+        start = document.rfind(b"<", 0, at)
+        found = _EMPTY_SLOT.match(document, start) if start >= 0 else None
+        if found is not None and found.end(1) == at:
+            return found
+        end = at
+    return None
+
+
 def _slots(root: etree._Element) -> list[etree._Element]:
     return root.findall(_SLOT_PATH)
 
@@ -238,10 +251,9 @@ class XadesSigner:
         declared = _DECLARED_ENCODING.match(document)
         if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
             return None  # the skeleton is UTF-8 text
-        found = list(_EMPTY_SLOT.finditer(document))
-        if not found:
+        slot = _last_empty_slot(document)
+        if slot is None:
             return None
-        slot = found[-1]
         prefix = slot.group(1)
         head = _ROOT_START.search(document)
         bare = head is not None and all(d in head.group() for d in _SIGNATURE_NAMESPACES)

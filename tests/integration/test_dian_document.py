@@ -377,11 +377,12 @@ def test_a_signature_by_another_key_fails(
 def test_a_document_without_signature_namespaces_at_its_root_is_signed_and_verifies(
     signer: XadesSigner, tmp_path: Path
 ) -> None:
-    """Root declaring only `ext` (another producer's layout): the signature declares its own."""
+    """Root declaring only `ext` (another producer's layout, the slot written with an end
+    tag): the signature declares its own namespaces."""
     ext = NS["ext"]
     document = (
-        f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{ext}"><ext:UBLExtensions>'
-        "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension></ext:UBLExtensions>"
+        f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{ext}"><ext:UBLExtensions><ext:UBLExtension>'
+        "<ext:ExtensionContent> </ext:ExtensionContent></ext:UBLExtension></ext:UBLExtensions>"
         "<Note>R&amp;D &lt;ñandú&gt; 🍺</Note></Invoice>"
     ).encode()
     xml = signer.sign(document, SIGNED_AT)
