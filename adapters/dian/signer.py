@@ -120,7 +120,7 @@ _EMPTY_SLOT = re.compile(
     rb"<((?:[A-Za-z_][\w.-]*:)?)ExtensionContent\s*(?:/>|>\s*</\1ExtensionContent\s*>)"
 )
 _ROOT_START = re.compile(rb"<[A-Za-z_][^<>]*>")
-_DECLARED_ENCODING = re.compile(rb"<\?xml[^>]*?encoding=[\"']([A-Za-z0-9._-]+)[\"']")
+_DECLARED_ENCODING = re.compile(rb"<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _SIGNATURE_NAMESPACES = (
     f'xmlns:ds="{DS}"'.encode(),
     f'xmlns:xades="{XADES}"'.encode(),

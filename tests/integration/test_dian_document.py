@@ -410,14 +410,15 @@ def test_a_slot_look_alike_in_a_comment_does_not_mislead_the_signer(
     assert _xmlsec1(xml, signer.certificate_pem(), tmp_path).returncode == 0
 
 
+@pytest.mark.parametrize("declaration", ['encoding="ISO-8859-1"', "encoding = 'ISO-8859-1'"])
 def test_a_latin1_document_is_signed_as_utf8_with_accented_certificate_names(
-    tmp_path: Path,
+    declaration: str, tmp_path: Path
 ) -> None:
     accented = XadesSigner.from_pkcs12(
         make_test_pkcs12(ISSUER.nit, "x", common_name="Cámara Ñandú & Cía"), "x"
     )
     document = (
-        '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+        f'<?xml version="1.0" {declaration}?>\n'
         f'<Invoice xmlns="{NS["inv"]}" xmlns:ext="{NS["ext"]}"><ext:UBLExtensions>'
         "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension></ext:UBLExtensions>"
         "<Note>ñandú</Note></Invoice>"
