@@ -34,7 +34,7 @@ from lxml import etree
 from zeep.settings import Settings
 
 from adapters.dian.wssecurity import SOAP12, WSA, DianWsSecurity, body_content
-from adapters.dian.xmltext import escape
+from adapters.dian.xmltext import escape, refuse_non_xml
 from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
 
 BINDING = "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices"
@@ -121,8 +121,8 @@ class _Captured(Exception):
     """Raised by `_CaptureTransport` instead of posting."""
 
 
-class _CaptureTransport(zeep.Transport):
-    """Keeps the envelope and HTTP headers zeep would post, and posts nothing."""
+class _NoSessionTransport(zeep.Transport):
+    """A zeep transport without the `requests` session zeep would open."""
 
     def __init__(self) -> None:
         self.cache = None
@@ -130,6 +130,13 @@ class _CaptureTransport(zeep.Transport):
         self.operation_timeout = None
         self._close_session = False
         self.session = None
+
+
+class _CaptureTransport(_NoSessionTransport):
+    """Keeps the envelope and HTTP headers zeep would post, and posts nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.sent: tuple[etree._Element, dict[str, str]] | None = None
 
     def post_xml(
@@ -150,21 +157,19 @@ class _BillMessage:
     content_token: str
 
     def body_for(self, file_name: str, zip_bytes: bytes) -> str:
+        """`ValueError` (nothing sent) for a file name XML cannot carry."""
+        refuse_non_xml(file_name)
         content = base64.b64encode(zip_bytes).decode("ascii")
         return self.body.replace(self.name_token, escape(file_name)).replace(
             self.content_token, content
         )
 
 
-class _HttpxTransport(zeep.Transport):
+class _HttpxTransport(_NoSessionTransport):
     """zeep transport over an `httpx.Client`; documents load from local files only."""
 
     def __init__(self, http: httpx.Client) -> None:
-        self.cache = None
-        self.load_timeout = None
-        self.operation_timeout = None
-        self._close_session = False
-        self.session = None
+        super().__init__()
         self._http = http
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -223,6 +228,7 @@ class DianSoapClient:
         )
         self.endpoint = endpoint
         self._bill = self._bill_message()
+        self._bill_operation: Any = self._binding.get("SendBillSync")  # type: ignore[no-untyped-call]
 
     def _bill_message(self) -> _BillMessage:
         """Run SendBillSync once through zeep without posting, and keep what it wrote."""
@@ -261,11 +267,11 @@ class DianSoapClient:
         (captured once, see `_bill_message`) with the values written in, and the answer is
         read by zeep's binding exactly as for the other operations."""
 
+        envelope = self._bill_envelope(file_name, zip_bytes)  # errors here: nothing was sent
+
         def call() -> Any:
-            envelope = self._bill_envelope(file_name, zip_bytes)
             response = self._transport.post_xml(self.endpoint, envelope, self._bill.headers)
-            operation = self._binding.get("SendBillSync")
-            return self._binding.process_reply(self._client, operation, response)
+            return self._binding.process_reply(self._client, self._bill_operation, response)
 
         return _dian_response(self._call("SendBillSync", call))
 

@@ -32,6 +32,16 @@ def escape(value: str) -> str:
     )
 
 
+def refuse_non_xml(text: str) -> None:
+    """`ValueError` naming the first character of `text` that XML 1.0 cannot carry."""
+    refused = _NOT_XML.search(text)
+    if refused is not None:
+        raise ValueError(
+            f"character U+{ord(refused.group()):04X} is not allowed in XML 1.0 "
+            f"(at offset {refused.start()})"
+        )
+
+
 def attributes(**values: str) -> str:
     """` name="value"` for each, escaped, in the order given."""
     return "".join(f' {name}="{escape(value)}"' for name, value in values.items())
@@ -88,10 +98,5 @@ class XmlText:
         """The UTF-8 bytes; `ValueError` naming the first character XML cannot carry."""
         self._parts.append(end)
         text = "".join(self._parts)
-        refused = _NOT_XML.search(text)
-        if refused is not None:
-            raise ValueError(
-                f"character U+{ord(refused.group()):04X} is not allowed in XML 1.0 "
-                f"(at offset {refused.start()})"
-            )
+        refuse_non_xml(text)
         return text.encode("utf-8")

@@ -446,6 +446,30 @@ def test_send_bill_sync_is_the_message_zeep_writes_from_the_wsdl(
     client.close()
 
 
+def test_a_file_name_xml_cannot_carry_is_refused_before_sending(
+    credentials: tuple[bytes, Any, x509.Certificate],
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503)
+
+    _, key, cert = credentials
+    client = DianSoapClient(
+        "https://vpfe-hab.dian.gov.co/WcfDianCustomerServices.svc",
+        key,
+        cert,
+        connect_timeout=1,
+        read_timeout=1,
+        transport=httpx.MockTransport(record),
+    )
+    with pytest.raises(ValueError, match="U\\+0001"):
+        client.send_bill_sync("z\x01.zip", b"zip")
+    assert sent == []
+    client.close()
+
+
 def test_timestamp_outside_the_window_is_refused(sim: str, client: DianSoapClient) -> None:
     client.get_status("a" * 96)
     raw = httpx.get(f"{sim}/_last_request", timeout=5).content
