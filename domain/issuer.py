@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from domain.documents import DocumentKind
+
 
 @dataclass(frozen=True)
 class Address:
@@ -48,7 +50,14 @@ class SoftwareRegistration:
 
 @dataclass(frozen=True)
 class NumberingRange:
-    """An authorized numbering resolution. `technical_key` is secret and never written in XML."""
+    """An authorized numbering resolution for one document kind.
+
+    `technical_key` is secret and never written in XML (POS ranges have none: the CUDE is keyed
+    with the software PIN). `register` is the till the range serves (None: every till of the
+    issuer without a range of its own). `width` keeps leading zeros: a range authorized as
+    `0001`-`5000` numbers `0001`, `0002`, ... (`width` 4); 0 writes the number as it is.
+    `id` is the stored range's id (None for a range that only lives in settings).
+    """
 
     resolution: str
     prefix: str
@@ -56,7 +65,15 @@ class NumberingRange:
     last: int
     valid_from: date
     valid_to: date
-    technical_key: str = field(repr=False)
+    technical_key: str = field(default="", repr=False)
+    kind: DocumentKind = DocumentKind.INVOICE
+    register: str | None = None
+    width: int = 0
+    id: int | None = None
 
     def contains(self, number: int) -> bool:
         return self.first <= number <= self.last
+
+    def digits(self, number: int) -> str:
+        """The number as this range writes it (`From`, `To` and every `cbc:ID`)."""
+        return str(number).zfill(self.width)

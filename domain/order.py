@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -30,6 +30,10 @@ MAX_TEXT = 300
 MAX_ORDER_ID = 64
 
 ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+REGISTER_CODE = r"^[A-Za-z0-9._-]{1,20}$"
+# Fields a POS may leave out; when absent they are not part of the order's canonical text,
+# so an order sent before they existed keeps its fingerprint.
+OPTIONAL_FIELDS = ("documento", "caja", "cajero")
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=17, decimal_places=2)]
@@ -113,6 +117,9 @@ class Order(_Strict):
     impuestos_totales: Money
     total_factura: Money
     metodos_pago: list[MetodoPago] = Field(min_length=1, max_length=MAX_PAYMENTS)
+    documento: Literal["pos", "factura"] | None = None
+    caja: str | None = Field(default=None, pattern=REGISTER_CODE)
+    cajero: str | None = Field(default=None, min_length=1, max_length=60)
 
     def canonical_json(self) -> str:
         """The order as JSON with sorted keys and amounts as fixed strings: equal orders,
@@ -123,6 +130,9 @@ class Order(_Strict):
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = _normalize(self.model_dump(mode="python"))
+        for name in OPTIONAL_FIELDS:
+            if payload.get(name) is None:
+                payload.pop(name, None)
         return payload
 
     def fingerprint(self) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.documents import DocumentKind, Register
+from domain.issuer import NumberingRange
 from domain.order import Order
 
 
@@ -36,22 +38,28 @@ class OrderKey:
 
 @dataclass(frozen=True)
 class DocumentNumber:
-    """A consecutive from an authorized numbering range: `SETP990000001`."""
+    """A consecutive from an authorized numbering range: `SETP990000001`.
+
+    `width` keeps the range's leading zeros (`POS10001` from a range `0001`-`9999`).
+    """
 
     prefix: str
     number: int
+    width: int = 0
 
     def __str__(self) -> str:
-        return f"{self.prefix}{self.number}"
+        return f"{self.prefix}{str(self.number).zfill(self.width)}"
 
 
 @dataclass(frozen=True)
 class Submission:
     """Everything a gateway needs to issue (or look up) the document for one order.
 
-    `issued_at` and `number` are fixed when the order is accepted, so every attempt builds
-    the same document (same CUFE, same `reference_code`). `references` carries what earlier
-    attempts learned from the authority (CUFE, track id / ZipKey, Factus number).
+    `kind`, `issued_at`, `number` and the range it came from (`numbering`) are fixed when the
+    order is accepted, so every attempt builds the same document (same CUFE/CUDE, same
+    `reference_code`). `register` is the till that sold it (POS documents describe it).
+    `references` carries what earlier attempts learned from the authority (CUFE, track id /
+    ZipKey, Factus number).
     """
 
     key: OrderKey
@@ -60,6 +68,9 @@ class Submission:
     number: DocumentNumber | None = None
     references: dict[str, str] = field(default_factory=dict)
     attempt: int = 1
+    kind: DocumentKind = DocumentKind.INVOICE
+    numbering: NumberingRange | None = None
+    register: Register | None = None
 
     @property
     def reference_code(self) -> str:

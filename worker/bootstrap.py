@@ -15,6 +15,8 @@ from sqlalchemy import Engine
 
 from adapters.db.engine import make_engine
 from adapters.db.store import SqlOrderStore, utc_now
+from domain.dian_codes import nit_check_digit
+from domain.documents import DocumentKind, Register, SoftwareMaker
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import Gateway, Publisher
 from domain.usecases.process import ProcessOrder, RetryPolicy
@@ -108,8 +110,11 @@ def issuer_profile(settings: Settings) -> IssuerProfile:
     )
 
 
-def numbering_range(settings: Settings) -> NumberingRange:
-    n = settings.numbering
+def numbering_range(
+    settings: Settings, kind: DocumentKind = DocumentKind.INVOICE
+) -> NumberingRange:
+    """The range the settings give for `kind` (NUMBERING__* or POS_NUMBERING__*)."""
+    n = settings.pos_numbering if kind is DocumentKind.POS else settings.numbering
     return NumberingRange(
         resolution=n.resolution,
         prefix=n.prefix,
@@ -118,14 +123,25 @@ def numbering_range(settings: Settings) -> NumberingRange:
         valid_from=n.valid_from,
         valid_to=n.valid_to,
         technical_key=n.technical_key.get_secret_value(),
+        kind=kind,
     )
 
 
-def software_registration(settings: Settings) -> SoftwareRegistration:
+def software_registration(
+    settings: Settings, kind: DocumentKind = DocumentKind.INVOICE
+) -> SoftwareRegistration:
+    """The DIAN software registration of `kind`'s family (DIAN__* or DIAN__POS_*)."""
     d = settings.dian
     provider = d.provider_nit or settings.issuer.nit
-    from domain.dian_codes import nit_check_digit
-
+    if kind.family is DocumentKind.POS.family:
+        return SoftwareRegistration(
+            software_id=d.pos_software_id,
+            pin=d.pos_software_pin.get_secret_value(),
+            provider_nit=provider,
+            provider_dv=nit_check_digit(provider),
+            environment=d.pos_environment,
+            test_set_id=d.pos_test_set_id or None,
+        )
     return SoftwareRegistration(
         software_id=d.software_id,
         pin=d.software_pin.get_secret_value(),
@@ -134,6 +150,20 @@ def software_registration(settings: Settings) -> SoftwareRegistration:
         environment=d.environment,
         test_set_id=d.test_set_id or None,
     )
+
+
+def software_maker(settings: Settings) -> SoftwareMaker:
+    s = settings.software
+    return SoftwareMaker(s.maker_name, s.maker_legal_name, s.maker_nit, s.name)
+
+
+def register(settings: Settings, code: str | None, cashier: str | None = None) -> Register | None:
+    """The till `code` (the default till when None) as settings describe it; None if unknown."""
+    chosen = code or settings.default_register
+    found = settings.registers.get(chosen)
+    if found is None:
+        return None
+    return Register(chosen, found.plate, found.location, found.kind, cashier or found.cashier)
 
 
 def build_gateway(settings: Settings) -> Gateway:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.documents import DocumentMode
+
 VAR_DIR = Path("var")
 
 
@@ -48,13 +50,35 @@ class NumberingSettings(BaseModel):
     warn_days: int = 30
 
 
+class PosNumberingSettings(NumberingSettings):
+    """The range of the POS equivalent document (habilitación defaults; no technical key)."""
+
+    prefix: str = "EPOS"
+    first: int = 1
+    last: int = 1000000
+    technical_key: SecretStr = SecretStr("")
+
+
+DIAN_ENDPOINTS = {
+    "1": "https://vpfe.dian.gov.co/WcfDianCustomerServices.svc",
+    "2": "https://vpfe-hab.dian.gov.co/WcfDianCustomerServices.svc",
+}
+
+
 class DianSettings(BaseModel):
-    endpoint: str = "https://vpfe-hab.dian.gov.co/WcfDianCustomerServices.svc"
+    endpoint: str = DIAN_ENDPOINTS["2"]
     environment: Literal["1", "2"] = "2"
     software_id: str = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0"
     software_pin: SecretStr = SecretStr("12345")
     provider_nit: str | None = None  # own NIT when empty
     test_set_id: str | None = None
+    # The software registered for equivalent documents (the POS family): its own id, PIN,
+    # environment and test set, separate from the invoice software's.
+    pos_software_id: str = "7d5c3a41-2b6e-4f0a-9c1d-5e8f2a7b4c90"
+    pos_software_pin: SecretStr = SecretStr("54321")
+    pos_environment: Literal["1", "2"] = "2"
+    pos_test_set_id: str | None = None
+    pos_endpoint: str | None = None  # the endpoint of pos_environment when empty
     cert_path: Path | None = None
     cert_password: SecretStr = SecretStr("")
     connect_timeout: float = 5.0
@@ -83,6 +107,35 @@ class SimulatedSettings(BaseModel):
     unavailable_rate: float = 0.0
     drop_rate: float = 0.0
     pending_checks: int = 0
+
+
+class DocumentSettings(BaseModel):
+    """Which sale document an order becomes (see `domain.documents.choose_kind`)."""
+
+    mode: DocumentMode = "invoice"
+    default: Literal["pos", "factura"] = "factura"  # for mode `payload` without `documento`
+    # Factus has no POS equivalent document: issue such orders as invoices (True) or refuse
+    # to start with a configuration that would produce them (False).
+    factus_pos_as_invoice: bool = True
+
+
+class RegisterSettings(BaseModel):
+    """One till, as the POS document's `InformacionCajaVenta` describes it."""
+
+    plate: str = "CAJA-1"  # PlacaCaja
+    location: str = "Caja principal"  # UbicaciónCaja
+    kind: str = "POS"  # TipoCaja
+    cashier: str = "Cajero"  # Cajero when the payload names none
+    mode: DocumentMode | None = None  # this till's own DOCUMENTS__MODE
+
+
+class SoftwareSettings(BaseModel):
+    """The software maker, as the POS document and the printed copy name it."""
+
+    maker_name: str = "Equipo einvoice-worker"  # NombreApellido
+    maker_legal_name: str = "Restaurante Demo S.A.S."  # RazonSocial
+    maker_nit: str = "900123456"
+    name: str = "einvoice-worker"  # NombreSoftware
 
 
 class WorkerSettings(BaseModel):
@@ -121,6 +174,13 @@ class Settings(BaseSettings):
 
     issuer: IssuerSettings = Field(default_factory=IssuerSettings)
     numbering: NumberingSettings = Field(default_factory=NumberingSettings)
+    pos_numbering: PosNumberingSettings = Field(default_factory=PosNumberingSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    software: SoftwareSettings = Field(default_factory=SoftwareSettings)
+    default_register: str = "1"
+    registers: dict[str, RegisterSettings] = Field(
+        default_factory=lambda: {"1": RegisterSettings()}
+    )
     dian: DianSettings = Field(default_factory=DianSettings)
     factus: FactusSettings = Field(default_factory=FactusSettings)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
@@ -154,6 +214,15 @@ class Settings(BaseSettings):
             "factus": self.factus.connect_timeout + self.factus.read_timeout,
             "simulated": self.simulated.latency,
         }[self.gateway]
+
+    @property
+    def pos_endpoint(self) -> str:
+        d = self.dian
+        if d.pos_endpoint:
+            return d.pos_endpoint
+        return (
+            d.endpoint if d.pos_environment == d.environment else DIAN_ENDPOINTS[d.pos_environment]
+        )
 
     @property
     def effective_redis_url(self) -> str | None:
