@@ -46,9 +46,9 @@ from bench.common import (
 )
 from bench.producer import produce_parallel, producer_env
 
-FINAL_SQL = "SELECT count(*) FROM orders WHERE state IN ('SUCCESS', 'FAILED')"
+FINAL_SQL = "SELECT count(*) FROM documents WHERE state IN ('SUCCESS', 'FAILED')"
 RATE_SQL = (
-    "SELECT count(*), min(finished_at), max(finished_at) FROM orders "
+    "SELECT count(*), min(finished_at), max(finished_at) FROM documents "
     "WHERE state IN ('SUCCESS', 'FAILED')"
 )
 TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
@@ -388,7 +388,7 @@ def run_baseline(
 def _states(url: str) -> dict[str, int]:
     engine = create_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT state, count(*) FROM orders GROUP BY state")).all()
+        rows = conn.execute(text("SELECT state, count(*) FROM documents GROUP BY state")).all()
         audit = conn.execute(text("SELECT status, count(*) FROM invoice_log GROUP BY status")).all()
     engine.dispose()
     return {**{s: int(n) for s, n in rows}, **{f"audit {s}": int(n) for s, n in audit}}

@@ -1,4 +1,4 @@
-"""One reconciliation pass at scale: how long `SqlOrderStore.due_for_publish` takes per batch
+"""One reconciliation pass at scale: how long `SqlDocumentStore.due_for_publish` takes per batch
 of 500 with 1,000,000 orders and 2,000,000 audit rows, and the plan PostgreSQL uses for it.
 
     python -m bench.reconcile_scale [--orders 1000000] [--batch 500] [--json]
@@ -22,20 +22,23 @@ from typing import Any
 from sqlalchemy import event, text
 
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore, utc_now
+from adapters.db.store import SqlDocumentStore, utc_now
 from bench.common import scratch_database
 
 LOAD_ORDERS = """
-INSERT INTO orders (issuer, order_id, gateway, payload, fingerprint, state, issued_at,
-                    doc_prefix, doc_number, attempts, maybe_sent, claim_token, due_at,
-                    published_at, cufe, refs, created_at, updated_at, finished_at)
-SELECT '900123456', 'SCALE-' || g, 'dian',
+INSERT INTO orders (issuer, order_id, payload, fingerprint, created_at)
+SELECT '900123456', 'SCALE-' || g,
        jsonb_build_object('id_pedido_origen', 'SCALE-' || g, 'total_factura', '46200'),
-       md5(g::text),
+       md5(g::text), now() - interval '30 days' + g * interval '2 seconds'
+FROM generate_series(1, :n) AS g;
+INSERT INTO documents (order_ref, issuer, order_id, kind, gateway, state, issued_at,
+                       prefix, consecutive, number, attempts, maybe_sent, claim_token, due_at,
+                       published_at, cufe, refs, created_at, updated_at, finished_at)
+SELECT o.id, o.issuer, o.order_id, '01', 'dian',
        CASE g % 200 WHEN 0 THEN 'PENDIENTE' WHEN 100 THEN 'PROCESANDO'
                     WHEN 1 THEN 'EN_ESPERA' WHEN 2 THEN 'PENDIENTE' ELSE 'SUCCESS' END,
        now() - interval '30 days' + g * interval '2 seconds',
-       'SETP', 990000000 + g,
+       'SETP', 990000000 + g, 'SETP' || (990000000 + g),
        CASE WHEN g % 200 IN (0, 1, 2) THEN 0 ELSE 1 END,
        g % 200 NOT IN (0, 2),
        CASE g % 200 WHEN 100 THEN md5(g::text)::uuid::text END,
@@ -56,7 +59,7 @@ SELECT '900123456', 'SCALE-' || g, 'dian',
        now() - interval '30 days' + g * interval '2 seconds',
        CASE WHEN g % 200 IN (0, 1, 2, 100) THEN NULL
             ELSE now() - interval '30 days' + g * interval '2 seconds' END
-FROM generate_series(1, :n) AS g
+FROM orders o, LATERAL (SELECT substr(o.order_id, 7)::int AS g) AS n
 """
 LOAD_AUDIT = """
 INSERT INTO invoice_log (status, order_key, payload_in, response_out, created_at)
@@ -68,7 +71,7 @@ SELECT CASE WHEN g % 2 = 1 THEN 'RECIBIDO' ELSE 'SUCCESS' END,
 FROM generate_series(1, :n) AS g
 """
 STUCK_SQL = """
-SELECT count(*) FROM orders
+SELECT count(*) FROM documents
 WHERE due_at IS NOT NULL AND due_at <= now()
   AND (published_at IS NULL OR published_at < due_at
        OR published_at < now() - interval '120 seconds')
@@ -87,7 +90,8 @@ def load(url: str, orders: int) -> dict[str, Any]:
         timings["audit_s"] = round(time.perf_counter() - start, 1)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         start = time.perf_counter()
-        conn.execute(text("VACUUM ANALYZE orders"))
+        conn.execute(text("VACUUM ANALYZE documents"))
+        conn.execute(text("VACUUM ANALYZE documents"))
         conn.execute(text("VACUUM ANALYZE invoice_log"))
         timings["vacuum_analyze_s"] = round(time.perf_counter() - start, 1)
         timings["orders"] = conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
@@ -111,7 +115,7 @@ def explain(url: str, statement: str, parameters: Any) -> list[str]:
 def passes(url: str, batch: int, republish_after: float) -> dict[str, Any]:
     """Call `due_for_publish` until nothing is due; time every call."""
     engine = make_engine(url)
-    store = SqlOrderStore(engine)
+    store = SqlDocumentStore(engine)
     captured: list[tuple[str, Any]] = []
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -158,11 +162,11 @@ def reset(url: str, keys: list[tuple[str, str]]) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(
-            text("UPDATE orders SET published_at = NULL WHERE order_id = ANY(:ids)"),
+            text("UPDATE documents SET published_at = NULL WHERE order_id = ANY(:ids)"),
             {"ids": [order_id for _, order_id in keys]},
         )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE orders"))
+        conn.execute(text("VACUUM ANALYZE documents"))
     engine.dispose()
 
 

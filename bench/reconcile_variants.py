@@ -40,7 +40,7 @@ INDEXES = (
     "WHERE due_at IS NOT NULL AND published_at >= due_at",
 )
 NEEDS_WAKEUP = """
-SELECT id, issuer, order_id FROM orders
+SELECT id, issuer, order_id FROM documents
 WHERE due_at IS NOT NULL AND (published_at IS NULL OR published_at < due_at)
   AND due_at <= %(now)s
 ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
@@ -50,7 +50,7 @@ ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 # stops after one batch.
 NO_BITMAP = "SET LOCAL enable_bitmapscan = off"
 LOST_WAKEUP = """
-SELECT id, issuer, order_id FROM orders
+SELECT id, issuer, order_id FROM documents
 WHERE due_at IS NOT NULL AND published_at >= due_at
   AND published_at < %(stale)s AND due_at <= %(now)s
 ORDER BY published_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
@@ -70,7 +70,7 @@ def due_for_publish_split(
             rows += list(conn.exec_driver_sql(LOST_WAKEUP, params))
         if rows:
             conn.execute(
-                text("UPDATE orders SET published_at = :now WHERE id = ANY(:ids)"),
+                text("UPDATE documents SET published_at = :now WHERE id = ANY(:ids)"),
                 {"now": now, "ids": [r.id for r in rows]},
             )
     return [(r.issuer, r.order_id) for r in rows]

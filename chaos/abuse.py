@@ -192,8 +192,9 @@ def _broker_snapshot(d: Deployment, sink: list[bytes], stop: threading.Event) ->
 
 
 def _scan(d: Deployment, secrets: dict[str, str], broker: list[bytes]) -> dict[str, list[str]]:
-    db_text = "\n".join(r[0] for r in d.query("SELECT t::text FROM orders t"))
-    db_text += "\n".join(r[0] for r in d.query("SELECT t::text FROM invoice_log t"))
+    db_text = ""
+    for table in ("orders", "documents", "invoice_log", "intake_refusals"):
+        db_text += "\n".join(r[0] for r in d.query(f"SELECT t::text FROM {table} t"))
     places = {
         "database": db_text,
         "logs": d.log_text(),
@@ -332,9 +333,11 @@ def names_roundtrip(ctx: Context) -> Row:
         drain = d.wait_drained(started, ctx.drain_timeout())
         intact = 0
         for key, data in zip(keys, orders, strict=True):
-            rec = d.query("SELECT payload, state FROM orders WHERE order_id = :o", o=key.order_id)[
-                0
-            ]
+            rec = d.query(
+                "SELECT o.payload, d.state FROM orders o JOIN documents d ON d.order_ref = o.id "
+                "WHERE o.order_id = :o",
+                o=key.order_id,
+            )[0]
             same = rec[0]["adquirente"]["nombre"] == data["adquirente"]["nombre"]
             same = same and rec[0]["items"][0]["descripcion"] == data["items"][0]["descripcion"]
             intact += same and rec[1] == "SUCCESS"

@@ -224,7 +224,7 @@ class Deployment:
 
     def states(self) -> dict[str, int]:
         try:
-            rows = self.query("SELECT state, count(*) FROM orders GROUP BY state")
+            rows = self.query("SELECT state, count(*) FROM documents GROUP BY state")
         except Exception:  # the database may be down on purpose
             self.engine.dispose()
             return {}
@@ -271,7 +271,7 @@ class Deployment:
         expect_failed: int = 0,
     ) -> Row:
         accepted = {str(k) for k in self.accepted}
-        rows = self.query("SELECT issuer || ':' || order_id, state, due_at FROM orders")
+        rows = self.query("SELECT issuer || ':' || order_id, state, due_at FROM documents")
         by_key = {k: (s, d) for k, s, d in rows}
         missing = [k for k in accepted if k not in by_key]
         stranded = [
@@ -285,7 +285,9 @@ class Deployment:
         notes = list(notes or [])
         failed = states.get("FAILED", 0)
         if failed != expect_failed:
-            reasons = self.query("SELECT reason::text FROM orders WHERE state = 'FAILED' LIMIT 3")
+            reasons = self.query(
+                "SELECT reason::text FROM documents WHERE state = 'FAILED' LIMIT 3"
+            )
             notes.append(f"FAILED={failed} (expected {expect_failed}): {[r[0] for r in reasons]}")
         if twice:
             notes.append(f"twice: {dict(list(twice.items())[:5])}")

@@ -108,7 +108,7 @@ def _finish(
 def _leaked_secrets(d: Deployment) -> list[str]:
     """Every scenario runs with the known secret values: none may reach a row or a log line."""
     blob = d.log_text()
-    for table in ("orders", "invoice_log"):
+    for table in ("orders", "documents", "invoice_log", "intake_refusals"):
         blob += "\n".join(r[0] for r in d.query(f"SELECT t::text FROM {table} t"))
     return sorted(name for name, value in SECRETS.items() if value in blob)
 

@@ -2,7 +2,7 @@
 
 An order gives one sale document: a factura electrónica de venta (01) or a documento
 equivalente electrónico POS (20). Which one is decided once, when the order is accepted
-(`choose_kind`), and stored with the document; every later attempt builds the same kind.
+(`Planner.plan`), and stored with the document; every later attempt builds the same kind.
 
 Each kind belongs to a software family: DIAN registers the software that issues invoices and
 the software that issues equivalent documents separately, each with its own id, PIN and
@@ -12,10 +12,14 @@ environment, so a POS family may still be in habilitación while invoices are in
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from domain.errors import FieldError
+from domain.errors import FieldError, InvalidOrder
+
+if TYPE_CHECKING:
+    from domain.order import Order
 
 DocumentMode = Literal["pos", "invoice", "payload"]
 
@@ -79,47 +83,85 @@ class SoftwareMaker:
     software_name: str  # NombreSoftware
 
 
-def choose_kind(
-    requested: str | None, buyer_identified: bool, mode: DocumentMode, default: str = "factura"
-) -> DocumentKind:
-    """The sale document an order becomes.
+@dataclass(frozen=True)
+class DocumentPlan:
+    """What an accepted order becomes: its kind, the till that sold it, whether it is numbered
+    here (DIAN) or by the provider (Factus)."""
 
-    - `invoice`: always 01; asking for a POS ticket is refused.
-    - `pos`: 20, unless an identified buyer asks for an invoice (`documento: "factura"`).
+    kind: DocumentKind
+    register: str
+    numbered: bool
+
+
+@dataclass(frozen=True)
+class Planner:
+    """Decides, per order, which sale document it becomes and from which till.
+
+    Modes (per deployment, or per till):
+    - `invoice`: always 01; asking for a POS ticket (`documento: "pos"`) is refused.
+    - `pos`: 20, unless an identified buyer asks for an invoice (`documento: "factura"`); an
+      anonymous buyer asking for an invoice is refused (the ticket is what a consumidor final
+      gets).
     - `payload`: what `documento` says; absent means `default`.
-    An invoice asked for by an anonymous buyer under `pos` is refused: the POS ticket is what
-    a consumidor final gets. Raises `InvalidOrder`-ready field errors as `KindRefused`.
+    `pos_as_invoice` issues what would be a POS ticket as an invoice (a provider without the
+    equivalent document). `registers` maps every known till to its mode.
     """
+
+    registers: Mapping[str, DocumentMode]
+    default_register: str
+    numbered: bool
+    default: str = "factura"
+    pos_as_invoice: bool = False
+
+    def plan(self, order: Order) -> DocumentPlan:
+        """Raises `InvalidOrder` naming `caja` or `documento` and the rule."""
+        register = order.caja or self.default_register
+        mode = self.registers.get(register)
+        if mode is None:
+            known = ", ".join(sorted(self.registers)) or "none"
+            raise InvalidOrder(
+                [
+                    FieldError(
+                        "caja" if order.caja else "(order)",
+                        "unknown_register",
+                        f"unknown register {register!r} (known: {known})",
+                    )
+                ]
+            )
+        kind = _kind(order, mode, self.default)
+        if kind is DocumentKind.POS and self.pos_as_invoice:
+            kind = DocumentKind.INVOICE
+        return DocumentPlan(kind, register, self.numbered)
+
+
+def _kind(order: Order, mode: DocumentMode, default: str) -> DocumentKind:
+    requested = order.documento
     if mode == "invoice":
         if requested == "pos":
-            raise KindRefused(
-                FieldError(
-                    "documento",
-                    "document_kind_not_offered",
-                    "this register issues invoices only (DOCUMENTS__MODE=invoice)",
-                )
+            raise InvalidOrder(
+                [
+                    FieldError(
+                        "documento",
+                        "document_kind_not_offered",
+                        "this register issues invoices only (DOCUMENTS__MODE=invoice)",
+                    )
+                ]
             )
         return DocumentKind.INVOICE
     if mode == "pos":
-        if requested == "factura":
-            if not buyer_identified:
-                raise KindRefused(
+        if requested != "factura":
+            return DocumentKind.POS
+        if order.adquirente.is_consumidor_final:
+            raise InvalidOrder(
+                [
                     FieldError(
                         "documento",
                         "invoice_needs_buyer",
                         "an invoice is issued on request to an identified buyer: send "
                         "adquirente with the buyer's identification, or omit documento",
                     )
-                )
-            return DocumentKind.INVOICE
-        return DocumentKind.POS
+                ]
+            )
+        return DocumentKind.INVOICE
     word = requested or default
     return DocumentKind.POS if word == "pos" else DocumentKind.INVOICE
-
-
-class KindRefused(Exception):
-    """The order asks for a document this deployment does not issue to it."""
-
-    def __init__(self, error: FieldError) -> None:
-        self.error = error
-        super().__init__(error.message)

@@ -57,7 +57,14 @@ class OrderConflict(DomainError):
 
 
 class NumberingError(DomainError):
-    """The authorized numbering range cannot give a number (exhausted, expired, missing)."""
+    """The authorized numbering range cannot give a number (exhausted, expired, missing).
+
+    `error` says it as a field error naming the till and the range, for the intake's answer.
+    """
+
+    def __init__(self, message: str, error: FieldError | None = None) -> None:
+        self.error = error or FieldError("(order)", "numbering", message)
+        super().__init__(message)
 
 
 class GatewayError(DomainError):

@@ -1,4 +1,7 @@
-"""The order store port: durable state machine plus audit trail, one transaction per step.
+"""The document store port: durable state machine plus audit trail, one transaction per step.
+
+An order is the group its documents belong to; the unit the pipeline claims, submits and
+reconciles is a document, keyed like its order (`OrderKey`) for the sale document.
 
 States:
     PENDIENTE   accepted and durable; waiting for a worker (or for its retry time)
@@ -9,7 +12,11 @@ States:
     FAILED      final: invalid, rejected, or given up on, with the reason
 
 Errors: `OrderConflict`, `NumberingError` from `accept`; store failures propagate as they are
-(the caller's step is rolled back and the order keeps its last committed state).
+(the caller's step is rolled back and the document keeps its last committed state).
+
+Refused input (invalid payloads, a different payload under a known key, no number to give) is
+recorded apart from the documents' timelines (`refuse`, `refusals`): it never becomes part of
+an accepted order's story.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError
 from domain.issuer import NumberingRange
 from domain.order import Order
@@ -37,9 +45,20 @@ class State(enum.StrEnum):
         return self in (State.SUCCESS, State.FAILED)
 
 
+class RefusalStatus(enum.StrEnum):
+    RECHAZADO_ENTRADA = "RECHAZADO_ENTRADA"  # the payload broke a rule: nothing accepted
+    CONFLICTO = "CONFLICTO"  # a different payload under a key already accepted
+
+
 @dataclass(frozen=True)
-class OrderRecord:
+class DocumentRecord:
+    """A document and the order it belongs to (`payload`, `fingerprint` are the order's).
+
+    `numbering` is the range `number` came from (None when the provider numbers it).
+    """
+
     key: OrderKey
+    kind: DocumentKind
     state: State
     gateway: str
     payload: dict[str, Any]
@@ -54,6 +73,8 @@ class OrderRecord:
     created_at: datetime
     updated_at: datetime
     reopened_at: datetime | None = None
+    numbering: NumberingRange | None = None
+    register: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,7 @@ class Claim:
     must be asked before anything is sent.
     """
 
-    record: OrderRecord
+    record: DocumentRecord
     token: str
     attempt: int
     was_maybe_sent: bool
@@ -81,9 +102,26 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class Acceptance:
-    record: OrderRecord
+    record: DocumentRecord
     created: bool
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Input refused under one key: how often, and the latest refusals (oldest first)."""
+
+    count: int
+    latest: list[AuditEntry]
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """Part of a document's audit timeline: `entries` in id order after the cursor, and the
+    cursor of the next page (None on the last one)."""
+
+    entries: list[AuditEntry]
+    next_after: int | None
 
 
 @dataclass(frozen=True)
@@ -94,19 +132,26 @@ class StepNote:
     response: dict[str, Any] = field(default_factory=dict)
 
 
-class OrderStore(Protocol):
-    def accept(
-        self, key: OrderKey, order: Order, gateway: str, numbering: NumberingRange | None
-    ) -> Acceptance:
-        """Store a new order with its RECIBIDO audit row (and its number), or return the
-        existing one if the payload is the same. Raises OrderConflict (recorded) when the key
-        exists with another payload, NumberingError when no number can be given."""
+class DocumentStore(Protocol):
+    def accept(self, key: OrderKey, order: Order, gateway: str, plan: DocumentPlan) -> Acceptance:
+        """Store a new order and its sale document with its RECIBIDO audit row (and its number
+        from the range that serves the plan's register and kind), or return the existing one
+        if the payload is the same. Raises OrderConflict (recorded as refused input) when the
+        key exists with another payload, NumberingError when no number can be given."""
         ...
 
-    def record_invalid(
-        self, key: OrderKey | None, payload: dict[str, Any], errors: list[FieldError]
+    def refuse(
+        self,
+        key: OrderKey | None,
+        payload: dict[str, Any],
+        errors: list[FieldError],
+        status: RefusalStatus = RefusalStatus.RECHAZADO_ENTRADA,
     ) -> int:
-        """Put a refused order on the audit trail as FAILED with its field errors."""
+        """Record refused input apart from every document's timeline (append-only)."""
+        ...
+
+    def refusals(self, key: OrderKey, limit: int = 100) -> Refused:
+        """Refused input recorded under this key: the count and the latest `limit`."""
         ...
 
     def claim(self, key: OrderKey, lease_seconds: float) -> Claim | None:
@@ -148,11 +193,17 @@ class OrderStore(Protocol):
         """The wake-up could not be sent: let the next reconciliation send it."""
         ...
 
-    def get(self, key: OrderKey) -> OrderRecord | None: ...
+    def get(self, key: OrderKey) -> DocumentRecord | None: ...
 
-    def timeline(self, key: OrderKey) -> list[AuditEntry]: ...
+    def timeline(self, key: OrderKey) -> list[AuditEntry]:
+        """Every audit row of the document, in order."""
+        ...
 
-    def reopen(self, key: OrderKey, note: StepNote) -> OrderRecord | None:
+    def timeline_page(self, key: OrderKey, after: int | None, limit: int) -> TimelinePage:
+        """At most `limit` audit rows of the document with id above `after`."""
+        ...
+
+    def reopen(self, key: OrderKey, note: StepNote) -> DocumentRecord | None:
         """FAILED → EN_ESPERA for an operator retry: attempts start again, and the authority
         is asked before anything is sent if an earlier attempt may have reached it."""
         ...

@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import Engine, create_engine, text
 
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore
+from adapters.db.store import SqlDocumentStore
 from worker.migrations import upgrade
 
 ADMIN_URL = os.environ.get(
@@ -64,13 +64,18 @@ def clean_db(engine: Engine) -> Engine:
     superuser can switch triggers off for a session, which this test database allows."""
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text("TRUNCATE orders, number_sequences, invoice_log RESTART IDENTITY"))
+        conn.execute(
+            text(
+                "TRUNCATE documents, orders, numbering_ranges, invoice_log, intake_refusals "
+                "RESTART IDENTITY"
+            )
+        )
     return engine
 
 
 @pytest.fixture
-def store(clean_db: Engine) -> SqlOrderStore:
-    return SqlOrderStore(clean_db)
+def store(clean_db: Engine) -> SqlDocumentStore:
+    return SqlDocumentStore(clean_db)
 
 
 @pytest.fixture(scope="session")

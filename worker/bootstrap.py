@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore, utc_now
+from adapters.db.ranges import SqlNumberingRanges
+from adapters.db.store import SqlDocumentStore, utc_now
 from domain.dian_codes import nit_check_digit
-from domain.documents import DocumentKind, Register, SoftwareMaker
+from domain.documents import DocumentKind, Planner, Register, SoftwareMaker
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import Gateway, Publisher
 from domain.usecases.process import ProcessOrder, RetryPolicy
@@ -40,8 +41,8 @@ class Container:
         )
 
     @cached_property
-    def store(self) -> SqlOrderStore:
-        return order_store(self.settings, self.engine)
+    def store(self) -> SqlDocumentStore:
+        return SqlDocumentStore(self.engine, utc_now)
 
     @cached_property
     def gateway(self) -> Gateway:
@@ -66,25 +67,47 @@ class Container:
 
     @cached_property
     def process_order(self) -> ProcessOrder:
-        return ProcessOrder(self.store, self.gateway, self.policy, utc_now)
+        return ProcessOrder(
+            self.store, self.gateway, self.policy, utc_now, registers(self.settings)
+        )
 
-    @property
-    def numbering(self) -> NumberingRange | None:
-        return accepting_numbering(self.settings)
+    @cached_property
+    def planner(self) -> Planner:
+        """What accepted orders become; the ranges the settings describe are stored first."""
+        sync_configured_ranges(self.settings, self.engine)
+        return planner(self.settings)
 
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
 
 
-def order_store(settings: Settings, engine: Engine) -> SqlOrderStore:
-    n = settings.numbering
-    return SqlOrderStore(engine, utc_now, n.warn_remaining, n.warn_days)
+def planner(settings: Settings) -> Planner:
+    d = settings.documents
+    return Planner(
+        registers={code: r.mode or d.mode for code, r in settings.registers.items()},
+        default_register=settings.default_register,
+        numbered=settings.needs_numbering,
+        default=d.default,
+        pos_as_invoice=settings.gateway == "factus",
+    )
 
 
-def accepting_numbering(settings: Settings) -> NumberingRange | None:
-    """The range numbers are allocated from when an order is accepted (none for Factus)."""
-    return numbering_range(settings) if settings.needs_numbering else None
+def sync_configured_ranges(settings: Settings, engine: Engine) -> list[NumberingRange]:
+    """Store the invoice and POS ranges the settings describe (when numbering is ours)."""
+    if not settings.needs_numbering:
+        return []
+    stored = SqlNumberingRanges(engine)
+    return [
+        stored.sync_configured(settings.issuer.nit, numbering_range(settings, kind))
+        for kind in (DocumentKind.INVOICE, DocumentKind.POS)
+    ]
+
+
+def registers(settings: Settings) -> dict[str, Register]:
+    """Every till the settings describe, with its default cashier."""
+    found = (register(settings, code) for code in settings.registers)
+    return {r.code: r for r in found if r is not None}
 
 
 def issuer_profile(settings: Settings) -> IssuerProfile:

@@ -56,10 +56,20 @@ def read_orders(stream: TextIO) -> Iterator[Any]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from adapters.db.engine import make_engine
+    from worker.bootstrap import sync_configured_ranges
     from worker.migrations import upgrade
 
-    upgrade(_settings().database_url)
+    settings = _settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        synced = sync_configured_ranges(settings, engine)
+    finally:
+        engine.dispose()
     print("database migrated to head")
+    for numbering in synced:
+        print(f"numbering range from the settings: {numbering.kind.word} {numbering.prefix}")
     return 0
 
 
@@ -122,29 +132,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     store = container(settings).store
     record = store.get(key)
-    timeline = store.timeline(key)
-    if record is None and not timeline:
+    refused = store.refusals(key, REFUSALS_SHOWN)
+    if record is None and not refused.count:
         print(f"no order {key}", file=sys.stderr)
         return 2
+    timeline = store.timeline(key) if record is not None else []
+    hidden = max(0, len(timeline) - args.limit) if args.limit else 0
+    timeline = timeline[hidden:]
     if args.json:
         print(
             json.dumps(
                 {
                     "order_key": str(key),
+                    "document_type": record.kind.value if record else None,
+                    "register": record.register if record else None,
                     "state": str(record.state) if record else None,
                     "number": str(record.number) if record and record.number else None,
                     "attempts": record.attempts if record else 0,
                     "references": record.references if record else {},
                     "reason": record.reason if record else None,
-                    "timeline": [
-                        {
-                            "id": e.id,
-                            "status": e.status,
-                            "at": e.created_at.isoformat(),
-                            "response": e.response_out,
-                        }
-                        for e in timeline
-                    ],
+                    "timeline": [_entry(e) for e in timeline],
+                    "timeline_hidden": hidden,
+                    "refusals": {
+                        "count": refused.count,
+                        "latest": [_entry(e) for e in refused.latest],
+                    },
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -154,8 +166,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     from worker.render_status import print_status
 
-    print_status(key, record, timeline)
+    print_status(key, record, timeline, refused, hidden)
     return 0
+
+
+REFUSALS_SHOWN = 10
+
+
+def _entry(entry: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "status": entry.status,
+        "at": entry.created_at.isoformat(),
+        "response": entry.response_out,
+    }
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -247,9 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON result per order")
     p.set_defaults(func=cmd_enqueue)
 
-    p = sub.add_parser("status", help="an order's state and its full audit timeline")
+    p = sub.add_parser(
+        "status", help="an order's document, its state and audit timeline, and refused input"
+    )
     p.add_argument("order", help="the POS order id (id_pedido_origen) or ISSUER:ORDER_ID")
     p.add_argument("--issuer", help="issuer NIT (defaults to ISSUER__NIT)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=200,
+        help="show the latest LIMIT timeline rows (default 200; 0 shows every row)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
@@ -276,8 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_api import add_api_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
+    from worker.cli_ranges import add_range_commands
 
     add_document_commands(sub)
+    add_range_commands(sub)
     add_api_commands(sub)
     add_commands(sub)
     return parser

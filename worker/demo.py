@@ -22,7 +22,7 @@ from typing import Any
 
 from domain.errors import InvalidOrder, NumberingError, OrderConflict
 from domain.ports import OrderKey
-from domain.store import OrderRecord
+from domain.store import DocumentRecord
 
 DEMO_DIR = Path("var/demo")
 
@@ -124,7 +124,7 @@ def _enqueue_one(enqueue: Callable[[Any], Any], data: Any) -> list[OrderKey]:
     except InvalidOrder as exc:
         print(
             f"  {order_id:<28} refused: invalid order "
-            f"({len(exc.errors)} errors, FAILED on the audit trail)"
+            f"({len(exc.errors)} errors, recorded as refused input)"
         )
         for error in exc.errors:
             print(f"      {error.field}: {error.message} [{error.rule}]")
@@ -142,7 +142,7 @@ def _wait_and_report(
     store: Any, keys: list[OrderKey], timeout: float, worker: subprocess.Popen[bytes]
 ) -> bool:
     deadline = time.monotonic() + timeout
-    records: dict[OrderKey, OrderRecord | None] = {}
+    records: dict[OrderKey, DocumentRecord | None] = {}
     print("\nprocessing", end="", flush=True)
     while time.monotonic() < deadline:
         records = {key: store.get(key) for key in keys}
@@ -167,7 +167,7 @@ def _wait_and_report(
     return all_final
 
 
-def _detail(record: OrderRecord) -> str:
+def _detail(record: DocumentRecord) -> str:
     refs = record.references
     if record.state.value == "SUCCESS":
         cufe = refs.get("cufe", "")

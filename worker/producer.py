@@ -26,7 +26,7 @@ class Producer:
     def enqueue(self, order: Any) -> Enqueued:
         """Validate, store durably with its audit row, then publish the wake-up.
 
-        Raises InvalidOrder (recorded as FAILED), OrderConflict (recorded), NumberingError.
+        Raises InvalidOrder and OrderConflict (both recorded as refused input).
         """
         c = self._container
         assert c.publisher is not None
@@ -34,7 +34,7 @@ class Producer:
             order,
             issuer=self.settings.issuer.nit,
             gateway=self.settings.gateway,
-            numbering=c.numbering,
+            planner=c.planner,
             store=c.store,
             publisher=c.publisher,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from domain.ports import OrderKey
-from domain.store import AuditEntry, OrderRecord
+from domain.store import AuditEntry, DocumentRecord, Refused
 
 
 def _short(value: object, width: int = 110) -> str:
@@ -13,9 +13,19 @@ def _short(value: object, width: int = 110) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def print_status(key: OrderKey, record: OrderRecord | None, timeline: list[AuditEntry]) -> None:
+def print_status(
+    key: OrderKey,
+    record: DocumentRecord | None,
+    timeline: list[AuditEntry],
+    refused: Refused,
+    hidden: int = 0,
+) -> None:
+    """`hidden`: how many earlier timeline rows are not shown."""
     print(f"order      {key}")
     if record is not None:
+        print(f"document   {record.kind.value} {record.kind.label}")
+        if record.register:
+            print(f"register   {record.register}")
         print(f"state      {record.state}")
         print(f"gateway    {record.gateway}")
         if record.number:
@@ -36,7 +46,19 @@ def print_status(key: OrderKey, record: OrderRecord | None, timeline: list[Audit
                     print(f"  - {code} [{kind}] {text}")
             else:
                 print(f"reason     {_short(record.reason)}")
-    print("timeline")
-    for entry in timeline:
+    else:
+        print("state      not accepted (no document)")
+    if record is not None:
+        print("timeline")
+        if hidden:
+            print(f"  ... {hidden} earlier rows (--limit 0 shows them all)")
+        _entries(timeline)
+    if refused.count:
+        print(f"refused at intake under this id: {refused.count}")
+        _entries(refused.latest)
+
+
+def _entries(entries: list[AuditEntry]) -> None:
+    for entry in entries:
         at = entry.created_at.isoformat(timespec="seconds")
-        print(f"  #{entry.id:<6} {at}  {entry.status:<11} {_short(entry.response_out or {})}")
+        print(f"  #{entry.id:<6} {at}  {entry.status:<17} {_short(entry.response_out or {})}")

@@ -46,8 +46,6 @@ class NumberingSettings(BaseModel):
     valid_from: date = date(2019, 1, 19)
     valid_to: date = date(2030, 1, 19)
     technical_key: SecretStr = SecretStr("fc8eac422eba16e22ffd8c6f94b3f40a6e38162c")
-    warn_remaining: int = 1000
-    warn_days: int = 30
 
 
 class PosNumberingSettings(NumberingSettings):

@@ -1,13 +1,14 @@
-"""Tables: the order state machine, the append-only audit trail, numbering counters.
+"""Tables: orders and their documents (the state machine), numbering ranges, the append-only
+audit trail, and refused input.
 
 The audit table keeps the seed's shape (`id`, `status`, `payload_in`, `response_out`,
-`created_at`) plus `order_key` to correlate rows to an order. The database refuses UPDATE and
-DELETE on it (triggers created by the migration).
+`created_at`) plus `order_key`, the key of the document a row belongs to. The database refuses
+UPDATE, DELETE and TRUNCATE on it and on `intake_refusals` (triggers created by the migrations).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,7 +16,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -38,7 +41,9 @@ NAMING = {
 
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
-ORDER_STATES = ("PENDIENTE", "PROCESANDO", "EN_ESPERA", "SUCCESS", "FAILED")
+DOCUMENT_STATES = ("PENDIENTE", "PROCESANDO", "EN_ESPERA", "SUCCESS", "FAILED")
+DOCUMENT_KINDS = ("01", "20")
+REFUSAL_STATUSES = ("RECHAZADO_ENTRADA", "CONFLICTO")
 AUDIT_STATUSES = (
     "RECIBIDO",
     "PROCESANDO",
@@ -59,35 +64,107 @@ class Base(DeclarativeBase):
 
 
 class OrderRow(Base):
-    """One POS order and where it stands. `due_at` is when the reconciler should look at it
-    next (the retry time, the next status poll, or the end of a claim's lease)."""
+    """One POS order as it was accepted: the group its documents belong to."""
 
     __tablename__ = "orders"
-    __table_args__ = (
-        UniqueConstraint("issuer", "order_id", name="uq_orders_issuer_order_id"),
-        UniqueConstraint("doc_prefix", "doc_number", name="uq_orders_doc_prefix_doc_number"),
-        CheckConstraint(_in("state", ORDER_STATES), name="state"),
-        Index(
-            "ix_orders_due_at_open",
-            "due_at",
-            postgresql_where=text("due_at IS NOT NULL"),
-            sqlite_where=text("due_at IS NOT NULL"),
-        ),
-        Index("ix_orders_state_updated_at", "state", "updated_at"),
-    )
+    __table_args__ = (UniqueConstraint("issuer", "order_id", name="uq_orders_issuer_order_id"),)
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
     )
     issuer: Mapped[str] = mapped_column(String(20))
     order_id: Mapped[str] = mapped_column(String(64))
-    gateway: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    register: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class NumberingRangeRow(Base):
+    """An authorized numbering range and its counter: numbers are allocated by bumping
+    `next_number` in the transaction that accepts an order, so they are gap-free.
+
+    `register` NULL serves every till of the issuer without an active range of its own.
+    `origin` is `settings` for the range the environment describes (kept in step with it) and
+    `cli` for ranges an operator added. `technical_key` is a secret (never logged or shown).
+    """
+
+    __tablename__ = "numbering_ranges"
+    __table_args__ = (
+        UniqueConstraint(
+            "issuer", "kind", "prefix", "resolution", "first", name="uq_numbering_ranges_authorized"
+        ),
+        CheckConstraint('"first" <= "last"', name="bounds"),
+        CheckConstraint('next_number BETWEEN "first" AND "last" + 1', name="next_number"),
+        CheckConstraint("origin IN ('settings', 'cli')", name="origin"),
+        Index("ix_numbering_ranges_issuer_kind", "issuer", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    issuer: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(2))
+    register: Mapped[str | None] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(10), server_default=text("''"))
+    resolution: Mapped[str] = mapped_column(String(40))
+    first: Mapped[int] = mapped_column(BigInteger)
+    last: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    technical_key: Mapped[str | None] = mapped_column(Text)
+    next_number: Mapped[int] = mapped_column(BigInteger)
+    origin: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentRow(Base):
+    """One document and where it stands (the state machine the pipeline drives).
+
+    `issuer` and `order_id` repeat the order's key: the sale document is found by it.
+    `due_at` is when the reconciler should look at it next (the retry time, the next status
+    poll, or the end of a claim's lease). `number` is the full document id as written in the
+    XML (prefix and the range's digits).
+    """
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("issuer", "order_id", name="uq_documents_sale"),
+        UniqueConstraint("issuer", "kind", "number", name="uq_documents_number"),
+        UniqueConstraint("range_id", "consecutive", name="uq_documents_range_consecutive"),
+        CheckConstraint(_in("state", DOCUMENT_STATES), name="state"),
+        CheckConstraint(_in("kind", DOCUMENT_KINDS), name="kind"),
+        Index(
+            "ix_documents_due_at_open",
+            "due_at",
+            postgresql_where=text("due_at IS NOT NULL"),
+            sqlite_where=text("due_at IS NOT NULL"),
+        ),
+        Index("ix_documents_state_updated_at", "state", "updated_at"),
+        Index("ix_documents_order_ref", "order_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    order_ref: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("orders.id")
+    )
+    issuer: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(2))
+    gateway: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(12))
+    register: Mapped[str | None] = mapped_column(String(20))
+    range_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("numbering_ranges.id")
+    )
+    prefix: Mapped[str | None] = mapped_column(String(10))
+    consecutive: Mapped[int | None] = mapped_column(BigInteger)
+    number: Mapped[str | None] = mapped_column(String(40))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    doc_prefix: Mapped[str | None] = mapped_column(String(10))
-    doc_number: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     maybe_sent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     claim_token: Mapped[str | None] = mapped_column(String(36))
@@ -121,12 +198,26 @@ class InvoiceLogRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class NumberSequenceRow(Base):
-    """Next consecutive per numbering prefix; bumped in the transaction that accepts an order."""
+class IntakeRefusalRow(Base):
+    """Input the intake refused (append-only, like the audit trail, and apart from it): an
+    invalid payload (RECHAZADO_ENTRADA) or a different payload under an accepted key
+    (CONFLICTO). `order_key` is the key the input claimed, when it could have been a valid one.
+    `legacy_log_id` points at the `invoice_log` row a refusal was written to before refusals
+    had a table of their own (those rows stay where they are, off every timeline).
+    """
 
-    __tablename__ = "number_sequences"
+    __tablename__ = "intake_refusals"
+    __table_args__ = (
+        CheckConstraint(_in("status", REFUSAL_STATUSES), name="status"),
+        Index("ix_intake_refusals_order_key_id", "order_key", "id"),
+        Index("ix_intake_refusals_created_at", "created_at"),
+        Index("ix_intake_refusals_legacy_log_id", "legacy_log_id"),
+    )
 
-    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
-    next_number: Mapped[int] = mapped_column(BigInteger)
-    last_number: Mapped[int] = mapped_column(BigInteger)
-    note: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    order_key: Mapped[str | None] = mapped_column(String(90))
+    payload_in: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    response_out: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    legacy_log_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

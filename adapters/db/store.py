@@ -1,4 +1,4 @@
-"""`OrderStore` on SQLAlchemy Core: each step is one short transaction with its audit row.
+"""`DocumentStore` on SQLAlchemy Core: each step is one short transaction with its audit row.
 
 No transaction is ever held across a gateway call: `claim` commits before the call,
 `finish` / `defer` open a new one after it.
@@ -9,15 +9,23 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Select, Table, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
+from adapters.db import ranges
 from adapters.db.audit import SqlAuditLog
-from adapters.db.models import InvoiceLogRow, NumberSequenceRow, OrderRow
+from adapters.db.models import (
+    DocumentRow,
+    IntakeRefusalRow,
+    InvoiceLogRow,
+    NumberingRangeRow,
+    OrderRow,
+)
+from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError, NumberingError, OrderConflict
 from domain.issuer import NumberingRange
 from domain.order import Order
@@ -26,9 +34,12 @@ from domain.store import (
     Acceptance,
     AuditEntry,
     Claim,
-    OrderRecord,
+    DocumentRecord,
+    RefusalStatus,
+    Refused,
     State,
     StepNote,
+    TimelinePage,
 )
 
 log = logging.getLogger(__name__)
@@ -46,22 +57,56 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _record(row: Row[Any]) -> OrderRecord:
+DOCUMENTS = cast(Table, DocumentRow.__table__)
+ORDERS = cast(Table, OrderRow.__table__)
+RANGES = cast(Table, NumberingRangeRow.__table__)
+AUDIT = cast(Table, InvoiceLogRow.__table__)
+REFUSALS = cast(Table, IntakeRefusalRow.__table__)
+_RANGE = RANGES.alias("numbering")
+# What a record is read from: the document, its order, and the range its number came from.
+_RECORD_COLUMNS = (
+    *DOCUMENTS.c,
+    ORDERS.c.payload,
+    ORDERS.c.fingerprint,
+    *(c.label(f"numbering_{c.name}") for c in _RANGE.c),
+)
+_RECORD_FROM = DOCUMENTS.join(ORDERS, ORDERS.c.id == DOCUMENTS.c.order_ref).outerjoin(
+    _RANGE, _RANGE.c.id == DOCUMENTS.c.range_id
+)
+
+
+def _is(key: OrderKey) -> ColumnElement[bool]:
+    """The sale document of this order."""
+    return (DOCUMENTS.c.issuer == key.issuer) & (DOCUMENTS.c.order_id == key.order_id)
+
+
+def _read(key: OrderKey) -> Select[Any]:
+    return select(*_RECORD_COLUMNS).select_from(_RECORD_FROM).where(_is(key))
+
+
+def _numbering(row: Row[Any]) -> NumberingRange | None:
+    return None if row.range_id is None else ranges.to_range(row, "numbering_")
+
+
+def _record(
+    row: Row[Any], payload: dict[str, Any], fingerprint: str, numbering: NumberingRange | None
+) -> DocumentRecord:
     number = (
-        DocumentNumber(row.doc_prefix, int(row.doc_number))
-        if row.doc_prefix is not None and row.doc_number is not None
+        DocumentNumber(row.prefix, int(row.consecutive), numbering.width if numbering else 0)
+        if row.prefix is not None and row.consecutive is not None
         else None
     )
     issued = _aware(row.issued_at)
     created = _aware(row.created_at)
     updated = _aware(row.updated_at)
     assert issued is not None and created is not None and updated is not None
-    return OrderRecord(
+    return DocumentRecord(
         key=OrderKey(row.issuer, row.order_id),
+        kind=DocumentKind(row.kind),
         state=State(row.state),
         gateway=row.gateway,
-        payload=row.payload,
-        fingerprint=row.fingerprint,
+        payload=payload,
+        fingerprint=fingerprint,
         issued_at=issued,
         number=number,
         attempts=row.attempts,
@@ -72,37 +117,49 @@ def _record(row: Row[Any]) -> OrderRecord:
         created_at=created,
         updated_at=updated,
         reopened_at=_aware(row.reopened_at),
+        numbering=numbering,
+        register=row.register,
     )
+
+
+def _full(row: Row[Any]) -> DocumentRecord:
+    return _record(row, row.payload, row.fingerprint, _numbering(row))
+
+
+def _entry(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        row.id,
+        row.status,
+        row.payload_in,
+        row.response_out,
+        _aware(row.created_at) or row.created_at,
+    )
+
+
+def on_timeline() -> ColumnElement[bool]:
+    """Audit rows that belong to a document's story: not refused input written to the trail
+    before refusals had a table of their own."""
+    return ~exists().where(REFUSALS.c.legacy_log_id == AUDIT.c.id)
 
 
 class _Raced(Exception):
     """The order key already has a row (an earlier or a concurrent accept)."""
 
 
-class SqlOrderStore:
-    def __init__(
-        self,
-        engine: Engine,
-        clock: Callable[[], datetime] = utc_now,
-        warn_remaining: int = 1000,
-        warn_days: int = 30,
-    ) -> None:
+class SqlDocumentStore:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._clock = clock
-        self._warn_remaining = warn_remaining
-        self._warn_days = warn_days
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     # -- accepting -------------------------------------------------------------------------
 
-    def accept(
-        self, key: OrderKey, order: Order, gateway: str, numbering: NumberingRange | None
-    ) -> Acceptance:
+    def accept(self, key: OrderKey, order: Order, gateway: str, plan: DocumentPlan) -> Acceptance:
         fingerprint = order.fingerprint()
         try:
             # New orders are the common case: insert straight away. A duplicate rolls the
             # whole transaction back, its number included, and is answered from the row.
-            return self._insert_new(key, order, fingerprint, gateway, numbering)
+            return self._insert_new(key, order, fingerprint, gateway, plan)
         except (_Raced, NumberingError) as exc:
             existing = self.get(key)
             if existing is None:
@@ -112,122 +169,118 @@ class SqlOrderStore:
             return self._same_or_conflict(existing, fingerprint, order)
 
     def _same_or_conflict(
-        self, existing: OrderRecord, fingerprint: str, order: Order
+        self, existing: DocumentRecord, fingerprint: str, order: Order
     ) -> Acceptance:
         if existing.fingerprint == fingerprint:
             return Acceptance(existing, created=False)
-        with self._engine.begin() as conn:
-            SqlAuditLog(conn).save_log(
-                "CONFLICTO",
-                {"order_key": str(existing.key), "order": order.to_payload()},
-                {
-                    "error": "conflict",
-                    "message": "same order key, different payload; the first one stands",
-                    "existing_fingerprint": existing.fingerprint,
-                    "refused_fingerprint": fingerprint,
-                },
-            )
+        self._refusal(
+            RefusalStatus.CONFLICTO,
+            {"order_key": str(existing.key), "order": order.to_payload()},
+            {
+                "error": "conflict",
+                "message": "same order key, different payload; the first one stands",
+                "existing_fingerprint": existing.fingerprint,
+                "refused_fingerprint": fingerprint,
+            },
+        )
         raise OrderConflict(str(existing.key))
 
     def _insert_new(
-        self,
-        key: OrderKey,
-        order: Order,
-        fingerprint: str,
-        gateway: str,
-        numbering: NumberingRange | None,
+        self, key: OrderKey, order: Order, fingerprint: str, gateway: str, plan: DocumentPlan
     ) -> Acceptance:
         now = self._clock()
         warnings: list[str] = []
+        payload = order.to_payload()
         with self._engine.begin() as conn:
-            number = None
-            if numbering is not None:
-                number, warnings = self._allocate(conn, numbering, now)
-            payload = order.to_payload()
-            inserted = conn.execute(
+            order_ref = conn.execute(
                 self._insert(OrderRow)
                 .values(
                     issuer=key.issuer,
                     order_id=key.order_id,
-                    gateway=gateway,
                     payload=payload,
                     fingerprint=fingerprint,
+                    register=plan.register,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
+                .returning(ORDERS.c.id)
+            ).scalar()
+            if order_ref is None:
+                raise _Raced()
+            number, numbering = None, None
+            if plan.numbered:
+                today = (now + BOGOTA_OFFSET).date()
+                number, numbering, warnings = ranges.allocate(
+                    conn, key.issuer, plan.kind, plan.register, today
+                )
+            row = conn.execute(
+                self._insert(DocumentRow)
+                .values(
+                    order_ref=order_ref,
+                    issuer=key.issuer,
+                    order_id=key.order_id,
+                    kind=plan.kind.value,
+                    gateway=gateway,
                     state=State.PENDIENTE.value,
+                    register=plan.register,
+                    range_id=numbering.id if numbering else None,
+                    prefix=number.prefix if number else None,
+                    consecutive=number.number if number else None,
+                    number=str(number) if number else None,
                     issued_at=now,
-                    doc_prefix=number.prefix if number else None,
-                    doc_number=number.number if number else None,
                     due_at=now,
                     published_at=now,
                     refs={"number": str(number)} if number else {},
                     created_at=now,
                     updated_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
-                .returning(*OrderRow.__table__.c)
-            ).first()
-            if inserted is None:
-                raise _Raced()
+                .returning(*DOCUMENTS.c)
+            ).one()
             SqlAuditLog(conn).save_log(
                 "RECIBIDO",
                 {"order_key": str(key), "order": payload},
                 {
                     "state": State.PENDIENTE.value,
+                    "kind": plan.kind.value,
+                    "register": plan.register,
                     "number": str(number) if number else None,
                     "gateway": gateway,
                 },
             )
         for warning in warnings:
             log.warning("numbering: %s", warning)
-        return Acceptance(_record(inserted), created=True, warnings=tuple(warnings))
+        record = _record(row, payload, fingerprint, numbering)
+        return Acceptance(record, created=True, warnings=tuple(warnings))
 
-    def _allocate(
-        self, conn: Connection, numbering: NumberingRange, now: datetime
-    ) -> tuple[DocumentNumber, list[str]]:
-        today = (now + BOGOTA_OFFSET).date()
-        if today > numbering.valid_to:
-            raise NumberingError(
-                f"numbering resolution {numbering.resolution} ({numbering.prefix}) expired on "
-                f"{numbering.valid_to}; request a new range from DIAN"
-            )
-        if today < numbering.valid_from:
-            raise NumberingError(
-                f"numbering resolution {numbering.resolution} is valid from {numbering.valid_from}"
-            )
-        # One statement: the first order of a prefix creates its counter, later ones bump it.
-        # The row lock it takes is held until commit, so concurrent accepts never share a number.
-        allocated = conn.execute(
-            self._insert(NumberSequenceRow)
-            .values(
-                prefix=numbering.prefix,
-                next_number=numbering.first + 1,
-                last_number=numbering.last,
-            )
-            .on_conflict_do_update(
-                index_elements=["prefix"],
-                set_={"next_number": NumberSequenceRow.next_number + 1},
-            )
-            .returning(NumberSequenceRow.next_number)
-        ).scalar_one()
-        value = int(allocated) - 1
-        if value > numbering.last:
-            raise NumberingError(
-                f"numbering range {numbering.prefix} {numbering.first}-{numbering.last} "
-                f"(resolution {numbering.resolution}) is exhausted"
-            )
-        warnings = _numbering_warnings(
-            numbering, value, today, self._warn_remaining, self._warn_days
+    def refuse(
+        self,
+        key: OrderKey | None,
+        payload: dict[str, Any],
+        errors: list[FieldError],
+        status: RefusalStatus = RefusalStatus.RECHAZADO_ENTRADA,
+    ) -> int:
+        return self._refusal(
+            status,
+            {"order_key": str(key) if key else None, "order": payload},
+            {"error": "invalid_order", "errors": [e.as_dict() for e in errors]},
         )
-        return DocumentNumber(numbering.prefix, value), warnings
 
-    def record_invalid(
-        self, key: OrderKey | None, payload: dict[str, Any], errors: list[FieldError]
+    def _refusal(
+        self, status: RefusalStatus, payload_in: dict[str, Any], response_out: dict[str, Any]
     ) -> int:
         with self._engine.begin() as conn:
-            return SqlAuditLog(conn).save_log(
-                "FAILED",
-                {"order_key": str(key) if key else None, "order": payload},
-                {"error": "invalid_order", "errors": [e.as_dict() for e in errors]},
+            return SqlAuditLog(conn, IntakeRefusalRow).save_log(
+                status.value, payload_in, response_out
             )
+
+    def refusals(self, key: OrderKey, limit: int = 100) -> Refused:
+        mine = REFUSALS.c.order_key == str(key)
+        with self._engine.connect() as conn:
+            count = conn.execute(select(func.count()).where(mine)).scalar_one()
+            rows = conn.execute(
+                select(REFUSALS).where(mine).order_by(REFUSALS.c.id.desc()).limit(limit)
+            ).all()
+        return Refused(int(count), [_entry(r) for r in reversed(rows)])
 
     # -- working ---------------------------------------------------------------------------
 
@@ -235,11 +288,7 @@ class SqlOrderStore:
         now = self._clock()
         token = str(uuid.uuid4())
         with self._engine.begin() as conn:
-            row = conn.execute(
-                select(OrderRow.__table__)
-                .where(OrderRow.issuer == key.issuer, OrderRow.order_id == key.order_id)
-                .with_for_update()
-            ).first()
+            row = conn.execute(_read(key).with_for_update(of=DOCUMENTS)).first()
             if row is None or State(row.state).is_final:
                 return None
             due = _aware(row.due_at)
@@ -248,8 +297,8 @@ class SqlOrderStore:
             attempt = row.attempts + 1
             lease_until = now + timedelta(seconds=lease_seconds)
             claimed = conn.execute(
-                update(OrderRow)
-                .where(OrderRow.id == row.id)
+                update(DOCUMENTS)
+                .where(DOCUMENTS.c.id == row.id)
                 .values(
                     state=State.PROCESANDO.value,
                     attempts=attempt,
@@ -258,7 +307,7 @@ class SqlOrderStore:
                     due_at=lease_until,
                     updated_at=now,
                 )
-                .returning(*OrderRow.__table__.c)
+                .returning(*DOCUMENTS.c)
             ).one()
             SqlAuditLog(conn).save_log(
                 "PROCESANDO",
@@ -270,7 +319,8 @@ class SqlOrderStore:
                     "lease_until": lease_until.isoformat(),
                 },
             )
-        return Claim(_record(claimed), token, attempt, was_maybe_sent=bool(row.maybe_sent))
+        record = _record(claimed, row.payload, row.fingerprint, _numbering(row))
+        return Claim(record, token, attempt, was_maybe_sent=bool(row.maybe_sent))
 
     def finish(
         self,
@@ -328,12 +378,11 @@ class SqlOrderStore:
         key = claim.record.key
         with self._engine.begin() as conn:
             result = conn.execute(
-                update(OrderRow)
+                update(DOCUMENTS)
                 .where(
-                    OrderRow.issuer == key.issuer,
-                    OrderRow.order_id == key.order_id,
-                    OrderRow.claim_token == claim.token,
-                    OrderRow.state == State.PROCESANDO.value,
+                    _is(key),
+                    DOCUMENTS.c.claim_token == claim.token,
+                    DOCUMENTS.c.state == State.PROCESANDO.value,
                 )
                 .values(**values)
             )
@@ -353,69 +402,62 @@ class SqlOrderStore:
         stale = now - timedelta(seconds=republish_after)
         with self._engine.begin() as conn:
             rows = conn.execute(
-                select(OrderRow.id, OrderRow.issuer, OrderRow.order_id)
+                select(DOCUMENTS.c.id, DOCUMENTS.c.issuer, DOCUMENTS.c.order_id)
                 .where(
-                    OrderRow.due_at.is_not(None),
-                    OrderRow.due_at <= now,
+                    DOCUMENTS.c.due_at.is_not(None),
+                    DOCUMENTS.c.due_at <= now,
                     or_(
-                        OrderRow.published_at.is_(None),
-                        OrderRow.published_at < OrderRow.due_at,
-                        OrderRow.published_at < stale,
+                        DOCUMENTS.c.published_at.is_(None),
+                        DOCUMENTS.c.published_at < DOCUMENTS.c.due_at,
+                        DOCUMENTS.c.published_at < stale,
                     ),
                 )
-                .order_by(OrderRow.due_at)
+                .order_by(DOCUMENTS.c.due_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
             if rows:
                 conn.execute(
-                    update(OrderRow)
-                    .where(OrderRow.id.in_([r.id for r in rows]))
+                    update(DOCUMENTS)
+                    .where(DOCUMENTS.c.id.in_([r.id for r in rows]))
                     .values(published_at=now)
                 )
         return [OrderKey(r.issuer, r.order_id) for r in rows]
 
     def mark_unpublished(self, key: OrderKey) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                update(OrderRow)
-                .where(OrderRow.issuer == key.issuer, OrderRow.order_id == key.order_id)
-                .values(published_at=None)
-            )
+            conn.execute(update(DOCUMENTS).where(_is(key)).values(published_at=None))
 
-    def get(self, key: OrderKey) -> OrderRecord | None:
+    def get(self, key: OrderKey) -> DocumentRecord | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(OrderRow.__table__).where(
-                    OrderRow.issuer == key.issuer, OrderRow.order_id == key.order_id
-                )
-            ).first()
-        return _record(row) if row is not None else None
+            row = conn.execute(_read(key)).first()
+        return _full(row) if row is not None else None
 
     def timeline(self, key: OrderKey) -> list[AuditEntry]:
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(InvoiceLogRow.__table__)
-                .where(InvoiceLogRow.order_key == str(key))
-                .order_by(InvoiceLogRow.id)
+                select(AUDIT)
+                .where(AUDIT.c.order_key == str(key), on_timeline())
+                .order_by(AUDIT.c.id)
             ).all()
-        return [
-            AuditEntry(
-                r.id, r.status, r.payload_in, r.response_out, _aware(r.created_at) or r.created_at
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
-    def reopen(self, key: OrderKey, note: StepNote) -> OrderRecord | None:
+    def timeline_page(self, key: OrderKey, after: int | None, limit: int) -> TimelinePage:
+        query = select(AUDIT).where(AUDIT.c.order_key == str(key), on_timeline())
+        if after is not None:
+            query = query.where(AUDIT.c.id > after)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(AUDIT.c.id).limit(limit + 1)).all()
+        entries = [_entry(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return TimelinePage(entries, entries[-1].id if more and entries else None)
+
+    def reopen(self, key: OrderKey, note: StepNote) -> DocumentRecord | None:
         now = self._clock()
         with self._engine.begin() as conn:
-            row = conn.execute(
-                update(OrderRow)
-                .where(
-                    OrderRow.issuer == key.issuer,
-                    OrderRow.order_id == key.order_id,
-                    OrderRow.state == State.FAILED.value,
-                )
+            reopened = conn.execute(
+                update(DOCUMENTS)
+                .where(_is(key), DOCUMENTS.c.state == State.FAILED.value)
                 .values(
                     state=State.EN_ESPERA.value,
                     attempts=0,
@@ -425,30 +467,12 @@ class SqlOrderStore:
                     reopened_at=now,
                     updated_at=now,
                 )
-                .returning(*OrderRow.__table__.c)
+                .returning(DOCUMENTS.c.id)
             ).first()
-            if row is None:
+            if reopened is None:
                 return None
+            row = conn.execute(_read(key)).one()
             SqlAuditLog(conn).save_log(
                 note.status, {"order_key": str(key), "order": row.payload}, note.response
             )
-        return _record(row)
-
-
-def _numbering_warnings(
-    numbering: NumberingRange, value: int, today: date, warn_remaining: int, warn_days: int
-) -> list[str]:
-    warnings = []
-    remaining = numbering.last - value
-    if remaining < warn_remaining:
-        warnings.append(
-            f"numbering range {numbering.prefix} has {remaining} numbers left "
-            f"(ends at {numbering.last})"
-        )
-    days_left = (numbering.valid_to - today).days
-    if days_left <= warn_days:
-        warnings.append(
-            f"numbering resolution {numbering.resolution} expires in {days_left} days "
-            f"({numbering.valid_to})"
-        )
-    return warnings
+        return _full(row)

@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from domain.errors import InvalidOrder
-from domain.issuer import NumberingRange
+from domain.documents import DocumentKind, Planner
+from domain.errors import InvalidOrder, NumberingError
 from domain.order import ORDER_ID, parse_order
 from domain.ports import OrderKey, Publisher
-from domain.store import OrderStore, State
+from domain.store import DocumentStore, State
 
 log = logging.getLogger(__name__)
 MAX_RECORDED_PAYLOAD = 64 * 1024
@@ -25,12 +25,14 @@ class Enqueued:
     created: bool
     number: str | None
     warnings: tuple[str, ...] = ()
+    kind: DocumentKind = DocumentKind.INVOICE
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "order_key": str(self.key),
             "state": str(self.state),
             "created": self.created,
+            "kind": self.kind.value,
             "number": self.number,
             "warnings": list(self.warnings),
         }
@@ -41,22 +43,30 @@ def enqueue(
     *,
     issuer: str,
     gateway: str,
-    numbering: NumberingRange | None,
-    store: OrderStore,
+    planner: Planner,
+    store: DocumentStore,
     publisher: Publisher,
 ) -> Enqueued:
-    """Raises InvalidOrder (recorded as FAILED), OrderConflict (recorded), NumberingError.
+    """Raises InvalidOrder (recorded as refused input, apart from every document's timeline)
+    and OrderConflict (recorded likewise).
 
-    The order is committed before the wake-up is published; if publishing fails the order
-    stays due and the reconciler publishes it.
+    The planner decides the document (kind, till); a till that cannot number it (no range,
+    used up, expired) refuses the order as invalid, naming the till and the range, and
+    nothing is numbered. The order is committed before the wake-up is published; if
+    publishing fails the order stays due and the reconciler publishes it.
     """
     try:
         order = parse_order(data)
+        plan = planner.plan(order)
+        key = OrderKey(issuer, order.id_pedido_origen)
+        accepted = store.accept(key, order, gateway, plan)
     except InvalidOrder as exc:
-        store.record_invalid(_key_of(data, issuer), _recordable(data), exc.errors)
+        store.refuse(_key_of(data, issuer), _recordable(data), exc.errors)
         raise
-    key = OrderKey(issuer, order.id_pedido_origen)
-    accepted = store.accept(key, order, gateway, numbering)
+    except NumberingError as exc:
+        log.error("numbering: %s", exc)
+        store.refuse(_key_of(data, issuer), _recordable(data), [exc.error])
+        raise InvalidOrder([exc.error]) from exc
     record = accepted.record
     if accepted.created:
         try:
@@ -65,7 +75,7 @@ def enqueue(
             log.warning("publish failed for %s; the reconciler will publish it", key, exc_info=True)
             store.mark_unpublished(key)
     number = str(record.number) if record.number else None
-    return Enqueued(key, record.state, accepted.created, number, accepted.warnings)
+    return Enqueued(key, record.state, accepted.created, number, accepted.warnings, record.kind)
 
 
 def _key_of(data: Any, issuer: str) -> OrderKey | None:

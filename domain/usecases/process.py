@@ -19,13 +19,14 @@ from __future__ import annotations
 import enum
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from domain.documents import Register
 from domain.errors import (
     GatewayMisconfigured,
     GatewayUnavailable,
@@ -35,7 +36,7 @@ from domain.errors import (
 )
 from domain.order import Order
 from domain.ports import Gateway, GatewayResult, OrderKey, Submission, Verdict
-from domain.store import Claim, OrderStore, State, StepNote
+from domain.store import Claim, DocumentStore, State, StepNote
 
 log = logging.getLogger(__name__)
 QuickRetry = Callable[[float], bool]
@@ -101,15 +102,19 @@ class _LeaseTooShort(Exception):
 class ProcessOrder:
     def __init__(
         self,
-        store: OrderStore,
+        store: DocumentStore,
         gateway: Gateway,
         policy: RetryPolicy,
         clock: Callable[[], datetime],
+        registers: Mapping[str, Register] | None = None,
     ) -> None:
+        """`registers`: the tills by code, with their default cashier (POS documents describe
+        the till that sold them)."""
         self._store = store
         self._gateway = gateway
         self._policy = policy
         self._clock = clock
+        self._registers = registers or {}
 
     def __call__(self, key: OrderKey, quick_retry: QuickRetry | None = None) -> Processed:
         """`quick_retry(delay)` may send a wake-up for a short wait (a task retry) and says
@@ -129,7 +134,7 @@ class ProcessOrder:
     def _work(self, attempt: _Attempt) -> Processed:
         claim = attempt.claim
         try:
-            submission = _submission(claim)
+            submission = _submission(claim, self._registers)
         except ValidationError as exc:
             invalid: dict[str, Any] = {"error": "stored_order_invalid", "message": str(exc)[:1000]}
             return self._final(attempt, State.FAILED, {}, invalid)
@@ -284,13 +289,20 @@ class ProcessOrder:
             )
 
 
-def _submission(claim: Claim) -> Submission:
+def _submission(claim: Claim, registers: Mapping[str, Register]) -> Submission:
     record = claim.record
+    order = Order.model_validate(record.payload)
+    register = registers.get(record.register or order.caja or "")
+    if register is not None and order.cajero:
+        register = replace(register, cashier=order.cajero)
     return Submission(
         key=record.key,
-        order=Order.model_validate(record.payload),
+        order=order,
         issued_at=record.issued_at,
         number=record.number,
         references=record.references,
         attempt=claim.attempt,
+        kind=record.kind,
+        numbering=record.numbering,
+        register=register,
     )

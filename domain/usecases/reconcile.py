@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.ports import Publisher
-from domain.store import OrderStore
+from domain.store import DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Reconciled:
 
 
 def reconcile(
-    store: OrderStore,
+    store: DocumentStore,
     publisher: Publisher,
     clock: Callable[[], datetime],
     republish_after: float,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore
+from adapters.db.store import SqlDocumentStore
 from adapters.gateways.simulated import SimulatedAuthority
 from worker.settings import Settings
 
@@ -52,7 +52,7 @@ class Pipeline:
         }
         self.processes: list[subprocess.Popen[bytes]] = []
         self.engine = make_engine(database_url)
-        self.store = SqlOrderStore(self.engine)
+        self.store = SqlDocumentStore(self.engine)
         self.authority = SimulatedAuthority(workdir / "authority.sqlite")
 
     def settings(self) -> Settings:
@@ -109,7 +109,7 @@ class Pipeline:
 
     def states(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT state, count(*) FROM orders GROUP BY state")).all()
+            rows = conn.execute(text("SELECT state, count(*) FROM documents GROUP BY state")).all()
         return {state: int(n) for state, n in rows}
 
     def audit_counts(self) -> dict[tuple[str, str], int]:

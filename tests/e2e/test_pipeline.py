@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from domain.errors import InvalidOrder
+from domain.ports import OrderKey
 from tests.e2e.harness import Pipeline, wait_until
 from tests.factories import order
 from worker.producer import Producer
@@ -38,9 +39,10 @@ def test_a_hundred_orders_succeed_once_each_with_a_duplicate_and_an_invalid_one(
         assert counts[(str(r.key), "SUCCESS")] == 1, r.key
     submissions = p.authority.submissions()
     assert len(submissions) == 100 and set(submissions.values()) == {1}
-    bad_key = f"{p.settings().issuer.nit}:E2E-BAD"
-    assert counts[(bad_key, "FAILED")] == 1
-    assert (bad_key, "PROCESANDO") not in counts  # never retried, never sent
+    bad_key = OrderKey(p.settings().issuer.nit, "E2E-BAD")
+    assert p.store.refusals(bad_key).count == 1
+    assert p.store.get(bad_key) is None  # refused at intake: never numbered, never sent
+    assert not [k for k in counts if k[0] == str(bad_key)]
     timeline = p.store.timeline(results[0].key)
     assert [e.status for e in timeline] == ["RECIBIDO", "PROCESANDO", "SUCCESS"]
 

@@ -19,7 +19,9 @@ import redis
 from sqlalchemy import Engine
 
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore
+from adapters.db.ranges import SqlNumberingRanges
+from adapters.db.store import SqlDocumentStore
+from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError
 from domain.issuer import NumberingRange
 from domain.order import Order, parse_order
@@ -40,6 +42,7 @@ NUMBERING = NumberingRange(
     valid_to=date(2030, 1, 19),
     technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
 )
+SALE = DocumentPlan(DocumentKind.INVOICE, "1", numbered=True)
 
 
 def _create_database(migrate: bool) -> Iterator[str]:
@@ -153,12 +156,13 @@ def seed(engine: Engine) -> Seeded:
     """Orders in every situation an operator meets, written through the real store."""
     now = datetime.now(UTC)
     clock = Clock(now - timedelta(hours=3))
-    store = SqlOrderStore(engine, clock)
+    SqlNumberingRanges(engine).sync_configured(ISSUER, NUMBERING)
+    store = SqlDocumentStore(engine, clock)
     seeded = Seeded(now)
 
     def accept(order_id: str, ago: timedelta) -> None:
         clock.now = now - ago
-        store.accept(key(order_id), _order(order_id), "simulated", NUMBERING)
+        store.accept(key(order_id), _order(order_id), "simulated", SALE)
 
     def claim(order_id: str, lease: float = 150.0) -> Claim:
         found = store.claim(key(order_id), lease)
@@ -187,7 +191,7 @@ def seed(engine: Engine) -> Seeded:
     accept(seeded.lease_expired, timedelta(hours=3))
     claim(seeded.lease_expired, lease=60.0)  # the clock says 3 h ago: the lease is long over
 
-    store.record_invalid(
+    store.refuse(
         None,
         {"id_pedido_origen": None},
         [FieldError("id_pedido_origen", "required", "is missing")],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ from sqlalchemy import text
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
+from adapters.db.ranges import SqlNumberingRanges
+from adapters.db.store import SqlDocumentStore
+from domain.issuer import NumberingRange
+from domain.ports import OrderKey
+from domain.store import State, StepNote
 from tests.integration.api_fixtures import (
     ISSUER,
     SEED_ORDER,
@@ -51,11 +57,13 @@ INTAKE = "/api/v1/pedidos/consumo-local/"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def audit_rows(database_url: str, order_key: str | None = None) -> list[Any]:
+def audit_rows(
+    database_url: str, order_key: str | None = None, table: str = "invoice_log"
+) -> list[Any]:
     engine = make_engine(database_url, pool_size=1)
     try:
         with engine.connect() as conn:
-            query = "SELECT status, order_key, payload_in, response_out FROM invoice_log"
+            query = f"SELECT status, order_key, payload_in, response_out FROM {table}"
             if order_key is None:
                 return list(conn.execute(text(query + " ORDER BY id")).all())
             return list(
@@ -130,13 +138,15 @@ def test_same_order_id_with_another_payload_is_a_conflict(
     assert response.status_code == 409
     assert order_id in response.json()["detail"]
     statuses = [r.status for r in audit_rows(api_database, f"{ISSUER}:{order_id}")]
-    assert statuses == ["RECIBIDO", "CONFLICTO"]
+    assert statuses == ["RECIBIDO"], "a refused payload is never on the order's timeline"
+    refused = audit_rows(api_database, f"{ISSUER}:{order_id}", "intake_refusals")
+    assert [r.status for r in refused] == ["CONFLICTO"]
 
 
 # -- refusing --------------------------------------------------------------------------------
 
 
-def test_invalid_order_lists_every_field_error_and_is_on_the_audit_trail(
+def test_invalid_order_lists_every_field_error_and_is_recorded_as_refused_input(
     http: httpx.Client, api_database: str
 ) -> None:
     order_id = unique_id()
@@ -156,14 +166,62 @@ def test_invalid_order_lists_every_field_error_and_is_on_the_audit_trail(
     assert ("metodos_pago", "too_short") in fields
     assert all(e["message"] for e in body["errors"])
 
-    rows = audit_rows(api_database, f"{ISSUER}:{order_id}")
-    assert [r.status for r in rows] == ["FAILED"]
+    assert audit_rows(api_database, f"{ISSUER}:{order_id}") == []
+    rows = audit_rows(api_database, f"{ISSUER}:{order_id}", "intake_refusals")
+    assert [r.status for r in rows] == ["RECHAZADO_ENTRADA"]
     assert rows[0].response_out["error"] == "invalid_order"
     assert len(rows[0].response_out["errors"]) == len(body["errors"])
 
+    read = http.get(f"/api/v1/pedidos/{order_id}")
+    assert read.status_code == 404, "nothing was accepted under this id"
+    refusals = read.json()["refusals"]
+    assert refusals["count"] == 1
+    errors = refusals["latest"][0]["response"]["errors"]
+    assert {e["field"] for e in errors} == {e["field"] for e in body["errors"]}
+
+
+def test_refused_input_under_an_accepted_id_never_rewrites_the_orders_story(
+    http: httpx.Client, api_database: str
+) -> None:
+    order_id = unique_id()
+    assert http.post(INTAKE, json=seed_order(order_id)).status_code == 202
+    broken = seed_order(order_id)
+    broken["items"][0]["cantidad"] = "-1"
+    for _ in range(5):
+        assert http.post(INTAKE, json=broken).status_code == 422
+
     read = http.get(f"/api/v1/pedidos/{order_id}").json()
-    assert read["state"] == "FAILED"
-    assert {e["field"] for e in read["errors"]} == {e["field"] for e in body["errors"]}
+    assert read["state"] == "PENDIENTE" and read["errors"] == []
+    assert [e["status"] for e in read["timeline"]] == ["RECIBIDO"]
+    assert read["refusals"]["count"] == 5
+    statuses = [r.status for r in audit_rows(api_database, f"{ISSUER}:{order_id}")]
+    assert statuses == ["RECIBIDO"]
+
+
+def test_the_timeline_is_read_in_pages(http: httpx.Client, api_database: str) -> None:
+    order_id = unique_id()
+    assert http.post(INTAKE, json=seed_order(order_id)).status_code == 202
+    engine = make_engine(api_database, pool_size=1)
+    store = SqlDocumentStore(engine)
+    key = OrderKey(ISSUER, order_id)
+    for n in range(3):  # three attempts that found the authority out: seven rows in all
+        claim = store.claim(key, 60)
+        assert claim is not None
+        due = datetime.now(UTC) - timedelta(seconds=1)
+        store.defer(claim, State.PENDIENTE, due, {}, StepNote("REINTENTO", {"n": n}), None)
+    engine.dispose()
+
+    seen: list[int] = []
+    link: str | None = f"/api/v1/pedidos/{order_id}?limit=3"
+    pages = 0
+    while link:
+        page = http.get(link).json()
+        assert len(page["timeline"]) <= 3
+        seen += [e["id"] for e in page["timeline"]]
+        link = page["timeline_page"]["next"]
+        pages += 1
+    assert pages == 3 and len(seen) == 7 and seen == sorted(seen)
+    assert http.get(f"/api/v1/pedidos/{order_id}?limit=501").status_code == 422
 
 
 def test_business_rule_violations_are_422_not_500(http: httpx.Client) -> None:
@@ -190,7 +248,7 @@ def test_business_rule_violations_are_422_not_500(http: httpx.Client) -> None:
 def test_a_body_that_is_not_json_is_422_and_recorded(
     http: httpx.Client, api_database: str, content: bytes, needle: str
 ) -> None:
-    before = len(audit_rows(api_database))
+    before = len(audit_rows(api_database, table="intake_refusals"))
 
     response = http.post(INTAKE, content=content, headers={"content-type": "application/json"})
 
@@ -198,9 +256,9 @@ def test_a_body_that_is_not_json_is_422_and_recorded(
     errors = response.json()["errors"]
     assert errors[0]["field"] == "(body)" and errors[0]["rule"] == "json"
     assert needle in errors[0]["message"]
-    rows = audit_rows(api_database)
+    rows = audit_rows(api_database, table="intake_refusals")
     assert len(rows) == before + 1
-    assert rows[-1].status == "FAILED"
+    assert rows[-1].status == "RECHAZADO_ENTRADA"
     assert rows[-1].payload_in["order"]["unreadable"] is True
     assert rows[-1].payload_in["order"]["issuer"] == ISSUER
 
@@ -218,8 +276,8 @@ def test_text_no_document_or_audit_row_can_hold_is_422_and_recorded(
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "items[0].descripcion"
     assert response.json()["errors"][0]["rule"] == "text"
-    rows = audit_rows(api_database, f"{ISSUER}:{order_id}")
-    assert [r.status for r in rows] == ["FAILED"]
+    rows = audit_rows(api_database, f"{ISSUER}:{order_id}", "intake_refusals")
+    assert [r.status for r in rows] == ["RECHAZADO_ENTRADA"]
 
 
 def test_a_json_value_that_is_not_an_object_is_422(http: httpx.Client) -> None:
@@ -271,7 +329,7 @@ def test_requests_without_a_valid_key_are_401_and_logged_without_payload(
     headers: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    before = len(audit_rows(api_database))
+    before = len(audit_rows(api_database)) + len(audit_rows(api_database, table="intake_refusals"))
     marker = unique_id("SECRET-ORDER")
     caplog.set_level(logging.INFO)
 
@@ -281,7 +339,10 @@ def test_requests_without_a_valid_key_are_401_and_logged_without_payload(
 
     assert posted.status_code == 401 and read.status_code == 401
     assert posted.headers["www-authenticate"] == "ApiKey"
-    assert len(audit_rows(api_database)) == before
+    assert (
+        len(audit_rows(api_database)) + len(audit_rows(api_database, table="intake_refusals"))
+        == before
+    )
     refusals = [r for r in caplog.records if r.name == "worker.api.auth"]
     assert len(refusals) == 2
     assert marker not in caplog.text
@@ -313,10 +374,15 @@ def test_keys_are_stored_only_as_hashes(api_database: str, api_keys: SqlApiKeys)
 
 
 def test_the_issuer_comes_from_the_key_not_the_body(
-    http: httpx.Client, api_url: str, api_keys: SqlApiKeys
+    http: httpx.Client, api_url: str, api_keys: SqlApiKeys, api_database: str
 ) -> None:
     other_issuer = "800999111"
     _, other_key = api_keys.create("otro-restaurante", other_issuer)
+    engine = make_engine(api_database, pool_size=1)
+    own_range = NumberingRange("1", "OTRO", 1, 100, date(2019, 1, 1), date(2030, 1, 1), "k")
+    with contextlib.suppress(ValueError):  # stored by an earlier run of this test
+        SqlNumberingRanges(engine).add(other_issuer, own_range)
+    engine.dispose()
     order_id = unique_id()
     order = seed_order(order_id)
     order["issuer"] = ISSUER  # ignored: not a field of the order
@@ -380,7 +446,7 @@ def test_health_and_intake_without_broker_or_database(
         assert "psycopg2" not in posted.text and "127.0.0.1" not in posted.text
 
 
-def test_exhausted_numbering_is_503_with_a_clear_message(
+def test_an_expired_range_refuses_the_order_naming_the_register_and_the_range(
     settings_factory: Callable[..., Settings], api_key: str
 ) -> None:
     expired = settings_factory(
@@ -393,8 +459,10 @@ def test_exhausted_numbering_is_503_with_a_clear_message(
             headers={"X-API-Key": api_key},
             timeout=10,
         )
-    assert response.status_code == 503
-    assert "expired" in response.json()["detail"]
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "caja" and error["rule"] == "numbering_range_expired"
+    assert "register '1'" in error["message"] and "SETP990000000-995000000" in error["message"]
 
 
 def test_served_openapi_document_is_the_one_in_the_repository(api_url: str) -> None:

@@ -73,9 +73,14 @@ def test_enqueue_json_lines_then_status_shows_the_timeline(
     assert status.returncode == 0
     shown = json.loads(status.stdout)
     assert shown["state"] == "PENDIENTE"
-    assert [e["status"] for e in shown["timeline"]] == ["RECIBIDO", "FAILED"]  # + the refused twin
+    assert shown["document_type"] == "01"
+    # the refused twin is counted apart, never on the accepted order's timeline
+    assert [e["status"] for e in shown["timeline"]] == ["RECIBIDO"]
+    assert shown["refusals"]["count"] == 1
+    assert shown["refusals"]["latest"][0]["status"] == "RECHAZADO_ENTRADA"
     text = run(["status", "POS-100"], env).stdout
     assert "RECIBIDO" in text and "SETP990000000" in text
+    assert "refused at intake under this id: 1" in text
     assert run(["status", "NOPE"], env).returncode == 2
 
 

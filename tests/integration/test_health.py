@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from adapters.db.store import SqlDocumentStore
 from adapters.dian.devcert import make_test_pkcs12
 from tests.integration import ops_fixtures as fx
-from tests.integration.ops_fixtures import seed
+from tests.integration.ops_fixtures import SALE, _order, key, seed
 from worker.cli import main
 from worker.ops.tables import BOGOTA
 
@@ -21,6 +22,9 @@ engine = fx.engine
 ops_env = fx.ops_env
 queue_name = fx.queue_name
 PASSWORD = "cl4ve-del-certificado"
+
+
+INVOICES = "numbering:factura:SETP"
 
 
 def health(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, dict[str, object]], str]:
@@ -39,10 +43,11 @@ def test_healthy_deployment(
     code, checks, _ = health(capsys)
 
     assert code == 0
-    assert [checks[n]["status"] for n in ("database", "broker", "numbering")] == ["ok"] * 3
+    names = ("database", "broker", INVOICES, "numbering:pos:EPOS")
+    assert [checks[n]["status"] for n in names] == ["ok"] * 4
     data = checks["database"]["data"]
     assert isinstance(data, dict) and data["current"] == data["head"] and data["head"]
-    numbering = checks["numbering"]["data"]
+    numbering = checks[INVOICES]["data"]
     assert isinstance(numbering, dict)
     assert numbering["next_number"] == 990000007  # seven orders numbered
     assert numbering["remaining"] == 995000000 - 990000007 + 1
@@ -86,23 +91,35 @@ def test_numbering_running_out(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     seed(engine)  # numbers 990000000..990000006 are taken
-    monkeypatch.setenv("NUMBERING__LAST", "990000010")
+    monkeypatch.setenv("NUMBERING__LAST", "990000008")  # 7 of 9 used: 77 %
     code, checks, _ = health(capsys)
-    assert code == 0
-    assert checks["numbering"]["status"] == "warn"
-    assert "4 numbers left" in str(checks["numbering"]["detail"])
+    assert (code, checks[INVOICES]["status"]) == (0, "ok")
 
-    monkeypatch.setenv("NUMBERING__LAST", "990000006")
+    store = SqlDocumentStore(engine)
+    store.accept(key("POS-X"), _order("POS-X"), "simulated", SALE)  # 8 of 9: 88 %
     code, checks, _ = health(capsys)
-    assert code == 1
-    assert checks["numbering"]["status"] == "fail"
+    assert (code, checks[INVOICES]["status"]) == (0, "ok")
+    monkeypatch.setenv("NUMBERING__LAST", "990000007")  # 8 of 8 left to use... 100 %
+    code, checks, _ = health(capsys)
+    assert (code, checks[INVOICES]["status"]) == (1, "fail")
+    monkeypatch.setenv("NUMBERING__LAST", "990000008")
+    health(capsys)  # the settings' range as they say now
+    store.accept(key("POS-Y"), _order("POS-Y"), "simulated", SALE)  # 9 of 9... used up
+    code, checks, _ = health(capsys)
+    assert (code, checks[INVOICES]["status"]) == (1, "fail")
+    assert "0 numbers left" in str(checks[INVOICES]["detail"])
+
+    monkeypatch.setenv("NUMBERING__LAST", "990000009")  # 9 of 10: 90 %
+    code, checks, _ = health(capsys)
+    assert (code, checks[INVOICES]["status"]) == (0, "warn")
+    assert "90 % used (1 numbers left)" in str(checks[INVOICES]["data"]["warnings"])
 
     monkeypatch.delenv("NUMBERING__LAST")
     soon = (datetime.now(BOGOTA).date() + timedelta(days=10)).isoformat()
     monkeypatch.setenv("NUMBERING__VALID_TO", soon)
     code, checks, _ = health(capsys)
-    assert (code, checks["numbering"]["status"]) == (0, "warn")
-    assert "valid 10 more days" in str(checks["numbering"]["detail"])
+    assert (code, checks[INVOICES]["status"]) == (0, "warn")
+    assert "valid 10 more days" in str(checks[INVOICES]["detail"])
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore
+from adapters.db.store import SqlDocumentStore
 from domain.store import State, StepNote
 from tests.integration import ops_fixtures as fx
-from tests.integration.ops_fixtures import NUMBERING, free_port, key, seed
+from tests.integration.ops_fixtures import free_port, key, seed
 from worker.ops.metrics import DatabaseCollector
 from worker.settings import Settings
 
@@ -90,7 +90,10 @@ def test_metrics_endpoint_reports_the_database(exporter: str, engine: Engine) ->
     assert 3 * 3600 - 60 < age < 3 * 3600 + 60
     assert found[("einvoice_audit_rows_total", (("status", "PROCESANDO"),))] == seeded.claims
     assert found[("einvoice_audit_rows_total", (("status", "RECIBIDO"),))] == 7
-    assert found[("einvoice_audit_rows_total", (("status", "FAILED"),))] == 4
+    assert found[("einvoice_audit_rows_total", (("status", "FAILED"),))] == 3
+    # the refused payload is counted apart from what happened to orders
+    assert found[("einvoice_intake_refusals_total", (("status", "RECHAZADO_ENTRADA"),))] == 1
+    assert found[("einvoice_intake_refusals_total", (("status", "CONFLICTO"),))] == 0
     success = (("outcome", "SUCCESS"),)
     assert found[("einvoice_gateway_attempt_seconds_count", success)] == 1
     assert found[("einvoice_gateway_attempt_seconds_bucket", (("le", "+Inf"), *success))] == 1
@@ -101,8 +104,8 @@ def test_metrics_endpoint_reports_the_database(exporter: str, engine: Engine) ->
     )
 
     # a second scrape counts only what was written since the first one
-    store = SqlOrderStore(engine)
-    store.accept(key("POS-LATER"), fx._order("POS-LATER"), "simulated", NUMBERING)
+    store = SqlDocumentStore(engine)
+    store.accept(key("POS-LATER"), fx._order("POS-LATER"), "simulated", fx.SALE)
     claim = store.claim(key("POS-LATER"), 60)
     assert claim is not None
     time.sleep(0.6)  # the attempt takes at least this long between its two audit rows

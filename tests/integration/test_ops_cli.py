@@ -19,7 +19,8 @@ import redis
 from sqlalchemy import Engine, select
 
 from adapters.db.models import InvoiceLogRow
-from adapters.db.store import SqlOrderStore
+from adapters.db.ranges import SqlNumberingRanges
+from adapters.db.store import SqlDocumentStore
 from domain.store import State, StepNote
 from tests.integration import ops_fixtures as fx
 from tests.integration.ops_fixtures import REDIS_URL, free_port, key, seed
@@ -126,7 +127,7 @@ def test_retry_reopens_an_order_the_gateway_could_not_take(
     ops_env: str, engine: Engine, queue_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seeded = seed(engine)
-    store = SqlOrderStore(engine)
+    store = SqlDocumentStore(engine)
 
     code, out, _ = run(capsys, "retry", seeded.unavailable)
 
@@ -169,7 +170,7 @@ def test_retry_refuses_what_is_not_safe(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     seed(engine)
-    store = SqlOrderStore(engine)
+    store = SqlDocumentStore(engine)
     before = store.get(key(order))
     rows_before = len(store.timeline(key(order)))
 
@@ -187,8 +188,9 @@ def test_retry_refuses_what_is_not_safe(
 def test_retry_refuses_an_order_settled_after_too_many_attempts(
     ops_env: str, engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = SqlOrderStore(engine)
-    store.accept(key("POS-GAVEUP"), fx._order("POS-GAVEUP"), "simulated", fx.NUMBERING)
+    SqlNumberingRanges(engine).sync_configured(fx.ISSUER, fx.NUMBERING)
+    store = SqlDocumentStore(engine)
+    store.accept(key("POS-GAVEUP"), fx._order("POS-GAVEUP"), "simulated", fx.SALE)
     claim = store.claim(key("POS-GAVEUP"), 60)
     assert claim is not None
     reason = {"error": "too_many_attempts", "attempts": 101, "last_reason": fx.UNAVAILABLE}
@@ -248,13 +250,16 @@ def test_stats(ops_env: str, engine: Engine, capsys: pytest.CaptureFixture[str])
     assert 3 * 3600 - 60 < stats["oldest_unfinished"]["age_seconds"] < 3 * 3600 + 60
     assert stats["queue"]["ready"] == 2
     throughput = stats["throughput"]
-    assert (throughput["success"], throughput["failed"]) == (1, 4)  # 3 orders + 1 refused input
+    assert (throughput["success"], throughput["failed"]) == (1, 3)  # documents, not requests
+    refusals = stats["intake_refusals"]
+    assert refusals["total"] == {"RECHAZADO_ENTRADA": 1, "CONFLICTO": 0}
 
     code, out, _ = run(capsys, "stats")
     assert code == 0
     assert "FAD06  1       Valor del CUFE" in out
     assert "2 waiting" in out
     assert f"oldest unfinished order: {key(seeded.lease_expired)} (PROCESANDO)" in out
+    assert "input refused at intake (not orders; never on an order's timeline): 1 invalid" in out
 
 
 def test_stats_without_redis_says_na(
@@ -397,7 +402,7 @@ def test_worker_logs_are_json_lines_with_order_key_and_task_id(
             order = json.loads((ROOT / "worker" / "samples" / "orders.json").read_text())[0]
             with Producer(Settings()) as producer:
                 producer.enqueue(order)
-            store = SqlOrderStore(engine)
+            store = SqlDocumentStore(engine)
             deadline = time.monotonic() + 60
             while (record := store.get(key(order["id_pedido_origen"]))) is None or (
                 not record.state.is_final

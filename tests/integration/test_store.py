@@ -1,8 +1,9 @@
-"""The order store on a real PostgreSQL migrated by Alembic."""
+"""The document store and the numbering ranges on a real PostgreSQL migrated by Alembic."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -10,12 +11,14 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from adapters.db.store import SqlOrderStore
-from domain.errors import NumberingError, OrderConflict
+from adapters.db.ranges import SqlNumberingRanges
+from adapters.db.store import SqlDocumentStore
+from domain.documents import DocumentKind, DocumentPlan
+from domain.errors import FieldError, NumberingError, OrderConflict
 from domain.issuer import NumberingRange
 from domain.order import parse_order
 from domain.ports import OrderKey
-from domain.store import State, StepNote
+from domain.store import RefusalStatus, State, StepNote
 from tests.conftest import APP_ROLE
 from tests.factories import order
 from worker.migrations import check
@@ -29,15 +32,30 @@ def key(n: int | str = 100) -> OrderKey:
     return OrderKey("900123456", f"POS-{n}")
 
 
-def accept(store: SqlOrderStore, n: int | str = 100, numbering: NumberingRange | None = NUMBERING):  # type: ignore[no-untyped-def]
-    return store.accept(key(n), parse_order(order(f"POS-{n}")), "simulated", numbering)
+ISSUER = "900123456"
+SALE = DocumentPlan(DocumentKind.INVOICE, "1", numbered=True)
+
+
+def with_range(engine: Engine, clock: Callable[[], datetime] | None = None) -> SqlDocumentStore:
+    """The store with the range the settings would describe."""
+    SqlNumberingRanges(engine).sync_configured(ISSUER, NUMBERING)
+    return SqlDocumentStore(engine, clock) if clock else SqlDocumentStore(engine)
+
+
+@pytest.fixture
+def store(clean_db: Engine) -> SqlDocumentStore:
+    return with_range(clean_db)
+
+
+def accept(store: SqlDocumentStore, n: int | str = 100, plan: DocumentPlan = SALE):  # type: ignore[no-untyped-def]
+    return store.accept(key(n), parse_order(order(f"POS-{n}")), "simulated", plan)
 
 
 def test_models_agree_with_migrations(database_url: str) -> None:
     check(database_url)  # raises when autogenerate would produce operations
 
 
-def test_audit_rows_cannot_be_updated_or_deleted(store: SqlOrderStore, clean_db: Engine) -> None:
+def test_audit_rows_cannot_be_updated_or_deleted(store: SqlDocumentStore, clean_db: Engine) -> None:
     accept(store)
     for statement in (
         "UPDATE invoice_log SET status = 'SUCCESS'",
@@ -51,18 +69,20 @@ def test_audit_rows_cannot_be_updated_or_deleted(store: SqlOrderStore, clean_db:
 
 
 def test_accept_is_idempotent_and_a_different_payload_is_a_recorded_conflict(
-    store: SqlOrderStore,
+    store: SqlDocumentStore,
 ) -> None:
     first = accept(store)
     again = accept(store)
     assert first.created and not again.created
     assert again.record.number == first.record.number
     with pytest.raises(OrderConflict):
-        store.accept(key(), parse_order(order("POS-100", tip=100)), "simulated", NUMBERING)
-    assert [e.status for e in store.timeline(key())] == ["RECIBIDO", "CONFLICTO"]
+        store.accept(key(), parse_order(order("POS-100", tip=100)), "simulated", SALE)
+    assert [e.status for e in store.timeline(key())] == ["RECIBIDO"]
+    refused = store.refusals(key())
+    assert refused.count == 1 and refused.latest[0].status == "CONFLICTO"
 
 
-def test_numbers_are_unique_under_concurrency(store: SqlOrderStore) -> None:
+def test_numbers_are_unique_under_concurrency(store: SqlDocumentStore) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda n: accept(store, n), range(200)))
     numbers = [r.record.number.number for r in results]
@@ -70,7 +90,7 @@ def test_numbers_are_unique_under_concurrency(store: SqlOrderStore) -> None:
     assert sorted(numbers) == list(range(990000000, 990000200))
 
 
-def test_concurrent_accepts_of_one_order_create_it_once(store: SqlOrderStore) -> None:
+def test_concurrent_accepts_of_one_order_create_it_once(store: SqlDocumentStore) -> None:
     barrier = threading.Barrier(6)
 
     def go(_: int) -> bool:
@@ -83,20 +103,34 @@ def test_concurrent_accepts_of_one_order_create_it_once(store: SqlOrderStore) ->
     assert [e.status for e in store.timeline(key(7))] == ["RECIBIDO"]
 
 
-def test_an_exhausted_range_and_an_expired_range_are_clear_errors(store: SqlOrderStore) -> None:
-    tiny = NumberingRange("1", "TINY", 1, 2, date(2019, 1, 1), date(2030, 1, 1), "k")
-    accept(store, 1, tiny)
-    second = accept(store, 2, tiny)
-    assert any("left" in w for w in second.warnings)
-    with pytest.raises(NumberingError, match="exhausted"):
-        accept(store, 3, tiny)
+def test_an_exhausted_range_and_an_expired_range_are_clear_errors(
+    store: SqlDocumentStore, clean_db: Engine
+) -> None:
+    ranges = SqlNumberingRanges(clean_db)
+    tiny = NumberingRange(
+        "1", "TINY", 1, 2, date(2019, 1, 1), date(2030, 1, 1), "k", register="small"
+    )
+    ranges.add(ISSUER, tiny)
+    small = DocumentPlan(DocumentKind.INVOICE, "small", numbered=True)
+    accept(store, 1, small)
+    second = accept(store, 2, small)
+    assert any("100 % used" in w for w in second.warnings)
+    with pytest.raises(NumberingError, match=r"register 'small'.*TINY1-2.*exhausted") as raised:
+        accept(store, 3, small)
+    assert raised.value.error.field == "caja"
+    assert raised.value.error.rule == "numbering_range_exhausted"
     assert store.get(key(3)) is None  # nothing half-written
-    expired = NumberingRange("2", "OLD", 1, 9, date(2019, 1, 1), date(2020, 1, 1), "k")
-    with pytest.raises(NumberingError, match="expired"):
-        accept(store, 4, expired)
+    old = NumberingRange("2", "OLD", 1, 9, date(2019, 1, 1), date(2020, 1, 1), "k", register="old")
+    ranges.add(ISSUER, old)
+    with pytest.raises(NumberingError, match="expired") as expired:
+        accept(store, 4, DocumentPlan(DocumentKind.INVOICE, "old", numbered=True))
+    assert expired.value.error.rule == "numbering_range_expired"
+    with pytest.raises(NumberingError, match="no active POS numbering range") as none:
+        accept(store, 5, DocumentPlan(DocumentKind.POS, "1", numbered=True))
+    assert none.value.error.rule == "no_numbering_range"
 
 
-def test_only_one_worker_claims_an_order(store: SqlOrderStore) -> None:
+def test_only_one_worker_claims_an_order(store: SqlDocumentStore) -> None:
     accept(store)
     with ThreadPoolExecutor(max_workers=8) as pool:
         claims = list(pool.map(lambda _: store.claim(key(), 60), range(8)))
@@ -105,7 +139,7 @@ def test_only_one_worker_claims_an_order(store: SqlOrderStore) -> None:
 
 def test_a_lost_claim_cannot_overwrite_the_new_owner(engine: Engine, clean_db: Engine) -> None:
     clock = [datetime.now(UTC)]
-    store = SqlOrderStore(clean_db, lambda: clock[0])
+    store = with_range(clean_db, lambda: clock[0])
     accept(store)
     stale = store.claim(key(), 10)
     assert stale is not None and not stale.was_maybe_sent
@@ -121,11 +155,11 @@ def test_a_lost_claim_cannot_overwrite_the_new_owner(engine: Engine, clean_db: E
     assert store.timeline(key())[3].response_out["claim_lost"] is True  # type: ignore[index]
 
 
-def test_two_reconcilers_get_disjoint_orders(store: SqlOrderStore, clean_db: Engine) -> None:
+def test_two_reconcilers_get_disjoint_orders(store: SqlDocumentStore, clean_db: Engine) -> None:
     for n in range(100):
         accept(store, n)
     with clean_db.begin() as conn:
-        conn.execute(text("UPDATE orders SET published_at = NULL"))
+        conn.execute(text("UPDATE documents SET published_at = NULL"))
     now = datetime.now(UTC) + timedelta(seconds=1)
     barrier = threading.Barrier(2)
 
@@ -141,7 +175,7 @@ def test_two_reconcilers_get_disjoint_orders(store: SqlOrderStore, clean_db: Eng
 
 def test_expired_leases_are_due_for_publish(clean_db: Engine) -> None:
     clock = [datetime.now(UTC)]
-    store = SqlOrderStore(clean_db, lambda: clock[0])
+    store = with_range(clean_db, lambda: clock[0])
     accept(store)
     assert store.due_for_publish(clock[0], 60, 10) == []  # published at accept
     store.claim(key(), 30)
@@ -149,25 +183,25 @@ def test_expired_leases_are_due_for_publish(clean_db: Engine) -> None:
     assert store.due_for_publish(clock[0], 60, 10) == [key()]
 
 
-def test_the_reconcile_query_uses_the_due_index(store: SqlOrderStore, clean_db: Engine) -> None:
+def test_the_reconcile_query_uses_the_due_index(store: SqlDocumentStore, clean_db: Engine) -> None:
     for n in range(50):
         accept(store, n)
     with clean_db.begin() as conn:
-        conn.execute(text("ANALYZE orders"))
+        conn.execute(text("ANALYZE documents"))
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(
             row[0]
             for row in conn.execute(
                 text(
-                    "EXPLAIN SELECT id FROM orders WHERE due_at IS NOT NULL AND due_at <= now() "
+                    "EXPLAIN SELECT id FROM documents WHERE due_at IS NOT NULL AND due_at <= now() "
                     "ORDER BY due_at LIMIT 100"
                 )
             )
         )
-    assert "ix_orders_due_at_open" in plan
+    assert "ix_documents_due_at_open" in plan
 
 
-def test_reopen_moves_a_failed_order_back_to_waiting(store: SqlOrderStore) -> None:
+def test_reopen_moves_a_failed_order_back_to_waiting(store: SqlDocumentStore) -> None:
     accept(store)
     claim = store.claim(key(), 60)
     assert claim is not None
@@ -177,19 +211,46 @@ def test_reopen_moves_a_failed_order_back_to_waiting(store: SqlOrderStore) -> No
     assert store.reopen(key(), StepNote("REINTENTO")) is None  # only FAILED orders
 
 
-def test_invalid_orders_are_on_the_audit_trail(store: SqlOrderStore) -> None:
-    from domain.errors import FieldError
+def test_refused_input_is_recorded_apart_from_the_orders_timeline(
+    store: SqlDocumentStore, clean_db: Engine
+) -> None:
+    accept(store, 9)
+    for _ in range(3):
+        store.refuse(key(9), {"id_pedido_origen": "POS-9"}, [FieldError("items", "too_short", "x")])
+    assert [e.status for e in store.timeline(key(9))] == ["RECIBIDO"]
+    refused = store.refusals(key(9), limit=2)
+    assert refused.count == 3 and len(refused.latest) == 2
+    assert refused.latest[-1].status == RefusalStatus.RECHAZADO_ENTRADA
+    assert refused.latest[-1].response_out["errors"][0]["field"] == "items"  # type: ignore[index]
+    for statement in (
+        "UPDATE intake_refusals SET status = 'CONFLICTO'",
+        "DELETE FROM intake_refusals",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), clean_db.begin() as conn:
+            conn.execute(text(statement))
 
-    store.record_invalid(
-        key(9), {"id_pedido_origen": "POS-9"}, [FieldError("items", "too_short", "x")]
-    )
-    entries = store.timeline(key(9))
-    assert entries[0].status == "FAILED"
-    assert entries[0].response_out["errors"][0]["field"] == "items"  # type: ignore[index]
+
+def test_the_timeline_comes_in_pages(store: SqlDocumentStore) -> None:
+    accept(store, 5)
+    for attempt in range(4):
+        claim = store.claim(key(5), 60)
+        assert claim is not None
+        due = datetime.now(UTC) - timedelta(seconds=1)
+        store.defer(claim, State.PENDIENTE, due, {}, StepNote("REINTENTO", {"n": attempt}), None)
+    everything = [e.id for e in store.timeline(key(5))]
+    assert len(everything) == 9
+    seen, after = [], None
+    while True:
+        page = store.timeline_page(key(5), after, 4)
+        seen += [e.id for e in page.entries]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == everything
 
 
 def test_the_application_role_can_only_append_to_the_audit_trail(
-    store: SqlOrderStore, database_url: str
+    store: SqlDocumentStore, database_url: str
 ) -> None:
     accept(store)
     app = create_engine(database_url.replace("postgres@", f"{APP_ROLE}@", 1))
@@ -202,7 +263,7 @@ def test_the_application_role_can_only_append_to_the_audit_trail(
                     "VALUES ('EN_ESPERA', 'k', '{}')"
                 )
             )
-            conn.execute(text("UPDATE orders SET attempts = attempts"))
+            conn.execute(text("UPDATE documents SET attempts = attempts"))
         for statement in (
             "UPDATE invoice_log SET status = 'SUCCESS'",
             "DELETE FROM invoice_log",

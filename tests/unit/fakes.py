@@ -7,11 +7,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.documents import DocumentPlan
 from domain.errors import FieldError, OrderConflict
-from domain.issuer import NumberingRange
 from domain.order import Order
 from domain.ports import DocumentNumber, GatewayResult, OrderKey, Submission
-from domain.store import Acceptance, AuditEntry, Claim, OrderRecord, State, StepNote
+from domain.store import (
+    Acceptance,
+    AuditEntry,
+    Claim,
+    DocumentRecord,
+    RefusalStatus,
+    Refused,
+    State,
+    StepNote,
+    TimelinePage,
+)
 
 
 class FakeClock:
@@ -27,7 +37,7 @@ class FakeClock:
 
 @dataclass
 class _Row:
-    record: OrderRecord
+    record: DocumentRecord
     token: str | None = None
     published_at: datetime | None = None
 
@@ -37,45 +47,53 @@ class FakeStore:
         self.clock = clock
         self.rows: dict[OrderKey, _Row] = {}
         self.audit: list[tuple[str | None, str, dict[str, Any] | None]] = []
+        self.refused: list[tuple[str | None, str, dict[str, Any] | None]] = []
         self.next_number = 1
 
-    def accept(
-        self, key: OrderKey, order: Order, gateway: str, numbering: NumberingRange | None
-    ) -> Acceptance:
+    def accept(self, key: OrderKey, order: Order, gateway: str, plan: DocumentPlan) -> Acceptance:
         if key in self.rows:
             existing = self.rows[key].record
             if existing.fingerprint != order.fingerprint():
-                self.audit.append((str(key), "CONFLICTO", None))
+                self.refused.append((str(key), RefusalStatus.CONFLICTO.value, None))
                 raise OrderConflict(str(key))
             return Acceptance(existing, created=False)
-        number = DocumentNumber("SETP", self.next_number) if numbering else None
+        number = DocumentNumber("SETP", self.next_number) if plan.numbered else None
         self.next_number += 1
         now = self.clock()
-        record = OrderRecord(
-            key,
-            State.PENDIENTE,
-            gateway,
-            order.to_payload(),
-            order.fingerprint(),
-            now,
-            number,
-            0,
-            False,
-            now,
-            {},
-            None,
-            now,
-            now,
+        record = DocumentRecord(
+            key=key,
+            kind=plan.kind,
+            state=State.PENDIENTE,
+            gateway=gateway,
+            payload=order.to_payload(),
+            fingerprint=order.fingerprint(),
+            issued_at=now,
+            number=number,
+            attempts=0,
+            maybe_sent=False,
+            due_at=now,
+            references={},
+            reason=None,
+            created_at=now,
+            updated_at=now,
+            register=plan.register,
         )
         self.rows[key] = _Row(record, published_at=now)
         self.audit.append((str(key), "RECIBIDO", None))
         return Acceptance(record, created=True)
 
-    def record_invalid(
-        self, key: OrderKey | None, payload: dict[str, Any], errors: list[FieldError]
+    def refuse(
+        self,
+        key: OrderKey | None,
+        payload: dict[str, Any],
+        errors: list[FieldError],
+        status: RefusalStatus = RefusalStatus.RECHAZADO_ENTRADA,
     ) -> int:
-        self.audit.append((str(key) if key else None, "FAILED", {"errors": errors}))
-        return len(self.audit)
+        self.refused.append((str(key) if key else None, status.value, {"errors": errors}))
+        return len(self.refused)
+
+    def refusals(self, key: OrderKey, limit: int = 100) -> Refused:
+        return Refused(0, [])
 
     def claim(self, key: OrderKey, lease_seconds: float) -> Claim | None:
         row = self.rows.get(key)
@@ -145,14 +163,17 @@ class FakeStore:
     def mark_unpublished(self, key: OrderKey) -> None:
         self.rows[key].published_at = None
 
-    def get(self, key: OrderKey) -> OrderRecord | None:
+    def get(self, key: OrderKey) -> DocumentRecord | None:
         row = self.rows.get(key)
         return row.record if row else None
 
     def timeline(self, key: OrderKey) -> list[AuditEntry]:
         return []
 
-    def reopen(self, key: OrderKey, note: StepNote) -> OrderRecord | None:
+    def timeline_page(self, key: OrderKey, after: int | None, limit: int) -> TimelinePage:
+        return TimelinePage([], None)
+
+    def reopen(self, key: OrderKey, note: StepNote) -> DocumentRecord | None:
         return None
 
     def statuses(self, key: OrderKey) -> list[str]:

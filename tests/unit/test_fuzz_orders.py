@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.documents import Planner
 from domain.errors import InvalidOrder
 from domain.order import Order, parse_order
 from domain.usecases.enqueue import MAX_RECORDED_PAYLOAD, enqueue
@@ -25,6 +26,8 @@ from tests.factories import line, order
 from tests.unit.fakes import FakeClock, FakeStore, RecordingPublisher
 
 FIELD_PATH = re.compile(r"^(\(order\)|[A-Za-z_]+(\[\d+\])*(\.[A-Za-z_]+(\[\d+\])*)*)$")
+INVOICES = Planner(registers={"1": "invoice"}, default_register="1", numbered=False)
+
 FUZZ = settings(
     max_examples=2500,
     deadline=None,
@@ -195,14 +198,15 @@ def test_enqueue_accepts_and_wakes_once_or_records_one_refusal_and_wakes_nobody(
             data,
             issuer="900123456",
             gateway="simulated",
-            numbering=None,
+            planner=INVOICES,
             store=store,
             publisher=publisher,
         )
     except InvalidOrder as exc:
         assert_refusal_names_fields(exc)
         assert publisher.published == [], "a refused order must never reach a worker"
-        assert [status for _, status, _ in store.audit] == ["FAILED"]
+        assert store.audit == [], "refused input is never on a document's timeline"
+        assert [status for _, status, _ in store.refused] == ["RECHAZADO_ENTRADA"]
         return
     assert publisher.published == [result.key]
     assert [status for _, status, _ in store.audit] == ["RECIBIDO"]
@@ -217,11 +221,11 @@ class _RecordingStore(FakeStore):
         self.recorded: list[dict[str, Any]] = []
         self.keys: list[str] = []
 
-    def record_invalid(self, key: Any, payload: dict[str, Any], errors: Any) -> int:
+    def refuse(self, key: Any, payload: dict[str, Any], errors: Any, *args: Any) -> int:
         self.recorded.append(payload)
         if key is not None:
             self.keys.append(str(key))
-        return super().record_invalid(key, payload, errors)
+        return super().refuse(key, payload, errors, *args)
 
 
 def _has_bad_text(value: Any) -> bool:
@@ -247,7 +251,7 @@ def test_what_a_refusal_puts_on_the_audit_trail_is_storable_and_bounded(data: An
             data,
             issuer="900123456",
             gateway="simulated",
-            numbering=None,
+            planner=INVOICES,
             store=store,
             publisher=RecordingPublisher(),
         )
@@ -268,7 +272,7 @@ def test_the_key_a_refusal_is_recorded_under_is_storable(data: dict[str, Any], b
             data,
             issuer="900123456",
             gateway="simulated",
-            numbering=None,
+            planner=INVOICES,
             store=store,
             publisher=RecordingPublisher(),
         )

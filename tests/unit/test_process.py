@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import (
     FieldError,
     GatewayMisconfigured,
@@ -23,10 +24,13 @@ ACCEPTED = GatewayResult(Verdict.ACCEPTED, {"cufe": "abc"})
 NOT_FOUND = GatewayResult(Verdict.NOT_FOUND)
 
 
+INVOICE = DocumentPlan(DocumentKind.INVOICE, "1", numbered=False)
+
+
 def setup(submits: list, statuses: list | None = None, policy: RetryPolicy | None = None):  # type: ignore[no-untyped-def]
     clock = FakeClock()
     store = FakeStore(clock)
-    store.accept(KEY, parse_order(SEED_ORDER), "scripted", None)
+    store.accept(KEY, parse_order(SEED_ORDER), "scripted", INVOICE)
     gateway = ScriptedGateway(submits, statuses)
     process = ProcessOrder(store, gateway, policy or RetryPolicy(), clock)
     return clock, store, gateway, process

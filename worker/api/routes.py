@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from domain.errors import FieldError, InvalidOrder, NumberingError, OrderConflict
+from domain.errors import FieldError, InvalidOrder, OrderConflict
 from domain.ports import OrderKey
-from domain.store import AuditEntry, OrderRecord
+from domain.store import AuditEntry, DocumentRecord, Refused, TimelinePage
 from domain.usecases.enqueue import Enqueued, enqueue
 from worker.api import schemas
 from worker.api.auth import Client, services
@@ -46,6 +46,11 @@ def _key_of(data: Any, issuer: str) -> OrderKey | None:
     if isinstance(order_id, str) and 0 < len(order_id) <= 64 and not bad_text(order_id):
         return OrderKey(issuer, order_id)
     return None
+
+
+TIMELINE_PAGE = 100
+MAX_TIMELINE_PAGE = 500
+REFUSALS_SHOWN = 10
 
 
 def _order_link(order_id: str) -> str:
@@ -102,7 +107,7 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
     except NotJson as exc:
         error = FieldError("(body)", "json", str(exc))
         await run_in_threadpool(
-            svc.store.record_invalid,
+            svc.store.refuse,
             None,
             {"unreadable": True, "size": len(body), "issuer": client.issuer, "client": client.name},
             [error],
@@ -111,7 +116,7 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
     text_errors = unstorable_text(data)
     if text_errors:
         await run_in_threadpool(
-            svc.store.record_invalid,
+            svc.store.refuse,
             _key_of(data, client.issuer),
             {"unstorable_text": True, "size": len(body), "client": client.name},
             text_errors,
@@ -123,7 +128,7 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
                 data,
                 issuer=client.issuer,
                 gateway=svc.settings.gateway,
-                numbering=svc.numbering,
+                planner=svc.planner,
                 store=svc.store,
                 publisher=svc.publisher,
             )
@@ -132,18 +137,13 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
         return _invalid("invalid order", exc.errors)
     except OrderConflict as exc:
         return _error(status.HTTP_409_CONFLICT, str(exc))
-    except NumberingError as exc:
-        log.error("numbering cannot give a number, orders are refused: %s", exc)
-        return _error(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"the issuer's numbering range cannot give a number: {exc}",
-        )
     link = _order_link(result.key.order_id)
     accepted = schemas.Accepted(
         order_key=str(result.key),
         id_pedido_origen=result.key.order_id,
         state=str(result.state),
         created=result.created,
+        document_type=result.kind.value,
         number=result.number,
         warnings=list(result.warnings),
         links=schemas.Links(self=link),
@@ -157,60 +157,86 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
     f"{ORDERS_PATH}/{{id_pedido}}",
     response_model=schemas.OrderView,
     operation_id="readOrder",
-    summary="An order's state, document references and audit timeline",
+    summary="An order's document, its state and references, and its audit timeline",
+    description=(
+        "The timeline comes in pages of `limit` entries (oldest first); `timeline_page.next` "
+        "is the link to the next page. Input the intake refused under this id is counted "
+        "apart (`refusals`) and is never part of the order's own timeline."
+    ),
     responses={
-        404: {"model": schemas.ErrorBody, "description": "No such order."},
+        404: {"model": schemas.NotFound, "description": "No such order."},
         422: {"model": schemas.InvalidRequest, "description": "Invalid request."},
         **_ERRORS,
     },
 )
-def read_order(id_pedido: str, request: Request, client: Client) -> Any:
+def read_order(
+    id_pedido: str,
+    request: Request,
+    client: Client,
+    after: int | None = Query(None, ge=0, description="Timeline entries after this id."),
+    limit: int = Query(TIMELINE_PAGE, ge=1, le=MAX_TIMELINE_PAGE),
+) -> Any:
     store = services(request).store
     key = OrderKey(client.issuer, id_pedido)
     record = store.get(key)
-    timeline = store.timeline(key)
-    if record is None and not timeline:
-        return _error(status.HTTP_404_NOT_FOUND, f"no order {id_pedido!r} for this issuer")
-    return order_view(key, record, timeline)
+    refusals = _refusals(store.refusals(key, REFUSALS_SHOWN))
+    if record is None:
+        body = schemas.NotFound(detail=f"no order {id_pedido!r} for this issuer", refusals=refusals)
+        return JSONResponse(body.model_dump(mode="json"), status_code=404)
+    page = store.timeline_page(key, after, limit)
+    return order_view(key, record, page, refusals, limit)
+
+
+def _refusals(refused: Refused) -> schemas.Refusals:
+    return schemas.Refusals(count=refused.count, latest=_entries(refused.latest))
+
+
+def _entries(entries: list[AuditEntry]) -> list[schemas.TimelineEntry]:
+    return [
+        schemas.TimelineEntry(id=e.id, status=e.status, at=e.created_at, response=e.response_out)
+        for e in entries
+    ]
 
 
 def order_view(
-    key: OrderKey, record: OrderRecord | None, timeline: list[AuditEntry]
+    key: OrderKey,
+    record: DocumentRecord,
+    page: TimelinePage,
+    refusals: schemas.Refusals,
+    limit: int,
 ) -> schemas.OrderView:
-    """The read-back. An order refused at intake has no record, only FAILED audit rows."""
-    reason = record.reason if record else _last_refusal(timeline)
-    refs: dict[str, Any] = dict(record.references) if record else {}
-    number = str(record.number) if record and record.number else refs.get("number")
+    """The read-back of an accepted order's sale document."""
+    reason = record.reason
+    refs: dict[str, Any] = dict(record.references)
+    number = str(record.number) if record.number else refs.get("number")
+    next_link = (
+        f"{_order_link(key.order_id)}?after={page.next_after}&limit={limit}"
+        if page.next_after is not None
+        else None
+    )
     return schemas.OrderView(
         order_key=str(key),
         id_pedido_origen=key.order_id,
-        state=str(record.state) if record else "FAILED",
+        state=str(record.state),
+        document_type=record.kind.value,
+        document=record.kind.label,
+        caja=record.register,
         number=str(number) if number else None,
         cufe=refs.get("cufe"),
         references=refs,
-        attempts=record.attempts if record else 0,
+        attempts=record.attempts,
         rules=[schemas.Rule(**r) for r in _dicts(reason, "rules", ("code", "kind", "text"))],
         errors=[
             schemas.FieldErrorBody(**e)
             for e in _dicts(reason, "errors", ("field", "rule", "message"))
         ],
         reason=reason,
-        created_at=record.created_at if record else None,
-        updated_at=record.updated_at if record else None,
-        timeline=[
-            schemas.TimelineEntry(
-                id=e.id, status=e.status, at=e.created_at, response=e.response_out
-            )
-            for e in timeline
-        ],
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        timeline=_entries(page.entries),
+        timeline_page=schemas.TimelinePage(next=next_link, limit=limit),
+        refusals=refusals,
     )
-
-
-def _last_refusal(timeline: list[AuditEntry]) -> dict[str, Any] | None:
-    for entry in reversed(timeline):
-        if entry.status == "FAILED" and entry.response_out:
-            return entry.response_out
-    return None
 
 
 def _dicts(

@@ -67,6 +67,9 @@ class Accepted(BaseModel):
     id_pedido_origen: str
     state: str = Field(description="PENDIENTE, PROCESANDO, EN_ESPERA, SUCCESS or FAILED.")
     created: bool = Field(description="False when this order had already been accepted.")
+    document_type: str = Field(
+        description="DIAN document type: `01` invoice, `20` POS equivalent document."
+    )
     number: str | None = Field(description="The document number, when already allocated.")
     warnings: list[str] = Field(default_factory=list)
     links: Links
@@ -85,20 +88,44 @@ class TimelineEntry(BaseModel):
     response: dict[str, Any] | None
 
 
+class TimelinePage(BaseModel):
+    next: str | None = Field(description="Where the next page of the timeline is; null at its end.")
+    limit: int
+
+
+class Refusals(BaseModel):
+    count: int = Field(description="Submissions under this id the intake refused.")
+    latest: list[TimelineEntry] = Field(description="The latest refusals, oldest first.")
+
+
 class OrderView(BaseModel):
     order_key: str
     id_pedido_origen: str
     state: str
+    document_type: str = Field(
+        description="DIAN document type: `01` invoice, `20` POS equivalent document."
+    )
+    document: str = Field(description="What the document is, in DIAN's words.")
+    caja: str | None = Field(description="The till (register) that sold it.")
     number: str | None = Field(description="Document number (own range, or Factus's).")
-    cufe: str | None
+    cufe: str | None = Field(description="CUFE (invoice) or CUDE (POS document).")
     references: dict[str, Any]
     attempts: int
     rules: list[Rule] = Field(description="The authority's rule codes when it rejected it.")
     errors: list[FieldErrorBody] = Field(description="Field errors when the order was invalid.")
     reason: dict[str, Any] | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    timeline: list[TimelineEntry]
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineEntry] = Field(description="One page of the audit trail, in order.")
+    timeline_page: TimelinePage
+    refusals: Refusals = Field(
+        description="Input refused under this id (never part of the order's own timeline)."
+    )
+
+
+class NotFound(BaseModel):
+    detail: str
+    refusals: Refusals
 
 
 class Health(BaseModel):

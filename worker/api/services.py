@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
-from adapters.db.store import SqlOrderStore
-from domain.issuer import NumberingRange
-from worker.bootstrap import accepting_numbering, order_store
+from adapters.db.store import SqlDocumentStore, utc_now
+from domain.documents import Planner
+from worker.bootstrap import planner, sync_configured_ranges
 from worker.publisher import CeleryPublisher
 from worker.settings import Settings
 
@@ -26,11 +27,24 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     engine: Engine
-    store: SqlOrderStore
+    store: SqlDocumentStore
     keys: SqlApiKeys
     celery: Celery
     publisher: CeleryPublisher
-    numbering: NumberingRange | None
+    document_planner: Planner
+    _ranges_stored: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def planner(self) -> Planner:
+        """The planner, once the ranges the settings describe are stored (on first use, so
+        the intake starts, and answers health checks, while the database is down)."""
+        if not self._ranges_stored:
+            with self._lock:
+                if not self._ranges_stored:
+                    sync_configured_ranges(self.settings, self.engine)
+                    self._ranges_stored = True
+        return self.document_planner
 
     def database_ok(self) -> bool:
         try:
@@ -64,9 +78,9 @@ def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
     return Services(
         settings=settings,
         engine=engine,
-        store=order_store(settings, engine),
+        store=SqlDocumentStore(engine, utc_now),
         keys=SqlApiKeys(engine),
         celery=celery,
         publisher=CeleryPublisher(celery, settings.queue),
-        numbering=accepting_numbering(settings),
+        document_planner=planner(settings),
     )

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.db.ranges import describe, list_ranges
+from worker.bootstrap import sync_configured_ranges
 from worker.migrations import alembic_config
-from worker.ops import queries
 from worker.ops.broker import check_reachable
 from worker.ops.database import engine_for
 from worker.ops.listing import SubParsers
@@ -41,12 +42,15 @@ class Check:
 def check_database(settings: Settings) -> list[Check]:
     head = set(ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads())
     try:
-        with engine_for(settings) as engine, engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            current = set(MigrationContext.configure(conn).get_current_heads())
-            numbering = (
-                _numbering(settings, conn) if current == head and settings.needs_numbering else []
-            )
+        with engine_for(settings) as engine:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                current = set(MigrationContext.configure(conn).get_current_heads())
+            numbering: list[Check] = []
+            if current == head and settings.needs_numbering:
+                sync_configured_ranges(settings, engine)  # the settings' range as it is now
+                with engine.connect() as conn:
+                    numbering = _numbering(settings, conn)
     except SQLAlchemyError as exc:
         return [Check("database", "fail", f"unreachable ({type(exc).__name__})")]
     revisions = {"current": sorted(current), "head": sorted(head)}
@@ -61,30 +65,31 @@ def check_database(settings: Settings) -> list[Check]:
 
 
 def _numbering(settings: Settings, conn: Any) -> list[Check]:
-    n = settings.numbering
-    counter = queries.numbering_sequence(conn, n.prefix)
-    next_number = counter.next_number if counter else n.first
-    remaining = max(0, n.last - next_number + 1)
-    days = (n.valid_to - datetime.now(BOGOTA).date()).days
-    data = {
-        "prefix": n.prefix,
-        "resolution": n.resolution,
-        "next_number": next_number,
-        "last_number": n.last,
-        "remaining": remaining,
-        "valid_to": n.valid_to.isoformat(),
-        "days_left": days,
-    }
-    detail = (
-        f"{n.prefix}: {remaining} numbers left (next {next_number}, last {n.last}), "
-        f"resolution {n.resolution} valid {days} more days (to {n.valid_to})"
-    )
-    status: Status = "ok"
-    if remaining == 0 or days < 0:
-        status = "fail"
-    elif remaining < n.warn_remaining or days <= n.warn_days:
-        status = "warn"
-    return [Check("numbering", status, detail, data)]
+    """One check per active numbering range: fail when it can give no number today, warn at
+    90 % used or 30 days before it expires."""
+    today = datetime.now(BOGOTA).date()
+    checks = []
+    for stored in list_ranges(conn, settings.issuer.nit):
+        r = stored.range
+        days = (r.valid_to - today).days
+        data = {
+            **stored.as_dict(today),
+            "next_number": stored.next_number,
+            "last_number": r.last,
+            "days_left": days,
+        }
+        till = f"register {r.register}" if r.register else "every register"
+        detail = (
+            f"{r.kind.word} {describe(r)} for {till}: {stored.remaining} numbers left, "
+            f"valid {days} more days (to {r.valid_to})"
+        )
+        status: Status = "ok"
+        if stored.remaining <= 0 or days < 0 or r.valid_from > today:
+            status = "fail"
+        elif stored.warnings(today):
+            status = "warn"
+        checks.append(Check(f"numbering:{r.kind.word}:{r.prefix}", status, detail, data))
+    return checks
 
 
 def check_broker(settings: Settings) -> Check:

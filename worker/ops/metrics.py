@@ -86,6 +86,7 @@ class DatabaseCollector(Collector):
         self._clock = clock
         self._watermark = clock() - timedelta(seconds=backfill) - self._settle
         self._audit: Counter[str] = Counter()
+        self._refused: Counter[str] = Counter()
         self._attempts: dict[str, _Histogram] = {}
         self._lock = threading.Lock()
 
@@ -116,8 +117,10 @@ class DatabaseCollector(Collector):
             cutoff = now - self._settle
             new_rows = queries.audit_counts_by_status(conn, self._watermark, cutoff)
             attempts = queries.attempts_finished(conn, self._watermark, cutoff)
+            refused = queries.refusals_by_status(conn, self._watermark, cutoff)
         self._watermark = cutoff
         self._audit.update(new_rows)
+        self._refused.update(refused)
         for attempt in attempts:
             self._attempts.setdefault(attempt.outcome, _Histogram()).observe(attempt.seconds)
 
@@ -147,12 +150,21 @@ class DatabaseCollector(Collector):
         yield rejected
         audit = CounterMetricFamily(
             "einvoice_audit_rows",
-            "Audit rows written, by status (PROCESANDO = one gateway attempt begun)",
+            "Audit rows of documents written, by status (PROCESANDO = one gateway attempt begun)",
             labels=["status"],
         )
         for status, n in sorted(self._audit.items()):
             audit.add_metric([status], float(n))
         yield audit
+        refusals = CounterMetricFamily(
+            "einvoice_intake_refusals",
+            "Input the intake refused, apart from the documents: RECHAZADO_ENTRADA (invalid), "
+            "CONFLICTO (another payload under an accepted order id)",
+            labels=["status"],
+        )
+        for status, n in sorted(self._refused.items()):
+            refusals.add_metric([status], float(n))
+        yield refusals
         duration = HistogramMetricFamily(
             "einvoice_gateway_attempt_seconds",
             "From an attempt's PROCESANDO audit row to its outcome row: the gateway call plus "

@@ -1,8 +1,10 @@
-"""Read-only SQL over `orders`, `invoice_log` and `number_sequences` (SQLAlchemy Core).
+"""Read-only SQL over `documents`, `invoice_log`, `intake_refusals` and `numbering_ranges`
+(SQLAlchemy Core).
 
 Each function takes an open connection and runs one statement, shaped to the indexes the
-migration creates: orders(state, updated_at), orders(due_at) partial, invoice_log(created_at),
-invoice_log(order_key, id).
+migrations create: documents(state, updated_at), documents(due_at) partial,
+invoice_log(created_at), invoice_log(order_key, id), intake_refusals(created_at).
+Figures count documents and what happened to them; refused input is counted apart.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
-from adapters.db.models import InvoiceLogRow, NumberSequenceRow, OrderRow
+from adapters.db.models import DocumentRow, IntakeRefusalRow, InvoiceLogRow
+from adapters.db.store import on_timeline
 from domain.store import State
 
-ORDERS = OrderRow.__table__
+ORDERS = DocumentRow.__table__
 AUDIT = InvoiceLogRow.__table__
-SEQUENCES = NumberSequenceRow.__table__
+REFUSALS = IntakeRefusalRow.__table__
 OPEN_STATES = (State.PENDIENTE.value, State.PROCESANDO.value, State.EN_ESPERA.value)
 OUTCOME_STATUSES = ("SUCCESS", "FAILED")
 
@@ -36,6 +39,7 @@ class OrderLine:
     """What the operator views show about one order (never its payload)."""
 
     key: str
+    kind: str
     state: str
     gateway: str
     number: str | None
@@ -51,6 +55,7 @@ class OrderLine:
     def as_dict(self) -> dict[str, Any]:
         return {
             "order_key": self.key,
+            "document_type": self.kind,
             "state": self.state,
             "gateway": self.gateway,
             "number": self.number,
@@ -72,10 +77,10 @@ def _iso(value: datetime | None) -> str | None:
 _LINE_COLUMNS = (
     ORDERS.c.issuer,
     ORDERS.c.order_id,
+    ORDERS.c.kind,
     ORDERS.c.state,
     ORDERS.c.gateway,
-    ORDERS.c.doc_prefix,
-    ORDERS.c.doc_number,
+    ORDERS.c.number,
     ORDERS.c.attempts,
     ORDERS.c.maybe_sent,
     ORDERS.c.due_at,
@@ -88,14 +93,14 @@ _LINE_COLUMNS = (
 
 
 def _line(row: Any) -> OrderLine:
-    number = f"{row.doc_prefix}{row.doc_number}" if row.doc_number is not None else None
     created, updated = aware(row.created_at), aware(row.updated_at)
     assert created is not None and updated is not None
     return OrderLine(
         key=f"{row.issuer}:{row.order_id}",
+        kind=row.kind,
         state=row.state,
         gateway=row.gateway,
-        number=number,
+        number=row.number,
         attempts=int(row.attempts),
         maybe_sent=bool(row.maybe_sent),
         due_at=aware(row.due_at),
@@ -199,19 +204,35 @@ def _minute(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[
 
 
 def outcomes_per_minute(conn: Connection, since: datetime) -> dict[datetime, dict[str, int]]:
-    """SUCCESS / FAILED audit rows per minute since `since` (the worker's throughput)."""
-    minute = _minute(conn, AUDIT.c.created_at).label("minute")
+    """Documents that ended SUCCESS / FAILED per minute since `since` (the worker's throughput).
+
+    Counted from the documents, so a document counts once, at the time it ended."""
+    minute = _minute(conn, ORDERS.c.updated_at).label("minute")
     rows = conn.execute(
-        select(minute, AUDIT.c.status, func.count())
-        .where(AUDIT.c.created_at >= since, AUDIT.c.status.in_(OUTCOME_STATUSES))
-        .group_by(minute, AUDIT.c.status)
+        select(minute, ORDERS.c.state, func.count())
+        .where(ORDERS.c.state.in_(OUTCOME_STATUSES), ORDERS.c.updated_at >= since)
+        .group_by(minute, ORDERS.c.state)
     )
     per_minute: dict[datetime, dict[str, int]] = {}
-    for at, status, n in rows:
+    for at, state, n in rows:
         when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
         bucket = per_minute.setdefault(aware(when) or when, dict.fromkeys(OUTCOME_STATUSES, 0))
-        bucket[status] = int(n)
+        bucket[state] = int(n)
     return per_minute
+
+
+def refusals_by_status(
+    conn: Connection, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, int]:
+    """Input the intake refused (RECHAZADO_ENTRADA, CONFLICTO), apart from the documents."""
+    query = select(REFUSALS.c.status, func.count()).group_by(REFUSALS.c.status)
+    if since is not None:
+        query = query.where(REFUSALS.c.created_at >= since)
+    if until is not None:
+        query = query.where(REFUSALS.c.created_at < until)
+    counts = {"RECHAZADO_ENTRADA": 0, "CONFLICTO": 0}
+    counts.update({status: int(n) for status, n in conn.execute(query)})
+    return counts
 
 
 def count_audit_rows(conn: Connection, start: datetime, end: datetime) -> int:
@@ -233,9 +254,10 @@ def audit_rows(
 
 
 def audit_counts_by_status(conn: Connection, start: datetime, end: datetime) -> dict[str, int]:
+    """Lifecycle rows of documents written in [start, end), by status."""
     rows = conn.execute(
         select(AUDIT.c.status, func.count())
-        .where(AUDIT.c.created_at >= start, AUDIT.c.created_at < end)
+        .where(AUDIT.c.created_at >= start, AUDIT.c.created_at < end, on_timeline())
         .group_by(AUDIT.c.status)
     )
     return {status: int(n) for status, n in rows}
@@ -251,16 +273,20 @@ class Attempt:
 
 def attempts_finished(conn: Connection, start: datetime, end: datetime) -> list[Attempt]:
     """Attempts whose outcome row was written in [start, end), paired with the PROCESANDO row
-    that opened them (the latest PROCESANDO row of the same order before the outcome)."""
+    that opened them: the same document and the same attempt number. Rows written by a
+    worker that had lost its claim are not an attempt's outcome and are left out."""
     outcome = AUDIT.alias("outcome")
     opened = AUDIT.alias("opened")
     earlier = AUDIT.alias("earlier")
+    # The latest PROCESANDO row of that attempt (an operator's retry numbers attempts anew).
     opened_id = (
         select(func.max(earlier.c.id))
         .where(
             earlier.c.order_key == outcome.c.order_key,
             earlier.c.id < outcome.c.id,
             earlier.c.status == "PROCESANDO",
+            earlier.c.response_out["attempt"].as_integer()
+            == outcome.c.response_out["attempt"].as_integer(),
         )
         .correlate(outcome)
         .scalar_subquery()
@@ -274,6 +300,8 @@ def attempts_finished(conn: Connection, start: datetime, end: datetime) -> list[
             outcome.c.created_at < end,
             outcome.c.status.in_(("SUCCESS", "FAILED", "EN_ESPERA", "REINTENTO")),
             outcome.c.order_key.is_not(None),
+            outcome.c.response_out["claim_lost"].as_boolean().is_(None),
+            outcome.c.response_out["attempt"].as_integer().is_not(None),
         )
     )
     attempts = []
@@ -282,17 +310,3 @@ def attempts_finished(conn: Connection, start: datetime, end: datetime) -> list[
         assert closed is not None and began is not None
         attempts.append(Attempt(status, max(0.0, (closed - began).total_seconds())))
     return attempts
-
-
-@dataclass(frozen=True)
-class NumberingCounter:
-    prefix: str
-    next_number: int
-    last_number: int
-
-
-def numbering_sequence(conn: Connection, prefix: str) -> NumberingCounter | None:
-    row = conn.execute(select(SEQUENCES).where(SEQUENCES.c.prefix == prefix)).first()
-    if row is None:
-        return None
-    return NumberingCounter(row.prefix, int(row.next_number), int(row.last_number))

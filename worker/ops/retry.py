@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.db.store import SqlOrderStore
+from adapters.db.store import SqlDocumentStore
 from domain.ports import OrderKey
-from domain.store import OrderRecord, State, StepNote
+from domain.store import DocumentRecord, State, StepNote
 from worker.ops.database import engine_for
 from worker.ops.listing import SubParsers
 from worker.ops.reasons import describe_reason
@@ -47,7 +47,7 @@ class Verdict:
     explanation: str
 
 
-def judge(record: OrderRecord, max_claims: int) -> Verdict:
+def judge(record: DocumentRecord, max_claims: int) -> Verdict:
     """May this order be re-driven, and why (not). `max_claims` is WORKER__MAX_CLAIMS: past it a
     worker only asks the authority and never sends."""
     if record.state is not State.FAILED:
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         else OrderKey(args.issuer or settings.issuer.nit, args.order)
     )
     with engine_for(settings) as engine:
-        store = SqlOrderStore(engine)
+        store = SqlDocumentStore(engine)
         record = store.get(key)
         if record is None:
             return _report(args, 2, {"order_key": str(key), "retried": False, "error": "no order"})

@@ -1,5 +1,5 @@
-"""`einvoice stats`: counts by state and rejection rule, queue depth, oldest open order,
-and throughput over the last minutes."""
+"""`einvoice stats`: documents by state and rejection rule, queue depth, oldest open order,
+throughput over the last minutes, and input refused at intake (counted apart)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ class Stats:
     queue_error: str | None
     minutes: int
     per_minute: dict[datetime, dict[str, int]]
+    refused: dict[str, int]  # input refused at intake, ever
+    refused_recently: dict[str, int]  # ... in the throughput window
 
     def throughput(self) -> dict[str, float]:
         success = sum(m["SUCCESS"] for m in self.per_minute.values())
@@ -59,6 +61,7 @@ class Stats:
                 else None
             ),
             "queue_error": self.queue_error,
+            "intake_refusals": {"total": self.refused, "last_minutes": self.refused_recently},
             "throughput": {
                 "minutes": self.minutes,
                 **self.throughput(),
@@ -77,13 +80,28 @@ def gather(settings: Settings, minutes: int) -> Stats:
         kinds = queries.failures_by_kind(conn)
         rules = queries.rejections_by_rule(conn)
         oldest = queries.oldest_unfinished(conn)
-        per_minute = queries.outcomes_per_minute(conn, now - timedelta(minutes=minutes))
+        since = now - timedelta(minutes=minutes)
+        per_minute = queries.outcomes_per_minute(conn, since)
+        refused = queries.refusals_by_status(conn)
+        refused_recently = queries.refusals_by_status(conn, since)
     depth, error = None, None
     try:
         depth = queue_depth(settings.broker_url, settings.queue)
     except redis.RedisError as exc:
         error = f"broker unreachable ({type(exc).__name__})"
-    return Stats(now, by_state, kinds, rules, oldest, depth, error, minutes, per_minute)
+    return Stats(
+        now,
+        by_state,
+        kinds,
+        rules,
+        oldest,
+        depth,
+        error,
+        minutes,
+        per_minute,
+        refused,
+        refused_recently,
+    )
 
 
 def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -143,4 +161,12 @@ def render(stats: Stats) -> str:
             for at, c in sorted(stats.per_minute.items())
         ]
         out.append(render_table(["MINUTE", "SUCCESS", "FAILED"], rows))
+    total, recent = stats.refused, stats.refused_recently
+    out += [
+        "",
+        "input refused at intake (not orders; never on an order's timeline): "
+        f"{total['RECHAZADO_ENTRADA']} invalid, {total['CONFLICTO']} conflicting "
+        f"({recent['RECHAZADO_ENTRADA']} and {recent['CONFLICTO']} in the last "
+        f"{stats.minutes} min)",
+    ]
     return "\n".join(out)
