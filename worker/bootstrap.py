@@ -89,7 +89,7 @@ def planner(settings: Settings) -> Planner:
         default_register=settings.default_register,
         numbered=settings.needs_numbering,
         default=d.default,
-        pos_as_invoice=settings.gateway == "factus",
+        pos_as_invoice=settings.gateway == "factus" and d.factus_pos_as_invoice,
     )
 
 

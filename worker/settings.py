@@ -204,6 +204,23 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _documents(self) -> Settings:
+        if self.default_register not in self.registers:
+            raise ValueError(
+                f"default_register {self.default_register!r} is not one of REGISTERS "
+                f"({', '.join(sorted(self.registers)) or 'none'})"
+            )
+        d = self.documents
+        modes = {d.mode, *(r.mode for r in self.registers.values() if r.mode)}
+        if self.gateway == "factus" and not d.factus_pos_as_invoice and modes - {"invoice"}:
+            raise ValueError(
+                "GATEWAY=factus cannot issue POS equivalent documents (Factus has none): set "
+                "DOCUMENTS__MODE=invoice (and no register mode other than invoice), or "
+                "DOCUMENTS__FACTUS_POS_AS_INVOICE=true to issue them as invoices"
+            )
+        return self
+
     @property
     def gateway_timeout(self) -> float:
         """The longest one gateway call may take (connect + read)."""

@@ -94,6 +94,10 @@ def test_metrics_endpoint_reports_the_database(exporter: str, engine: Engine) ->
     # the refused payload is counted apart from what happened to orders
     assert found[("einvoice_intake_refusals_total", (("status", "RECHAZADO_ENTRADA"),))] == 1
     assert found[("einvoice_intake_refusals_total", (("status", "CONFLICTO"),))] == 0
+    invoices = (("issuer", fx.ISSUER), ("kind", "01"), ("prefix", "SETP"), ("register", ""))
+    assert found[("einvoice_numbering_range_remaining", invoices)] == 995000000 - 990000007 + 1
+    assert 0 < found[("einvoice_numbering_range_used_ratio", invoices)] < 0.0001
+    assert found[("einvoice_numbering_range_days_left", invoices)] > 30
     success = (("outcome", "SUCCESS"),)
     assert found[("einvoice_gateway_attempt_seconds_count", success)] == 1
     assert found[("einvoice_gateway_attempt_seconds_bucket", (("le", "+Inf"), *success))] == 1

@@ -319,6 +319,12 @@ def test_export_streams_the_audit_trail(
     assert (code, out) == (0, "")
     assert "exported 0 audit rows" in err
 
+    code, out, err = run(capsys, "export", "--from", today, "--to", "2099-12-31", "--refusals")
+    refused = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and "exported 1 refused-input rows" in err
+    assert [r["status"] for r in refused] == ["RECHAZADO_ENTRADA"]
+    assert refused[0]["response_out"]["errors"][0]["field"] == "id_pedido_origen"
+
 
 def test_flower_refuses_to_start_without_credentials(
     ops_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -38,6 +38,11 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="default jsonl")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
     p.add_argument("--batch", type=int, default=1000, help="rows fetched per round trip")
+    p.add_argument(
+        "--refusals",
+        action="store_true",
+        help="export the input the intake refused in the period (kept apart from the trail)",
+    )
     progress = p.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None)
     progress.add_argument("--no-progress", dest="progress", action="store_false")
@@ -49,15 +54,15 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--to must be after --from")
     show = sys.stderr.isatty() if args.progress is None else args.progress
     with engine_for(Settings()) as engine, engine.connect() as conn, _target(args.output) as out:
-        total = queries.count_audit_rows(conn, args.start, args.end)
+        total = queries.count_audit_rows(conn, args.start, args.end, args.refusals)
         progress = Progress("export", total, show)
-        written = write_rows(
-            queries.audit_rows(conn, args.start, args.end, args.batch), args.format, out, progress
-        )
+        rows = queries.audit_rows(conn, args.start, args.end, args.batch, args.refusals)
+        written = write_rows(rows, args.format, out, progress)
         progress.close()
     where = args.output or "standard output"
+    what = "refused-input rows" if args.refusals else "audit rows"
     print(
-        f"exported {written} audit rows from {local_time(args.start)} to "
+        f"exported {written} {what} from {local_time(args.start)} to "
         f"{local_time(args.end)} (exclusive) as {args.format} to {where}",
         file=sys.stderr,
     )

@@ -24,7 +24,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 
 import redis
@@ -40,9 +40,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from adapters.db.engine import make_engine
+from adapters.db.ranges import RangeStatus, list_ranges
 from worker.ops import periods, queries
 from worker.ops.broker import queue_depth
 from worker.ops.listing import SubParsers
+from worker.ops.tables import BOGOTA
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,32 @@ class _Histogram:
             running += n
             out.append((le, float(running)))
         return out
+
+
+def _ranges(stored: list[RangeStatus], today: date) -> Iterator[Metric]:
+    """Per active numbering range: what is left of it, and for how long it is valid."""
+    labels = ["issuer", "kind", "prefix", "register"]
+    remaining = GaugeMetricFamily(
+        "einvoice_numbering_range_remaining", "Numbers left in the range", labels=labels
+    )
+    used = GaugeMetricFamily(
+        "einvoice_numbering_range_used_ratio",
+        "Share of the range already used (warn at 0.9)",
+        labels=labels,
+    )
+    days = GaugeMetricFamily(
+        "einvoice_numbering_range_days_left",
+        "Days until the range's authorization ends (warn at 30)",
+        labels=labels,
+    )
+    for s in stored:
+        values = [s.issuer, s.range.kind.value, s.range.prefix, s.range.register or ""]
+        remaining.add_metric(values, float(s.remaining))
+        used.add_metric(values, s.used / s.size)
+        days.add_metric(values, float((s.range.valid_to - today).days))
+    yield remaining
+    yield used
+    yield days
 
 
 class DatabaseCollector(Collector):
@@ -118,6 +146,7 @@ class DatabaseCollector(Collector):
             new_rows = queries.audit_counts_by_status(conn, self._watermark, cutoff)
             attempts = queries.attempts_finished(conn, self._watermark, cutoff)
             refused = queries.refusals_by_status(conn, self._watermark, cutoff)
+            stored_ranges = list_ranges(conn)
         self._watermark = cutoff
         self._audit.update(new_rows)
         self._refused.update(refused)
@@ -165,6 +194,7 @@ class DatabaseCollector(Collector):
         for status, n in sorted(self._refused.items()):
             refusals.add_metric([status], float(n))
         yield refusals
+        yield from _ranges(stored_ranges, now.astimezone(BOGOTA).date())
         duration = HistogramMetricFamily(
             "einvoice_gateway_attempt_seconds",
             "From an attempt's PROCESANDO audit row to its outcome row: the gateway call plus "

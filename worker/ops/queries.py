@@ -235,20 +235,24 @@ def refusals_by_status(
     return counts
 
 
-def count_audit_rows(conn: Connection, start: datetime, end: datetime) -> int:
-    query = select(func.count()).where(AUDIT.c.created_at >= start, AUDIT.c.created_at < end)
+def count_audit_rows(
+    conn: Connection, start: datetime, end: datetime, refusals: bool = False
+) -> int:
+    table = REFUSALS if refusals else AUDIT
+    query = select(func.count()).where(table.c.created_at >= start, table.c.created_at < end)
     return int(conn.execute(query).scalar_one())
 
 
 def audit_rows(
-    conn: Connection, start: datetime, end: datetime, batch: int = 1000
+    conn: Connection, start: datetime, end: datetime, batch: int = 1000, refusals: bool = False
 ) -> Iterator[Any]:
-    """The audit trail in [start, end) in id order, through a server-side cursor:
-    at most `batch` rows are held in memory at once."""
+    """The audit trail (or, with `refusals`, the input the intake refused) in [start, end) in
+    id order, through a server-side cursor: at most `batch` rows are held in memory at once."""
+    table = REFUSALS if refusals else AUDIT
     query = (
-        select(AUDIT)
-        .where(AUDIT.c.created_at >= start, AUDIT.c.created_at < end)
-        .order_by(AUDIT.c.id)
+        select(table)
+        .where(table.c.created_at >= start, table.c.created_at < end)
+        .order_by(table.c.id)
     )
     yield from conn.execution_options(yield_per=batch).execute(query)
 

@@ -1,0 +1,42 @@
+"""Which document an order becomes, as the settings say it, and the settings Factus refuses."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from domain.documents import DocumentKind
+from domain.order import parse_order
+from tests.factories import order
+from worker.bootstrap import planner
+from worker.settings import DocumentSettings, RegisterSettings, Settings
+
+
+def test_factus_refuses_a_pos_mode_at_start_unless_pos_tickets_may_be_invoices() -> None:
+    pos = DocumentSettings(mode="pos", factus_pos_as_invoice=False)
+    with pytest.raises(ValidationError, match="Factus has none"):
+        Settings(gateway="factus", documents=pos)
+    till = {"1": RegisterSettings(), "2": RegisterSettings(mode="payload")}
+    with pytest.raises(ValidationError, match="DOCUMENTS__FACTUS_POS_AS_INVOICE"):
+        Settings(
+            gateway="factus",
+            documents=DocumentSettings(factus_pos_as_invoice=False),
+            registers=till,
+        )
+    allowed = Settings(gateway="factus", documents=DocumentSettings(mode="pos"))
+    assert planner(allowed).plan(parse_order(order("A"))).kind is DocumentKind.INVOICE
+    assert (
+        planner(Settings(documents=DocumentSettings(mode="pos"))).plan(parse_order(order("B"))).kind
+        is DocumentKind.POS
+    )
+
+
+def test_a_register_may_have_its_own_mode_and_the_default_register_must_exist() -> None:
+    registers = {"1": RegisterSettings(), "bar": RegisterSettings(mode="pos")}
+    chosen = planner(Settings(registers=registers))
+    assert chosen.plan(parse_order(order("A"))).kind is DocumentKind.INVOICE
+    at_bar = parse_order({**order("B"), "caja": "bar"})
+    assert chosen.plan(at_bar) == chosen.plan(at_bar)
+    assert chosen.plan(at_bar).kind is DocumentKind.POS and chosen.plan(at_bar).register == "bar"
+    with pytest.raises(ValidationError, match="default_register 'x' is not one of REGISTERS"):
+        Settings(default_register="x")
