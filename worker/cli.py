@@ -7,11 +7,12 @@ import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from domain.errors import InvalidOrder, NumberingError, OrderConflict
 from domain.ports import OrderKey
+from worker.cli_exits import BadInput, run_command
+from worker.cli_files import read_input
 from worker.settings import Settings
 
 
@@ -37,17 +38,17 @@ def read_orders(stream: TextIO) -> Iterator[Any]:
     try:
         data = _json(stripped)
     except RecursionError:
-        raise SystemExit("input: not JSON this tool accepts (nested too deeply)") from None
+        raise BadInput("input: not JSON this tool accepts (nested too deeply)") from None
     except ValueError:  # JSONDecodeError included: try JSON lines
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
                     yield _json(line)
                 except RecursionError:
-                    raise SystemExit(f"line {number}: nested too deeply") from None
+                    raise BadInput(f"input line {number}: nested too deeply") from None
                 except ValueError as exc:
                     message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                    raise SystemExit(f"line {number}: not JSON ({message})") from None
+                    raise BadInput(f"input line {number}: not JSON ({message})") from None
         return
     if isinstance(data, list):
         yield from data
@@ -66,11 +67,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_enqueue(args: argparse.Namespace) -> int:
     from worker.producer import Producer
 
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    raw = read_input(args.file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SystemExit(f"input: not UTF-8 (byte {exc.start} cannot be read as text)") from None
+        raise BadInput(f"input: not UTF-8 (byte {exc.start} cannot be read as text)") from None
     orders = list(read_orders(io.StringIO(text)))
     failures = 0
     with Producer(_settings()) as producer:
@@ -268,7 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconcile", help="run one reconciliation pass now")
     p.set_defaults(func=cmd_reconcile)
 
-    p = sub.add_parser("demo", help="worker + beat + sample orders end to end, with each outcome")
+    p = sub.add_parser(
+        "demo",
+        help="worker + beat + sample orders end to end, with each outcome; exit status 0 "
+        "only when every accepted order ends SUCCESS",
+    )
     p.add_argument("--orders", help="orders file (default: the bundled samples)")
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(func=cmd_demo)
@@ -284,9 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
-    return result
+    """Parse and dispatch; what a command raises becomes one line on stderr and an exit status
+    (the table is in worker.cli_exits)."""
+
+    def dispatch() -> int:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+
+    return run_command(dispatch)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
     from worker.settings import Settings
 
     configure_logging(Settings())
+    _check_address_free(host, port)
     uvicorn.run(
         "worker.api.app:served_api",
         factory=True,
@@ -30,6 +32,18 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
         access_log=access_log,
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_address_free(host: str, port: int) -> None:
+    """Bind the address once first: uvicorn logs a taken port and exits 1, which a caller
+    cannot tell from other failures; this raises the OSError the command line reports."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
 
 
 def openapi_text() -> str:

@@ -212,7 +212,11 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url, pool_size=1)
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(engine, settings, args.settle, args.backfill))
-    server, thread = start_http_server(args.port, args.address, registry)
+    try:
+        server, thread = start_http_server(args.port, args.address, registry)
+    except OSError as exc:  # name the address; the command line reports it (status 69)
+        engine.dispose()
+        raise OSError(exc.errno, exc.strerror, f"{args.address}:{args.port}") from None
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
