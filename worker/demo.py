@@ -32,7 +32,9 @@ DEMO_DIR = Path("var/demo")
 
 def _sample_orders(path: str | None) -> list[Any]:
     if path:
-        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_float=str)
+        from worker.cli_files import read_input
+
+        data = json.loads(read_input(path).decode("utf-8"), parse_float=str)
     else:
         text = resources.files("worker.samples").joinpath("orders.json").read_text(encoding="utf-8")
         data = json.loads(text, parse_float=str)
