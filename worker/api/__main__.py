@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +21,10 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
     from worker.logs import configure_logging
     from worker.settings import Settings
 
-    configure_logging(Settings())
+    configure_logging(Settings(), capture=True)
     _check_address_free(host, port)
+    if not access_log:  # read by each server process (worker.api.access_log)
+        os.environ["API_ACCESS_LOG"] = "false"
     uvicorn.run(
         "worker.api.app:served_api",
         factory=True,
@@ -29,7 +32,7 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
         port=port,
         workers=workers,
         log_config=None,
-        access_log=access_log,
+        access_log=False,  # the app logs each request itself, with its duration
         timeout_graceful_shutdown=10,
     )
 
