@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+if TYPE_CHECKING:  # types only: starlette comes with fastapi, and is not imported at run time
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("worker.api.access")
 
