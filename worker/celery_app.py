@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 @setup_logging.connect
 def _setup_logging(**_: Any) -> None:
-    configure_logging(Settings())
+    configure_logging(Settings(), capture=True)
 
 
 @worker_process_init.connect

@@ -7,11 +7,13 @@ import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from domain.errors import InvalidOrder, NumberingError, OrderConflict
+from domain.order import ORDER_ID
 from domain.ports import OrderKey
+from worker.cli_exits import BadInput, run_command
+from worker.cli_files import read_input
 from worker.settings import Settings
 
 
@@ -37,17 +39,17 @@ def read_orders(stream: TextIO) -> Iterator[Any]:
     try:
         data = _json(stripped)
     except RecursionError:
-        raise SystemExit("input: not JSON this tool accepts (nested too deeply)") from None
+        raise BadInput("input: not JSON this tool accepts (nested too deeply)") from None
     except ValueError:  # JSONDecodeError included: try JSON lines
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
                     yield _json(line)
                 except RecursionError:
-                    raise SystemExit(f"line {number}: nested too deeply") from None
+                    raise BadInput(f"input line {number}: nested too deeply") from None
                 except ValueError as exc:
                     message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                    raise SystemExit(f"line {number}: not JSON ({message})") from None
+                    raise BadInput(f"input line {number}: not JSON ({message})") from None
         return
     if isinstance(data, list):
         yield from data
@@ -76,49 +78,71 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_enqueue(args: argparse.Namespace) -> int:
     from worker.producer import Producer
 
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    raw = read_input(args.file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SystemExit(f"input: not UTF-8 (byte {exc.start} cannot be read as text)") from None
+        raise BadInput(f"input: not UTF-8 (byte {exc.start} cannot be read as text)") from None
     orders = list(read_orders(io.StringIO(text)))
     failures = 0
-    with Producer(_settings()) as producer:
-        for data in orders:
+    settings = _settings()
+    with Producer(settings) as producer:
+        for position, data in enumerate(orders, 1):
+            about = _about(data, position, settings.issuer.nit)
             try:
                 result = producer.enqueue(data)
             except InvalidOrder as exc:
                 failures += 1
                 _emit(
                     args,
-                    {"ok": False, "error": "invalid_order", "errors": exc.as_dicts()},
-                    f"INVALID {_order_id(data)}: "
+                    {"ok": False, **about, "error": "invalid_order", "errors": exc.as_dicts()},
+                    f"INVALID {_name(about)}: "
                     + "; ".join(f"{e.field}: {e.message} [{e.rule}]" for e in exc.errors),
                 )
             except (OrderConflict, NumberingError) as exc:
                 failures += 1
                 _emit(
                     args,
-                    {"ok": False, "error": type(exc).__name__, "message": str(exc)},
-                    f"REFUSED {_order_id(data)}: {exc}",
+                    {"ok": False, **about, "error": type(exc).__name__, "message": str(exc)},
+                    f"REFUSED {_name(about)}: {exc}",
                 )
             else:
                 verb = "ACCEPTED" if result.created else "EXISTING"
                 text = f"{verb} {result.key} state={result.state}"
                 if result.number:
                     text += f" number={result.number}"
-                _emit(args, {"ok": True, **result.as_dict()}, text)
+                _emit(args, {"ok": True, **about, **result.as_dict()}, text)
                 for warning in result.warnings:
                     print(f"WARNING {warning}", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _order_id(data: Any) -> str:
-    return str(data.get("id_pedido_origen")) if isinstance(data, dict) else "(not an object)"
+def _about(data: Any, position: int, issuer: str) -> dict[str, Any]:
+    """Which order a result line is about: its place in the input, its id as given, and its
+    key when the id is one (an object without a usable id, or no object at all, says so)."""
+    if not isinstance(data, dict):
+        return {
+            "position": position,
+            "id_pedido_origen": None,
+            "order_key": None,
+            "input": "not a JSON object",
+        }
+    order_id = data.get("id_pedido_origen")
+    key = None
+    if isinstance(order_id, str) and ORDER_ID.fullmatch(order_id):
+        key = str(OrderKey(issuer, order_id))
+    return {"position": position, "id_pedido_origen": order_id, "order_key": key}
+
+
+def _name(about: dict[str, Any]) -> str:
+    if "input" in about:
+        return f"order {about['position']} ({about['input']})"
+    order_id = about["id_pedido_origen"]
+    return str(order_id) if order_id is not None else f"order {about['position']} (no id)"
 
 
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
-    print(json.dumps(obj, ensure_ascii=False) if args.json else text)
+    print(json.dumps(obj, ensure_ascii=False, default=str) if args.json else text)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -184,9 +208,14 @@ def _entry(entry: Any) -> dict[str, Any]:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from worker.celery_app import app
+    from worker.logs import configure_logging
 
     settings = _settings()
+    # before Celery starts: its first warnings come before its own logging set-up
+    configure_logging(settings, capture=True)
+    quiet = ["--quiet"] if settings.log_format == "json" else []  # the banner is one event
     argv = [
+        *quiet,
         "worker",
         "-Q",
         settings.queue,
@@ -209,17 +238,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
+    from worker.logs import configure_logging
     from worker.supervise import supervise
 
+    settings = _settings()
+    configure_logging(settings, capture=True)
+    quiet = ["--quiet"] if settings.log_format == "json" else []
     command = [
         sys.executable,
         "-m",
         "celery",
         "-A",
         "worker.celery_app",
+        *quiet,
         "beat",
         "-l",
-        _settings().log_level,
+        settings.log_level,
     ]
     return supervise(command, name="beat")
 
@@ -300,7 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconcile", help="run one reconciliation pass now")
     p.set_defaults(func=cmd_reconcile)
 
-    p = sub.add_parser("demo", help="worker + beat + sample orders end to end, with each outcome")
+    p = sub.add_parser(
+        "demo",
+        help="worker + beat + sample orders end to end, with each outcome; exit status 0 "
+        "only when every accepted order ends SUCCESS",
+    )
     p.add_argument("--orders", help="orders file (default: the bundled samples)")
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(func=cmd_demo)
@@ -318,9 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
-    return result
+    """Parse and dispatch; what a command raises becomes one line on stderr and an exit status
+    (the table is in worker.cli_exits)."""
+
+    def dispatch() -> int:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+
+    return run_command(dispatch)
 
 
 if __name__ == "__main__":

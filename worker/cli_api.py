@@ -11,8 +11,15 @@ from worker.settings import Settings
 
 def cmd_serve_api(args: argparse.Namespace) -> int:
     from worker.api.__main__ import serve
+    from worker.api.config import ApiSettings
 
-    serve(args.host, args.port, args.workers, access_log=not args.no_access_log)
+    defaults = ApiSettings()  # read here, not when the parser is built: a bad API_* setting
+    serve(  # must not break every other command
+        args.host or defaults.host,
+        args.port or defaults.port,
+        args.workers or defaults.workers,
+        access_log=not args.no_access_log,
+    )
     return 0
 
 
@@ -64,13 +71,10 @@ def cmd_key_list(args: argparse.Namespace) -> int:
 
 def add_api_commands(sub: Any) -> None:
     """Register `serve-api` and `api-key` on the main parser's subcommands."""
-    from worker.api.config import ApiSettings
-
-    defaults = ApiSettings()
     p = sub.add_parser("serve-api", help="serve the HTTP intake for POS systems (uvicorn)")
-    p.add_argument("--host", default=defaults.host)
-    p.add_argument("--port", type=int, default=defaults.port)
-    p.add_argument("--workers", type=int, default=defaults.workers)
+    p.add_argument("--host", help="default API_HOST or 127.0.0.1")
+    p.add_argument("--port", type=int, help="default API_PORT or 8000")
+    p.add_argument("--workers", type=int, help="default API_WORKERS or 1")
     p.add_argument("--no-access-log", action="store_true")
     p.set_defaults(func=cmd_serve_api)
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from domain.errors import DomainError
 from domain.order import parse_order
 from domain.ports import DocumentNumber, OrderKey, Submission
+from worker.cli_exits import BadInput, Misconfigured
+from worker.cli_files import output_folder, read_input, write_output
 from worker.settings import Settings
 
 
@@ -42,8 +43,13 @@ def add_document_commands(sub: Any) -> None:
 
 
 def _read(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return json.loads(text, parse_float=str)
+    try:
+        return json.loads(read_input(path).decode("utf-8"), parse_float=str)
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8") from None
+    except ValueError as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise BadInput(f"{path}: not JSON ({message})") from None
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -52,19 +58,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from worker.wiring import dian_parts
 
     settings = Settings()
-    try:
-        order = parse_order(_read(args.order_file))
-    except DomainError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    order = parse_order(_read(args.order_file))  # InvalidOrder: every field error, status 65
     if args.test_certificate:
         signer = XadesSigner.from_pkcs12(make_test_pkcs12(settings.issuer.nit, "render"), "render")
     elif settings.dian.cert_path is None:
-        print(
-            "set DIAN__CERT_PATH (and DIAN__CERT_PASSWORD), or pass --test-certificate",
-            file=sys.stderr,
+        raise Misconfigured(
+            "render needs a certificate: set DIAN__CERT_PATH (and DIAN__CERT_PASSWORD), "
+            "or pass --test-certificate"
         )
-        return 2
     else:
         signer = None
     parts = dian_parts(settings, signer)
@@ -73,13 +74,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     submission = Submission(
         OrderKey(settings.issuer.nit, order.id_pedido_origen), order, issued, number
     )
-    try:
-        invoice = parts.factory.build(submission, signing_time=issued)
-    except DomainError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    invoice = parts.factory.build(submission, signing_time=issued)
     if args.zip:
-        Path(args.zip).write_bytes(invoice.zip_bytes)
+        write_output(args.zip, invoice.zip_bytes)
         print(
             f"{args.zip}: {invoice.zip_name} holding {invoice.xml_name}; CUFE {invoice.cufe}",
             file=sys.stderr,
@@ -100,18 +97,19 @@ def cmd_documents(args: argparse.Namespace) -> int:
         else OrderKey(settings.issuer.nit, args.order)
     )
     record = container(settings).store.get(key)
-    if record is None or record.state.value != "SUCCESS":
-        state = record.state if record else "unknown"
-        print(f"order {key} has no issued document (state {state})", file=sys.stderr)
+    if record is None:
+        print(f"no order {key}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if record.state.value != "SUCCESS":
+        print(f"order {key} has no issued document (state {record.state})", file=sys.stderr)
+        return 1
+    if record.gateway not in ("factus", "dian"):
+        print(f"the {record.gateway} gateway keeps no documents", file=sys.stderr)
+        return 1
+    out = output_folder(args.out)
     if record.gateway == "factus":
         return _factus_documents(settings, record.references, out)
-    if record.gateway == "dian":
-        return _dian_documents(settings, record.references, out)
-    print(f"the {record.gateway} gateway keeps no documents", file=sys.stderr)
-    return 2
+    return _dian_documents(settings, record.references, out)
 
 
 def _factus_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
@@ -124,7 +122,7 @@ def _factus_documents(settings: Settings, refs: dict[str, str], out: Path) -> in
     for fetch in (gateway.client.download_pdf, gateway.client.download_xml):
         file = fetch(number)
         target = out / Path(file.file_name).name
-        target.write_bytes(file.content)
+        write_output(target, file.content)
         print(target)
     gateway.close()
     return 0
@@ -142,7 +140,7 @@ def _dian_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
         )
         return 1
     target = out / f"{refs.get('number', refs['cufe'][:12])}.xml"
-    target.write_bytes(answer.xml)
+    write_output(target, answer.xml)
     print(target)
     parts.client.close()
     return 0

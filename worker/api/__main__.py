@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +21,10 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
     from worker.logs import configure_logging
     from worker.settings import Settings
 
-    configure_logging(Settings())
+    configure_logging(Settings(), capture=True)
+    _check_address_free(host, port)
+    if not access_log:  # read by each server process (worker.api.access_log)
+        os.environ["API_ACCESS_LOG"] = "false"
     uvicorn.run(
         "worker.api.app:served_api",
         factory=True,
@@ -27,9 +32,21 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
         port=port,
         workers=workers,
         log_config=None,
-        access_log=access_log,
+        access_log=False,  # the app logs each request itself, with its duration
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_address_free(host: str, port: int) -> None:
+    """Bind the address once first: uvicorn logs a taken port and exits 1, which a caller
+    cannot tell from other failures; this raises the OSError the command line reports."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
 
 
 def openapi_text() -> str:

@@ -67,11 +67,15 @@ def create_api(
 
 def served_api() -> FastAPI:
     """Factory for `uvicorn --factory`: each server process configures its logging first."""
+    from worker.api.access_log import AccessLog
     from worker.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings)
-    return create_api(settings)
+    app = create_api(settings)
+    if ApiSettings().access_log:
+        app.add_middleware(AccessLog)
+    return app
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:

@@ -15,3 +15,4 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     workers: int = 1
     db_pool_size: int = 10
+    access_log: bool = True  # one line per request: method, path, status, duration_ms

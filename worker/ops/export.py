@@ -13,9 +13,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
+from worker.cli_exits import UsageError
+from worker.cli_files import text_output
 from worker.ops import periods, queries
 from worker.ops.database import engine_for
 from worker.ops.listing import SubParsers
@@ -51,7 +52,7 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.end <= args.start:
-        raise SystemExit("--to must be after --from")
+        raise UsageError("--to must be after --from")
     show = sys.stderr.isatty() if args.progress is None else args.progress
     with engine_for(Settings()) as engine, engine.connect() as conn, _target(args.output) as out:
         total = queries.count_audit_rows(conn, args.start, args.end, args.refusals)
@@ -111,5 +112,5 @@ def _target(path: str | None) -> Iterator[TextIO]:
     if path is None:
         yield sys.stdout
         return
-    with Path(path).open("w", encoding="utf-8", newline="") as stream:
+    with text_output(path) as stream:
         yield stream

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 
 from domain.store import State
+from worker.cli_exits import UsageError
 from worker.ops import periods, queries
 from worker.ops.database import engine_for
 from worker.ops.reasons import describe_reason
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         since = periods.since(args.since, now)
     except argparse.ArgumentTypeError as exc:
-        raise SystemExit(f"--since: {exc}") from None
+        raise UsageError(f"--since: {exc}") from None
     with engine_for(Settings()) as engine, engine.connect() as conn:
         orders = queries.list_orders(conn, args.state or [], since, args.limit)
     if args.json:

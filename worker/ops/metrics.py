@@ -250,11 +250,18 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from worker.logs import configure_logging
+
     settings = Settings()
+    configure_logging(settings, capture=True)
     engine = make_engine(settings.database_url, pool_size=1)
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(engine, settings, args.settle, args.backfill))
-    server, thread = start_http_server(args.port, args.address, registry)
+    try:
+        server, thread = start_http_server(args.port, args.address, registry)
+    except OSError as exc:  # name the address; the command line reports it (status 69)
+        engine.dispose()
+        raise OSError(exc.errno, exc.strerror, f"{args.address}:{args.port}") from None
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -262,7 +269,12 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"serving metrics on http://{args.address}:{args.port}/metrics", flush=True)
+    log.info(
+        "serving metrics on http://%s:%s/metrics",
+        args.address,
+        args.port,
+        extra={"fields": {"address": args.address, "port": args.port}},
+    )
     while not stop.wait(1.0):
         pass
     server.shutdown()
