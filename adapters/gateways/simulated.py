@@ -25,6 +25,7 @@ from pathlib import Path
 from domain.errors import GatewayUnavailable, OutcomeUnknown
 from domain.ports import GatewayResult, Rule, Submission, Verdict
 
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's write lock
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     reference TEXT PRIMARY KEY,
@@ -52,17 +53,35 @@ class SimulatedAuthority:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         self._path = state_path
         self._local = threading.local()
+        self._open_books()
+
+    def _open_books(self) -> None:
+        """Switch the file to WAL and create the table, safely when many processes open a new
+        file at once (a worker's pool starting).
+
+        A connection that reads before it writes cannot wait for another writer without risking
+        a deadlock, so SQLite answers it "database is locked" at once, busy timeout or not. The
+        WAL switch is such a statement: it is tried again, briefly, until the other opener is
+        done. The table is created in an immediate transaction, which takes the write lock
+        before reading and so waits its turn instead."""
         conn = self._connect()
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(SCHEMA)
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+        with self._transaction() as tx:
+            tx.execute(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         """One connection per process and thread, kept: opening one per call cost more than
         the bookkeeping itself."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
