@@ -83,6 +83,7 @@ class SimulatedSettings(BaseModel):
     unavailable_rate: float = 0.0
     drop_rate: float = 0.0
     pending_checks: int = 0
+    fail_first: int = 0  # the first N calls raise an error no gateway maps (tests, drills)
 
 
 class WorkerSettings(BaseModel):

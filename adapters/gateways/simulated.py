@@ -6,6 +6,9 @@ Fault modes:
 - `unavailable_rate`: refuse before processing (GatewayUnavailable; nothing recorded);
 - `drop_rate`: process and accept, then lose the answer (OutcomeUnknown);
 - `pending_checks`: a new document stays "pending" for that many status questions;
+- `fail_first`: the first N calls (submissions or status questions, counted across every
+  process sharing the books) raise RuntimeError before doing anything: an error no gateway
+  maps, as a bug or an unforeseen answer of a real authority would be;
 - an order whose id contains `RECHAZO` is rejected with DIAN rule FAD06.
 """
 
@@ -33,6 +36,10 @@ CREATE TABLE IF NOT EXISTS documents (
     verdict TEXT NOT NULL,
     checks_left INTEGER NOT NULL,
     cufe TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faults (
+    name TEXT PRIMARY KEY,
+    raised INTEGER NOT NULL
 )
 """
 
@@ -44,6 +51,7 @@ class SimulatedConfig:
     unavailable_rate: float = 0.0
     drop_rate: float = 0.0
     pending_checks: int = 0
+    fail_first: int = 0
 
 
 class SimulatedAuthority:
@@ -74,7 +82,8 @@ class SimulatedAuthority:
                     raise
                 time.sleep(0.005)
         with self._transaction() as tx:
-            tx.execute(SCHEMA)
+            for statement in SCHEMA.split(";"):
+                tx.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         """One connection per process and thread, kept: opening one per call cost more than
@@ -123,6 +132,20 @@ class SimulatedAuthority:
             return None
         return (Verdict.PENDING if row[1] > 0 else Verdict(row[0])), row[2]
 
+    def take_fault(self, name: str, limit: int) -> bool:
+        """True for the first `limit` calls with this name, counted in the books."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT raised FROM faults WHERE name = ?", (name,)).fetchone()
+            raised = int(row[0]) if row else 0
+            if raised >= limit:
+                return False
+            conn.execute(
+                "INSERT INTO faults VALUES (?, 1) "
+                "ON CONFLICT(name) DO UPDATE SET raised = raised + 1",
+                (name,),
+            )
+        return True
+
     def submissions(self) -> dict[str, int]:
         rows = self._connect().execute("SELECT reference, submissions FROM documents").fetchall()
         return {ref: int(n) for ref, n in rows}
@@ -138,6 +161,7 @@ class SimulatedGateway:
 
     def submit(self, submission: Submission) -> GatewayResult:
         self._pause()
+        self._unexpected_failure("submit")
         if self._rng.random() < self._config.unavailable_rate:
             raise GatewayUnavailable("simulated authority: service unavailable (HTTP 503)")
         reference = submission.reference_code
@@ -156,6 +180,7 @@ class SimulatedGateway:
 
     def status(self, submission: Submission) -> GatewayResult:
         self._pause()
+        self._unexpected_failure("status")
         if self._rng.random() < self._config.unavailable_rate:
             raise GatewayUnavailable("simulated authority: service unavailable (HTTP 503)")
         found = self._authority.lookup(submission.reference_code)
@@ -179,6 +204,11 @@ class SimulatedGateway:
         if duplicate:
             response["duplicate"] = "Regla: 90, documento procesado anteriormente (el nuestro)"
         return GatewayResult(verdict, refs, (), response)
+
+    def _unexpected_failure(self, call: str) -> None:
+        limit = self._config.fail_first
+        if limit > 0 and self._authority.take_fault("unexpected", limit):
+            raise RuntimeError(f"simulated authority: unexpected failure in {call}")
 
     def _pause(self) -> None:
         if self._config.latency > 0:
