@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    beat_init,
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from worker import bootstrap
 from worker.logs import configure_logging
@@ -97,6 +102,13 @@ def create_app(settings: Settings | None = None) -> Celery:
 @setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     configure_logging(Settings())
+
+
+@beat_init.connect
+def _beat_sends_no_task_events(sender: Any = None, **_: Any) -> None:
+    # Beat publishes only the reconcile task, which stays out of Flower (see worker.tasks).
+    if sender is not None:
+        sender.app.conf.task_send_sent_event = False
 
 
 @worker_process_init.connect

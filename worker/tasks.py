@@ -11,9 +11,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from adapters.db.store import utc_now
 from domain.ports import OrderKey
+from domain.usecases.process import Step
 from domain.usecases.reconcile import reconcile
 from worker import bootstrap
 from worker.logs import bind_order
+from worker.outcomes import OrderFailed, order_failed
 from worker.publisher import TASK_PROCESS, TASK_RECONCILE
 from worker.settings import Settings
 
@@ -45,10 +47,12 @@ class WakeUp:
 
 class OrderTask(Task):  # type: ignore[misc]
     """Shared policy: per-process container, log context, retries for outages and for errors
-    nothing maps."""
+    nothing maps, and final failures reported as what they are."""
 
     max_retries = None
     typing = False
+    # Expected: FAILURE in Flower with the reason, logged at INFO, acked, never retried.
+    throws = (OrderFailed,)
 
     def container(self) -> bootstrap.Container:
         settings: Settings = self.app.conf.einvoice_settings
@@ -114,9 +118,13 @@ def register(app: Celery) -> None:
                 raise
             raise raised from exc
         log.info("order %s: %s", key, outcome.step)
+        if outcome.step is Step.FAILED:
+            raise order_failed(key, outcome.reason)
         return str(outcome.step)
 
-    @app.task(name=TASK_RECONCILE, bind=True, base=OrderTask, acks_late=True)
+    # Every few seconds, mostly finding nothing: kept out of Flower's task list (no task
+    # events); the wake-ups it sends are process_order tasks and show there.
+    @app.task(name=TASK_RECONCILE, bind=True, base=OrderTask, acks_late=True, send_events=False)
     def reconcile_orders(self: OrderTask) -> dict[str, Any]:
         c = self.container()
         assert c.publisher is not None

@@ -87,6 +87,7 @@ class Step(enum.StrEnum):
 class Processed:
     step: Step
     retry_in: float | None = None  # seconds until the order is due again
+    reason: dict[str, Any] | None = None  # why it FAILED, as stored on the order
 
 
 @dataclass
@@ -257,7 +258,9 @@ class ProcessOrder:
         status = "SUCCESS" if state is State.SUCCESS else "FAILED"
         note = StepNote(status, response if response is not None else dict(reason or {}))
         self._store.finish(attempt.claim, state, references, note, reason)
-        return Processed(Step.SUCCEEDED if state is State.SUCCESS else Step.FAILED)
+        if state is State.SUCCESS:
+            return Processed(Step.SUCCEEDED)
+        return Processed(Step.FAILED, reason=reason)
 
     def _defer(
         self,
