@@ -188,8 +188,12 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
         description="A Prometheus exporter on http://ADDRESS:PORT/metrics. Every scrape reads "
         "the database (and the Redis queue depth when the broker is Redis).",
     )
-    p.add_argument("--port", type=int, default=9808, help="default 9808")
-    p.add_argument("--address", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    p.add_argument("--port", type=int, help="default METRICS__PORT or 9808")
+    p.add_argument(
+        "--address",
+        help="listen address: default METRICS__ADDRESS or 127.0.0.1 (loopback); 0.0.0.0 in a "
+        "container whose port is published",
+    )
     p.add_argument(
         "--backfill",
         type=periods.seconds,
@@ -212,7 +216,9 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url, pool_size=1)
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(engine, settings, args.settle, args.backfill))
-    server, thread = start_http_server(args.port, args.address, registry)
+    address = args.address or settings.metrics.address
+    port = args.port or settings.metrics.port
+    server, thread = start_http_server(port, address, registry)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -220,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"serving metrics on http://{args.address}:{args.port}/metrics", flush=True)
+    print(f"serving metrics on http://{address}:{port}/metrics", flush=True)
     while not stop.wait(1.0):
         pass
     server.shutdown()
