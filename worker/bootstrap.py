@@ -196,7 +196,12 @@ def build_gateway(settings: Settings) -> Gateway:
         s = settings.simulated
         return SimulatedGateway(
             SimulatedConfig(
-                s.state_path, s.latency, s.unavailable_rate, s.drop_rate, s.pending_checks
+                s.state_path,
+                s.latency,
+                s.unavailable_rate,
+                s.drop_rate,
+                s.pending_checks,
+                s.fail_first,
             )
         )
     if settings.gateway == "dian":

@@ -6,15 +6,24 @@ a visibility timeout longer than any lease, nested time limits, no result backen
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    beat_init,
+    celeryd_init,
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from worker import bootstrap
 from worker.logs import configure_logging
 from worker.publisher import TASK_PROCESS, TASK_RECONCILE
 from worker.settings import VAR_DIR, Settings
+
+EX_CONFIG = 78  # sysexits: configuration error
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -76,6 +85,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             redbeat_key_prefix=f"redbeat:{settings.queue}:",
             redbeat_lock_timeout=max(60, int(w.reconcile_interval * 4)),
             beat_max_loop_interval=min(10, int(w.reconcile_interval)),
+            # `celery inspect ping -d celerybeat@HOST` answers while the scheduler ticks
+            beat_enable_remote_control=True,
         )
     else:
         VAR_DIR.mkdir(exist_ok=True)
@@ -97,6 +108,25 @@ def create_app(settings: Settings | None = None) -> Celery:
 @setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     configure_logging(Settings(), capture=True)
+
+
+@celeryd_init.connect
+def _refuse_an_implicit_gateway(conf: Any = None, **_: Any) -> None:
+    settings: Settings = getattr(conf, "einvoice_settings", None) or Settings()
+    problem = settings.implicit_gateway_problem()
+    if problem:
+        configure_logging(settings)
+        logging.getLogger("worker").critical("worker not started: %s", problem)
+        # Celery logs and swallows ordinary exceptions from signal receivers; SystemExit stops
+        # the start before anything is consumed, whether by `einvoice worker` or `celery worker`.
+        raise SystemExit(EX_CONFIG)
+
+
+@beat_init.connect
+def _beat_sends_no_task_events(sender: Any = None, **_: Any) -> None:
+    # Beat publishes only the reconcile task, which stays out of Flower (see worker.tasks).
+    if sender is not None:
+        sender.app.conf.task_send_sent_event = False
 
 
 @worker_process_init.connect

@@ -105,6 +105,7 @@ class SimulatedSettings(BaseModel):
     unavailable_rate: float = 0.0
     drop_rate: float = 0.0
     pending_checks: int = 0
+    fail_first: int = 0  # the first N calls raise an error no gateway maps (tests, drills)
 
 
 class DocumentSettings(BaseModel):
@@ -157,6 +158,14 @@ class WorkerSettings(BaseModel):
     reconcile_batch: int = 500
 
 
+class MetricsSettings(BaseModel):
+    """Where `einvoice metrics` listens: loopback unless told otherwise (a container sets
+    METRICS__ADDRESS=0.0.0.0 so its published port reaches it)."""
+
+    address: str = "127.0.0.1"
+    port: int = 9808
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__", env_file=".env", extra="ignore", case_sensitive=False
@@ -183,6 +192,7 @@ class Settings(BaseSettings):
     factus: FactusSettings = Field(default_factory=FactusSettings)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="after")
     def _nested_timeouts(self) -> Settings:
@@ -220,6 +230,25 @@ class Settings(BaseSettings):
                 "DOCUMENTS__FACTUS_POS_AS_INVOICE=true to issue them as invoices"
             )
         return self
+
+    def implicit_gateway_problem(self) -> str | None:
+        """Why this deployment must name its gateway before a worker starts, or None.
+
+        The simulated gateway is the default so that the demo and a first try need no settings.
+        A deployment whose store is PostgreSQL and whose broker is a network broker (Redis,
+        RabbitMQ: anything but the embedded SQLite transport) looks like production, where
+        issuing against the simulator because GATEWAY was left out would go unnoticed; there
+        the choice must be explicit (GATEWAY=simulated included, for a test deployment)."""
+        if "gateway" in self.model_fields_set:
+            return None
+        if not self.database_url.startswith("postgresql"):
+            return None
+        if self.broker_url.startswith("sqla+"):
+            return None
+        return (
+            "GATEWAY is not set, and PostgreSQL with a network broker looks like production: "
+            "set GATEWAY=dian or GATEWAY=factus (GATEWAY=simulated for a test deployment)"
+        )
 
     @property
     def gateway_timeout(self) -> float:

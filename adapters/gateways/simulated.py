@@ -6,6 +6,9 @@ Fault modes:
 - `unavailable_rate`: refuse before processing (GatewayUnavailable; nothing recorded);
 - `drop_rate`: process and accept, then lose the answer (OutcomeUnknown);
 - `pending_checks`: a new document stays "pending" for that many status questions;
+- `fail_first`: the first N calls (submissions or status questions, counted across every
+  process sharing the books) raise RuntimeError before doing anything: an error no gateway
+  maps, as a bug or an unforeseen answer of a real authority would be;
 - an order whose id contains `RECHAZO` is rejected with DIAN rule FAD06.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 from domain.errors import GatewayUnavailable, OutcomeUnknown
 from domain.ports import GatewayResult, Rule, Submission, Verdict
 
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's write lock
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     reference TEXT PRIMARY KEY,
@@ -32,6 +36,10 @@ CREATE TABLE IF NOT EXISTS documents (
     verdict TEXT NOT NULL,
     checks_left INTEGER NOT NULL,
     cufe TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faults (
+    name TEXT PRIMARY KEY,
+    raised INTEGER NOT NULL
 )
 """
 
@@ -43,6 +51,7 @@ class SimulatedConfig:
     unavailable_rate: float = 0.0
     drop_rate: float = 0.0
     pending_checks: int = 0
+    fail_first: int = 0
 
 
 class SimulatedAuthority:
@@ -52,17 +61,36 @@ class SimulatedAuthority:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         self._path = state_path
         self._local = threading.local()
+        self._open_books()
+
+    def _open_books(self) -> None:
+        """Switch the file to WAL and create the table, safely when many processes open a new
+        file at once (a worker's pool starting).
+
+        A connection that reads before it writes cannot wait for another writer without risking
+        a deadlock, so SQLite answers it "database is locked" at once, busy timeout or not. The
+        WAL switch is such a statement: it is tried again, briefly, until the other opener is
+        done. The table is created in an immediate transaction, which takes the write lock
+        before reading and so waits its turn instead."""
         conn = self._connect()
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(SCHEMA)
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+        with self._transaction() as tx:
+            for statement in SCHEMA.split(";"):
+                tx.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         """One connection per process and thread, kept: opening one per call cost more than
         the bookkeeping itself."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -104,6 +132,20 @@ class SimulatedAuthority:
             return None
         return (Verdict.PENDING if row[1] > 0 else Verdict(row[0])), row[2]
 
+    def take_fault(self, name: str, limit: int) -> bool:
+        """True for the first `limit` calls with this name, counted in the books."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT raised FROM faults WHERE name = ?", (name,)).fetchone()
+            raised = int(row[0]) if row else 0
+            if raised >= limit:
+                return False
+            conn.execute(
+                "INSERT INTO faults VALUES (?, 1) "
+                "ON CONFLICT(name) DO UPDATE SET raised = raised + 1",
+                (name,),
+            )
+        return True
+
     def submissions(self) -> dict[str, int]:
         rows = self._connect().execute("SELECT reference, submissions FROM documents").fetchall()
         return {ref: int(n) for ref, n in rows}
@@ -119,6 +161,7 @@ class SimulatedGateway:
 
     def submit(self, submission: Submission) -> GatewayResult:
         self._pause()
+        self._unexpected_failure("submit")
         if self._rng.random() < self._config.unavailable_rate:
             raise GatewayUnavailable("simulated authority: service unavailable (HTTP 503)")
         reference = submission.reference_code
@@ -137,6 +180,7 @@ class SimulatedGateway:
 
     def status(self, submission: Submission) -> GatewayResult:
         self._pause()
+        self._unexpected_failure("status")
         if self._rng.random() < self._config.unavailable_rate:
             raise GatewayUnavailable("simulated authority: service unavailable (HTTP 503)")
         found = self._authority.lookup(submission.reference_code)
@@ -160,6 +204,11 @@ class SimulatedGateway:
         if duplicate:
             response["duplicate"] = "Regla: 90, documento procesado anteriormente (el nuestro)"
         return GatewayResult(verdict, refs, (), response)
+
+    def _unexpected_failure(self, call: str) -> None:
+        limit = self._config.fail_first
+        if limit > 0 and self._authority.take_fault("unexpected", limit):
+            raise RuntimeError(f"simulated authority: unexpected failure in {call}")
 
     def _pause(self) -> None:
         if self._config.latency > 0:

@@ -9,6 +9,8 @@
     GatewayUnavailable ─▶ PENDIENTE with backoff when the authority surely lacks the document
                           (FAILED once too old), EN_ESPERA when it may have it (never FAILED)
     GatewayMisconfigured, NumberingError ─▶ FAILED, loud
+    any other error ─▶ EN_ESPERA, re-raised: soon (a quick retry) when no submission was under
+                       way, a few times in a row; otherwise after the outcome-unknown wait
 
 Only a status answer of NOT_FOUND in this very attempt, or no earlier claim at all, lets the
 order be sent; and only then may an unavailable authority make it FAILED.
@@ -60,6 +62,9 @@ class RetryPolicy:
     submit_budget: float = 70.0
     # Waits up to this long are a task retry message; longer ones are left to the reconciler.
     quick_retry_limit: float = 60.0
+    # Unexpected errors in a row that are retried within seconds, when no submission was
+    # under way; past them the order waits like an unknown outcome and the reconciler wakes it.
+    interrupted_quick_retries: int = 3
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Exponential backoff with full jitter, capped."""
@@ -83,6 +88,7 @@ class Step(enum.StrEnum):
 class Processed:
     step: Step
     retry_in: float | None = None  # seconds until the order is due again
+    reason: dict[str, Any] | None = None  # why it FAILED, as stored on the order
 
 
 @dataclass
@@ -93,6 +99,9 @@ class _Attempt:
     # True once it is certain the authority lacks the document: nothing was ever sent, or
     # the authority said NOT_FOUND during this attempt.
     absent: bool
+    # True from the moment this attempt starts a submission: if it is interrupted now, the
+    # document may be on its way to the authority.
+    sending: bool = False
 
 
 class _LeaseTooShort(Exception):
@@ -169,6 +178,7 @@ class ProcessOrder:
         elapsed = (self._clock() - attempt.claimed_at).total_seconds()
         if elapsed + self._policy.submit_budget > self._policy.lease_seconds:
             raise _LeaseTooShort()
+        attempt.sending = True
         result = self._gateway.submit(submission)
         if result.verdict is Verdict.NOT_FOUND:
             raise OutcomeUnknown("the gateway answered a submission with 'not found'")
@@ -253,7 +263,9 @@ class ProcessOrder:
         status = "SUCCESS" if state is State.SUCCESS else "FAILED"
         note = StepNote(status, response if response is not None else dict(reason or {}))
         self._store.finish(attempt.claim, state, references, note, reason)
-        return Processed(Step.SUCCEEDED if state is State.SUCCESS else Step.FAILED)
+        if state is State.SUCCESS:
+            return Processed(Step.SUCCEEDED)
+        return Processed(Step.FAILED, reason=reason)
 
     def _defer(
         self,
@@ -264,9 +276,14 @@ class ProcessOrder:
         status: str,
         response: dict[str, Any],
         reason: dict[str, Any] | None = None,
+        quick_allowed: bool = True,
     ) -> Processed:
         due = self._clock() + timedelta(seconds=delay)
-        quick = attempt.quick_retry is not None and delay <= self._policy.quick_retry_limit
+        quick = (
+            quick_allowed
+            and attempt.quick_retry is not None
+            and delay <= self._policy.quick_retry_limit
+        )
         note = StepNote(status, response)
         owned = self._store.defer(
             attempt.claim, state, due, references, note, reason or response, published=quick
@@ -277,12 +294,33 @@ class ProcessOrder:
         return Processed(step, delay)
 
     def _interrupted(self, attempt: _Attempt, exc: BaseException) -> None:
-        response = {"error": "interrupted", "type": type(exc).__name__, "message": str(exc)[:500]}
-        delay = max(self._policy.backoff(attempt.claim.attempt), self._policy.outcome_unknown_delay)
+        """An error nothing above maps (a bug, a soft time limit, shutdown): wait, then ask.
+
+        Without a submission under way the authority's knowledge did not change, so the order
+        is due again within seconds (a quick retry), a few times in a row. Otherwise it waits
+        as long as after an unknown outcome, so a status question cannot come too early."""
+        previous = attempt.claim.record.reason or {}
+        in_a_row = 1
+        if previous.get("error") == "interrupted":
+            in_a_row += int(previous.get("in_a_row", 1))
+        response: dict[str, Any] = {
+            "error": "interrupted",
+            "type": type(exc).__name__,
+            "message": str(exc)[:500],
+            "in_a_row": in_a_row,
+            "sending": attempt.sending,
+        }
+        quick = isinstance(exc, Exception) and in_a_row <= self._policy.interrupted_quick_retries
+        if quick and not attempt.sending:
+            delay = self._policy.backoff(in_a_row)
+        else:
+            delay = max(
+                self._policy.backoff(attempt.claim.attempt), self._policy.outcome_unknown_delay
+            )
         try:
-            due = self._clock() + timedelta(seconds=delay)
-            note = StepNote("EN_ESPERA", response)
-            self._store.defer(attempt.claim, State.EN_ESPERA, due, {}, note, response)
+            self._defer(
+                attempt, State.EN_ESPERA, delay, {}, "EN_ESPERA", response, quick_allowed=quick
+            )
         except Exception:  # the store may be what failed; the lease expiry covers this order
             log.warning(
                 "could not record the interruption of %s", attempt.claim.record.key, exc_info=True

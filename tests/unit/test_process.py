@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from domain.documents import DocumentKind, DocumentPlan
@@ -243,3 +245,96 @@ def test_configuration_errors_are_final_and_loud() -> None:
     _, store, _, process = setup([NumberingError("range expired")])
     assert process(KEY).step is Step.FAILED
     assert store.get(KEY).reason["error"] == "numbering"  # type: ignore[index,union-attr]
+
+
+def _left_to_the_reconciler(store: FakeStore) -> bool:
+    """Due later and not published for then: the reconciler sends the wake-up when due."""
+    record, published = store.rows[KEY].record, store.rows[KEY].published_at
+    assert record.due_at is not None
+    return published is None or published < record.due_at
+
+
+def _offers() -> tuple[list[float], object]:
+    offered: list[float] = []
+
+    def quick(delay: float) -> bool:
+        offered.append(delay)
+        return True
+
+    return offered, quick
+
+
+def test_an_unexpected_error_before_any_submission_is_retried_within_seconds() -> None:
+    policy = RetryPolicy(backoff_base=1, outcome_unknown_delay=120)
+    clock, store, gateway, process = setup([ACCEPTED], [RuntimeError("bug in status")], policy)
+    store.claim(KEY, lease_seconds=1)  # an earlier attempt may have sent: this one asks first
+    clock.advance(2)
+    offered, quick = _offers()
+    with pytest.raises(RuntimeError):
+        process(KEY, quick)  # type: ignore[arg-type]
+    record = store.get(KEY)
+    assert record is not None and record.state is State.EN_ESPERA and record.reason is not None
+    assert record.reason["error"] == "interrupted" and record.reason["type"] == "RuntimeError"
+    assert record.due_at is not None and record.due_at <= clock() + timedelta(seconds=1)
+    assert len(offered) == 1 and offered[0] <= 1  # the wake-up for that moment
+    assert store.rows[KEY].published_at == record.due_at  # the reconciler need not send one
+    gateway.statuses = [NOT_FOUND]
+    clock.advance(offered[0])
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["status", "status", "submit"]
+    assert store.statuses(KEY)[-3:] == ["EN_ESPERA", "PROCESANDO", "SUCCESS"]
+
+
+def test_an_unexpected_error_during_a_submission_waits_as_for_an_unknown_outcome() -> None:
+    policy = RetryPolicy(outcome_unknown_delay=120, quick_retry_limit=60)
+    clock, store, gateway, process = setup([RuntimeError("bug after sending")], [ACCEPTED], policy)
+    offered, quick = _offers()
+    with pytest.raises(RuntimeError):
+        process(KEY, quick)  # type: ignore[arg-type]
+    record = store.get(KEY)
+    assert record is not None and record.state is State.EN_ESPERA and record.reason is not None
+    assert record.reason["sending"] is True
+    assert record.due_at == clock() + timedelta(seconds=120)  # no question before that
+    assert offered == []  # too long for a retry message: the reconciler wakes it
+    assert _left_to_the_reconciler(store)
+    clock.advance(120)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["submit", "status"]  # asked, not sent again
+
+
+def test_quick_retries_after_unexpected_errors_are_bounded() -> None:
+    policy = RetryPolicy(backoff_base=1, interrupted_quick_retries=2, outcome_unknown_delay=30)
+    errors: list = [RuntimeError(f"bug {n}") for n in range(4)]
+    clock, store, _, process = setup([], errors, policy)
+    store.claim(KEY, lease_seconds=1)
+    clock.advance(2)
+    offered, quick = _offers()
+    for n in range(3):
+        with pytest.raises(RuntimeError):
+            process(KEY, quick)  # type: ignore[arg-type]
+        record = store.get(KEY)
+        assert record is not None and record.reason is not None
+        assert record.reason["in_a_row"] == n + 1
+        clock.advance(3600)
+    assert len(offered) == 2  # the third in a row waits for the reconciler
+    assert _left_to_the_reconciler(store)
+
+
+def test_the_count_of_unexpected_errors_starts_again_after_another_outcome() -> None:
+    policy = RetryPolicy(backoff_base=1, interrupted_quick_retries=1)
+    statuses: list = [RuntimeError("bug"), GatewayUnavailable("503"), RuntimeError("bug")]
+    clock, store, _, process = setup([], statuses, policy)
+    store.claim(KEY, lease_seconds=1)
+    clock.advance(2)
+    offered, quick = _offers()
+    with pytest.raises(RuntimeError):
+        process(KEY, quick)  # type: ignore[arg-type]
+    clock.advance(3600)
+    process(KEY, quick)  # unavailable: an ordinary wait
+    clock.advance(3600)
+    with pytest.raises(RuntimeError):
+        process(KEY, quick)  # type: ignore[arg-type]
+    record = store.get(KEY)
+    assert record is not None and record.reason is not None
+    assert record.reason["in_a_row"] == 1
+    assert len(offered) == 3

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from worker.ops.listing import SubParsers
 
 DEFAULT_PORT = 5555
-# `args` is the order key alone, so it is safe to show and it is what operators search by
-TASK_COLUMNS = "name,args,state,result,received,runtime,worker"
+# `args` is the order key alone, so it is safe to show and it is what operators search by;
+# `exception` is why an order FAILED (rule codes, field names) or what interrupted a retry
+TASK_COLUMNS = "name,args,state,result,received,runtime,worker,exception"
 
 
 class FlowerRefused(Exception):

@@ -230,8 +230,12 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
         description="A Prometheus exporter on http://ADDRESS:PORT/metrics. Every scrape reads "
         "the database (and the Redis queue depth when the broker is Redis).",
     )
-    p.add_argument("--port", type=int, default=9808, help="default 9808")
-    p.add_argument("--address", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    p.add_argument("--port", type=int, help="default METRICS__PORT or 9808")
+    p.add_argument(
+        "--address",
+        help="listen address: default METRICS__ADDRESS or 127.0.0.1 (loopback); 0.0.0.0 in a "
+        "container whose port is published",
+    )
     p.add_argument(
         "--backfill",
         type=periods.seconds,
@@ -257,11 +261,13 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url, pool_size=1)
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(engine, settings, args.settle, args.backfill))
+    address = args.address or settings.metrics.address
+    port = args.port or settings.metrics.port
     try:
-        server, thread = start_http_server(args.port, args.address, registry)
+        server, thread = start_http_server(port, address, registry)
     except OSError as exc:  # name the address; the command line reports it (status 69)
         engine.dispose()
-        raise OSError(exc.errno, exc.strerror, f"{args.address}:{args.port}") from None
+        raise OSError(exc.errno, exc.strerror, f"{address}:{port}") from None
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -271,9 +277,9 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     log.info(
         "serving metrics on http://%s:%s/metrics",
-        args.address,
-        args.port,
-        extra={"fields": {"address": args.address, "port": args.port}},
+        address,
+        port,
+        extra={"fields": {"address": address, "port": port}},
     )
     while not stop.wait(1.0):
         pass
