@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from domain.documents import DocumentKind, KindRefused, choose_kind
 from domain.errors import DomainError
-from domain.order import parse_order
+from domain.order import Order, parse_order
 from domain.ports import DocumentNumber, OrderKey, Submission
 from worker.settings import Settings
 
@@ -23,6 +24,12 @@ def add_document_commands(sub: Any) -> None:
         "without sending it",
     )
     p.add_argument("order_file", help="a JSON file with one order, or - for standard input")
+    p.add_argument(
+        "--kind",
+        choices=("pos", "invoice"),
+        help="the document: POS equivalent document (20) or invoice (01); default: what the "
+        "worker would choose for this order (DOCUMENTS__MODE, the register's mode, documento)",
+    )
     p.add_argument("--number", type=int, help="consecutive to use (default: first of the range)")
     p.add_argument("--issued-at", help="issue time, ISO 8601 with offset (default: now)")
     p.add_argument("--zip", metavar="OUT", help="write the zip DIAN receives to this file")
@@ -54,7 +61,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
         order = parse_order(_read(args.order_file))
-    except DomainError as exc:
+        submission = _render_submission(settings, order, args)
+    except (DomainError, KindRefused, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     if args.test_certificate:
@@ -68,26 +76,53 @@ def cmd_render(args: argparse.Namespace) -> int:
     else:
         signer = None
     parts = dian_parts(settings, signer)
-    issued = datetime.fromisoformat(args.issued_at) if args.issued_at else datetime.now(UTC)
-    number = DocumentNumber(settings.numbering.prefix, args.number or settings.numbering.first)
-    submission = Submission(
-        OrderKey(settings.issuer.nit, order.id_pedido_origen), order, issued, number
-    )
     try:
-        invoice = parts.factory.build(submission, signing_time=issued)
+        document = parts.factory.build(submission, signing_time=submission.issued_at)
     except DomainError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    finally:
+        parts.close()
     if args.zip:
-        Path(args.zip).write_bytes(invoice.zip_bytes)
+        Path(args.zip).write_bytes(document.zip_bytes)
+        key = "CUDE" if document.kind.uses_cude else "CUFE"
         print(
-            f"{args.zip}: {invoice.zip_name} holding {invoice.xml_name}; CUFE {invoice.cufe}",
+            f"{args.zip}: {document.zip_name} holding {document.xml_name}; {key} {document.cufe}",
             file=sys.stderr,
         )
     else:
-        sys.stdout.buffer.write(invoice.xml)
+        sys.stdout.buffer.write(document.xml)
         sys.stdout.buffer.write(b"\n")
     return 0
+
+
+def _render_submission(settings: Settings, order: Order, args: argparse.Namespace) -> Submission:
+    """The submission the worker would build for `order`: its kind (as chosen at intake
+    unless `--kind` says), the settings' range of that kind, and its register."""
+    from worker.bootstrap import numbering_range, register
+
+    till = register(settings, order.caja, order.cajero)
+    if till is None:
+        raise ValueError(f"caja {order.caja!r} is not a register of this deployment (REGISTERS)")
+    if args.kind:
+        kind = DocumentKind.POS if args.kind == "pos" else DocumentKind.INVOICE
+    else:
+        configured = settings.registers.get(till.code)
+        mode = (configured.mode if configured else None) or settings.documents.mode
+        identified = not order.adquirente.is_consumidor_final
+        kind = choose_kind(order.documento, identified, mode, settings.documents.default)
+    numbering = numbering_range(settings, kind)
+    issued = datetime.fromisoformat(args.issued_at) if args.issued_at else datetime.now(UTC)
+    number = DocumentNumber(numbering.prefix, args.number or numbering.first, numbering.width)
+    return Submission(
+        OrderKey(settings.issuer.nit, order.id_pedido_origen),
+        order,
+        issued,
+        number,
+        kind=kind,
+        numbering=numbering,
+        register=till,
+    )
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
@@ -134,15 +169,21 @@ def _dian_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
     from worker.wiring import dian_parts
 
     parts = dian_parts(settings)
-    answer = parts.client.get_xml_by_document_key(refs["cufe"])
+    try:
+        # The families may be in different environments (endpoints): ask each one.
+        for client in parts.distinct_clients():
+            answer = client.get_xml_by_document_key(refs["cufe"])
+            if answer.code == "100" and answer.xml is not None:
+                break
+    finally:
+        parts.close()
     if answer.code != "100" or answer.xml is None:
         print(
-            f"DIAN has no XML for CUFE {refs['cufe']}: {answer.code} {answer.message}",
+            f"DIAN has no XML for CUFE/CUDE {refs['cufe']}: {answer.code} {answer.message}",
             file=sys.stderr,
         )
         return 1
     target = out / f"{refs.get('number', refs['cufe'][:12])}.xml"
     target.write_bytes(answer.xml)
     print(target)
-    parts.client.close()
     return 0
