@@ -147,20 +147,12 @@ def _check_totals(order: Order, errors: list[FieldError]) -> None:
         )
 
 
-def payable_rounding(order: Order) -> Decimal:
-    """What the POS charged (`total_factura`) minus what the document's figures add up to
-    (Σ line bases + Σ taxes + tip): the document's `PayableRoundingAmount`, so that its
-    `PayableAmount` is exactly what the customer paid. Each line's total may differ from its
-    base and taxes by a cent (see `_check_item`), so many lines may leave a few cents."""
-    lines = sum((line_base(i) for i in order.items), Decimal(0))
-    taxes = sum((t.monto for i in order.items for t in i.impuestos), Decimal(0))
-    return order.total_factura - (lines + taxes + order.propina_voluntaria)
-
-
 def _check_payable_rounding(order: Order, errors: list[FieldError]) -> None:
-    """Each line may differ by a cent from quantity × unit price + taxes (`_check_item`);
-    many lines may add those cents up to more than a document may round. Lines off by more
-    than a cent, and totals that do not add up, are named by their own rules."""
+    """A document's PayableAmount is `total_factura`; what the lines (quantity × unit price),
+    their taxes and the tip leave between them is its PayableRoundingAmount. Each line may
+    differ by a cent from quantity × unit price + taxes (`_check_item`), and many lines may
+    add those cents up to more than a document may round. Lines off by more than a cent, and
+    totals that do not add up, are named by their own rules."""
     difference = Decimal(0)
     for item in order.items:
         gap = item.total_item - line_base(item) - sum((t.monto for t in item.impuestos), Decimal(0))

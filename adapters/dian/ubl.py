@@ -35,7 +35,7 @@ from domain.errors import FieldError, InvalidOrder, NumberingError
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.order import Adquirente, Item, Order
 from domain.ports import Submission
-from domain.rules import ROUNDING_TOLERANCE, line_base, payable_rounding
+from domain.rules import ROUNDING_TOLERANCE, line_base
 
 INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -167,7 +167,7 @@ def invoice_figures(order: Order) -> InvoiceFigures:
     TaxInclusive = LineExtension + taxes; the tip is a charge: in ChargeTotal and Payable only.
     Payable is `total_factura`, what the customer paid; the cents the lines' rounding leaves
     between it and TaxInclusive + ChargeTotal are the PayableRoundingAmount, refused beyond
-    DIAN's tolerance (`domain.rules.payable_rounding`).
+    DIAN's tolerance (as intake refuses them, rule `payable_rounding`).
     """
     errors: list[FieldError] = []
     lines: list[LineFigures] = []
@@ -193,16 +193,6 @@ def invoice_figures(order: Order) -> InvoiceFigures:
             sums[1] += tax.monto
         lines.append(LineFigures(item, base, tuple(taxes)))
     payment_codes = _payment_codes(order, errors)
-    rounding = payable_rounding(order)
-    if abs(rounding) > ROUNDING_TOLERANCE:
-        errors.append(
-            FieldError(
-                "total_factura",
-                "payable_rounding",
-                f"total_factura {order.total_factura} differs by {rounding} from the lines, "
-                f"taxes and tip; at most {ROUNDING_TOLERANCE} may be rounded",
-            )
-        )
     if errors:
         raise InvalidOrder(errors)
 
@@ -220,6 +210,18 @@ def invoice_figures(order: Order) -> InvoiceFigures:
     tax_exclusive = sum((line.base for line in lines if line.taxes), ZERO)
     tax_inclusive = line_extension + sum((t.amount for t in totals), ZERO)
     charge = order.propina_voluntaria
+    rounding = order.total_factura - (tax_inclusive + charge)
+    if abs(rounding) > ROUNDING_TOLERANCE:
+        raise InvalidOrder(
+            [
+                FieldError(
+                    "total_factura",
+                    "payable_rounding",
+                    f"total_factura {order.total_factura} differs by {rounding} from the lines, "
+                    f"taxes and tip; at most {ROUNDING_TOLERANCE} may be rounded",
+                )
+            ]
+        )
     return InvoiceFigures(
         lines=tuple(lines),
         tax_totals=tuple(totals),

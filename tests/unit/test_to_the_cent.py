@@ -24,7 +24,7 @@ from domain.documents import DocumentKind
 from domain.errors import InvalidOrder
 from domain.order import Order, parse_order
 from domain.ports import DocumentNumber
-from domain.rules import check_order, payable_rounding
+from domain.rules import check_order
 from tests.pos_data import INVOICE_RANGE, LUNCH, pos_submission
 from tests.unit.test_pos_document import NS, text, unsigned
 
@@ -132,7 +132,7 @@ def test_no_rounding_element_when_the_lines_add_up() -> None:
 
 def test_a_gap_beyond_the_tolerance_is_refused_at_intake() -> None:
     within = _order([("1", "925.92", "74.07", "1000.00")] * 200)  # +2.00: DIAN's tolerance
-    assert payable_rounding(parse_order(within)) == Decimal("2.00")
+    assert _totals(unsigned(pos_submission(within)).root)["PayableRoundingAmount"] == "2.00"
     beyond = _order([("1", "925.92", "74.07", "1000.00")] * 250)  # +2.50
     with pytest.raises(InvalidOrder) as refused:
         parse_order(beyond)
