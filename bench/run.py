@@ -242,6 +242,14 @@ def _build_sign(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]
                 best["spread_pct"],
             ),
             Figure("build_sign", f"p95 ms per {label}", best["p95_ms"], "ms", None, ""),
+            Figure(
+                "build_sign",
+                f"CPU median ms per {label}",
+                best.get("cpu_median_ms"),
+                "ms",
+                None,
+                "",
+            ),
         ]
     return raw, figures
 
