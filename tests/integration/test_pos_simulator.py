@@ -34,6 +34,7 @@ from adapters.dian.signer import XadesSigner
 from adapters.dian.simulator import SimulatorServer, start_simulator
 from adapters.dian.ubl import build_invoice
 from domain.documents import DocumentKind, SoftwareFamily
+from domain.errors import GatewayMisconfigured
 from domain.ports import DocumentNumber, Submission, Verdict
 from tests.integration.test_dian_soap import control, make_client, stats
 from tests.pos_data import (
@@ -378,3 +379,44 @@ def test_the_pos_family_goes_through_its_own_test_set_at_its_own_endpoint(
     pos_requests, invoice_requests = stats(pos_url)["requests"], stats(invoices_url)["requests"]
     assert pos_requests == {"SendTestSetAsync": 1, "GetStatusZip": 3}
     assert invoice_requests == {"SendBillSync": 1}
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def test_a_family_without_an_endpoint_is_a_misconfiguration(
+    client: DianSoapClient, signer: XadesSigner
+) -> None:
+    gateway = DianGateway({SoftwareFamily.INVOICE: client}, DianDocumentFactory(SETUP, signer))
+    with pytest.raises(GatewayMisconfigured, match="pos family"):
+        gateway.submit(_now_submission(LUNCH, 51))
+
+
+def test_settings_give_one_client_per_endpoint_and_each_familys_registration(
+    signer: XadesSigner,
+) -> None:
+    from worker.settings import DianSettings, Settings
+    from worker.wiring import dian_parts
+
+    same = dian_parts(Settings(dian=DianSettings(endpoint="http://127.0.0.1:9/svc")), signer)
+    try:
+        assert same.clients[SoftwareFamily.INVOICE] is same.clients[SoftwareFamily.POS]
+        setup = same.setup
+        assert setup.software_for(DocumentKind.POS).software_id != (
+            setup.software_for(DocumentKind.INVOICE).software_id
+        )
+        assert setup.ranges[DocumentKind.POS].prefix == "EPOS"
+        assert setup.ranges[DocumentKind.POS].kind is DocumentKind.POS
+        assert setup.register is not None and setup.register.code == "1"
+    finally:
+        same.close()
+    production_pos = DianSettings(endpoint="http://127.0.0.1:9/svc", pos_environment="1")
+    apart = dian_parts(Settings(dian=production_pos), signer)
+    try:
+        pos_client = apart.clients[SoftwareFamily.POS]
+        assert pos_client is not apart.clients[SoftwareFamily.INVOICE]
+        assert pos_client.endpoint == "https://vpfe.dian.gov.co/WcfDianCustomerServices.svc"
+        assert apart.setup.software_for(DocumentKind.POS).environment == "1"
+        assert len(apart.distinct_clients()) == 2
+    finally:
+        apart.close()
