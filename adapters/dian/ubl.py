@@ -74,15 +74,13 @@ class Profile:
     key_scheme: str  # cbc:UUID/@schemeName
 
 
+# CustomizationID 10: operación estándar (invoices); the one operation mode of the POS document.
 PROFILES = {
     DocumentKind.INVOICE: Profile(
         "01", "10", "DIAN 2.1: Factura Electrónica de Venta", "CUFE-SHA384"
     ),
     DocumentKind.POS: Profile("20", "10", "DIAN 2.1: Documento Equivalente POS", "CUDE-SHA384"),
 }
-PROFILE_ID = PROFILES[DocumentKind.INVOICE].profile_id
-CUSTOMIZATION_ID = "10"  # operación estándar
-INVOICE_TYPE_CODE = "01"  # factura electrónica de venta
 CURRENCY = "COP"
 UNIT_CODE = "94"  # UN/ECE rec 20: unit
 DIAN_NIT, DIAN_DV = "800197268", "4"
