@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 CENT = Decimal("0.01")
 # A POS rounds each tax to pesos; DIAN itself tolerates ±2.00 on monetary checks.
 TAX_TOLERANCE = Decimal("1.00")
+# The most a document may carry in PayableRoundingAmount: DIAN's tolerance on its monetary
+# checks. A larger gap means the POS's figures do not describe one sale.
+ROUNDING_TOLERANCE = Decimal("2.00")
 MAX_AMOUNT = Decimal("1000000000000")  # one trillion pesos: far above any till
 
 
@@ -35,6 +38,7 @@ def check_order(order: Order) -> list[FieldError]:
     for index, item in enumerate(order.items):
         _check_item(f"items[{index}]", item, errors)
     _check_totals(order, errors)
+    _check_payable_rounding(order, errors)
     _check_payments(order, errors)
     _check_buyer(order, errors)
     return errors
@@ -139,6 +143,28 @@ def _check_totals(order: Order, errors: list[FieldError]) -> None:
                 "invoice_total",
                 f"total_factura {order.total_factura} is not subtotal + impuestos_totales + "
                 f"propina_voluntaria = {expected}",
+            )
+        )
+
+
+def _check_payable_rounding(order: Order, errors: list[FieldError]) -> None:
+    """A document's PayableAmount is `total_factura`; what the lines (quantity × unit price),
+    their taxes and the tip leave between them is its PayableRoundingAmount. Each line may
+    differ by a cent from quantity × unit price + taxes (`_check_item`), and many lines may
+    add those cents up to more than a document may round. Lines off by more than a cent, and
+    totals that do not add up, are named by their own rules."""
+    difference = Decimal(0)
+    for item in order.items:
+        gap = item.total_item - line_base(item) - sum((t.monto for t in item.impuestos), Decimal(0))
+        if abs(gap) <= CENT:
+            difference += gap
+    if abs(difference) > ROUNDING_TOLERANCE:
+        errors.append(
+            FieldError(
+                "total_factura",
+                "payable_rounding",
+                f"the items' totals differ by {difference} from quantity × unit price plus "
+                f"taxes; a document may round at most {ROUNDING_TOLERANCE} (DIAN's tolerance)",
             )
         )
 

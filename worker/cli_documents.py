@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from domain.order import parse_order
+from domain.documents import DocumentKind
+from domain.order import Order, parse_order
 from domain.ports import DocumentNumber, OrderKey, Submission
 from worker.cli_exits import BadInput, Misconfigured
 from worker.cli_files import output_folder, read_input, write_output
@@ -24,6 +25,12 @@ def add_document_commands(sub: Any) -> None:
         "without sending it",
     )
     p.add_argument("order_file", help="a JSON file with one order, or - for standard input")
+    p.add_argument(
+        "--kind",
+        choices=("pos", "invoice"),
+        help="the document: POS equivalent document (20) or invoice (01); default: what the "
+        "worker would choose for this order (DOCUMENTS__MODE, the register's mode, documento)",
+    )
     p.add_argument("--number", type=int, help="consecutive to use (default: first of the range)")
     p.add_argument("--issued-at", help="issue time, ISO 8601 with offset (default: now)")
     p.add_argument("--zip", metavar="OUT", help="write the zip DIAN receives to this file")
@@ -59,6 +66,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     settings = Settings()
     order = parse_order(_read(args.order_file))  # InvalidOrder: every field error, status 65
+    submission = _render_submission(settings, order, args)  # an unknown caja: likewise
     if args.test_certificate:
         signer = XadesSigner.from_pkcs12(make_test_pkcs12(settings.issuer.nit, "render"), "render")
     elif settings.dian.cert_path is None:
@@ -69,22 +77,47 @@ def cmd_render(args: argparse.Namespace) -> int:
     else:
         signer = None
     parts = dian_parts(settings, signer)
-    issued = datetime.fromisoformat(args.issued_at) if args.issued_at else datetime.now(UTC)
-    number = DocumentNumber(settings.numbering.prefix, args.number or settings.numbering.first)
-    submission = Submission(
-        OrderKey(settings.issuer.nit, order.id_pedido_origen), order, issued, number
-    )
-    invoice = parts.factory.build(submission, signing_time=issued)
+    try:
+        document = parts.factory.build(submission, signing_time=submission.issued_at)
+    finally:
+        parts.close()
     if args.zip:
-        write_output(args.zip, invoice.zip_bytes)
+        write_output(args.zip, document.zip_bytes)
+        key = "CUDE" if document.kind.uses_cude else "CUFE"
         print(
-            f"{args.zip}: {invoice.zip_name} holding {invoice.xml_name}; CUFE {invoice.cufe}",
+            f"{args.zip}: {document.zip_name} holding {document.xml_name}; {key} {document.cufe}",
             file=sys.stderr,
         )
     else:
-        sys.stdout.buffer.write(invoice.xml)
+        sys.stdout.buffer.write(document.xml)
         sys.stdout.buffer.write(b"\n")
     return 0
+
+
+def _render_submission(settings: Settings, order: Order, args: argparse.Namespace) -> Submission:
+    """The submission the worker would build for `order`: its kind (as chosen at intake
+    unless `--kind` says), the settings' range of that kind, and its register."""
+    from worker.bootstrap import numbering_range, planner, register
+
+    plan = planner(settings).plan(order)  # InvalidOrder for an unknown caja or documento
+    till = register(settings, plan.register, order.cajero)
+    assert till is not None  # the planner knows only the registers the settings describe
+    if args.kind:
+        kind = DocumentKind.POS if args.kind == "pos" else DocumentKind.INVOICE
+    else:
+        kind = plan.kind
+    numbering = numbering_range(settings, kind)
+    issued = datetime.fromisoformat(args.issued_at) if args.issued_at else datetime.now(UTC)
+    number = DocumentNumber(numbering.prefix, args.number or numbering.first, numbering.width)
+    return Submission(
+        OrderKey(settings.issuer.nit, order.id_pedido_origen),
+        order,
+        issued,
+        number,
+        kind=kind,
+        numbering=numbering,
+        register=till,
+    )
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
@@ -132,15 +165,21 @@ def _dian_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
     from worker.wiring import dian_parts
 
     parts = dian_parts(settings)
-    answer = parts.client.get_xml_by_document_key(refs["cufe"])
+    try:
+        # The families may be in different environments (endpoints): ask each one.
+        for client in parts.distinct_clients():
+            answer = client.get_xml_by_document_key(refs["cufe"])
+            if answer.code == "100" and answer.xml is not None:
+                break
+    finally:
+        parts.close()
     if answer.code != "100" or answer.xml is None:
         print(
-            f"DIAN has no XML for CUFE {refs['cufe']}: {answer.code} {answer.message}",
+            f"DIAN has no XML for CUFE/CUDE {refs['cufe']}: {answer.code} {answer.message}",
             file=sys.stderr,
         )
         return 1
     target = out / f"{refs.get('number', refs['cufe'][:12])}.xml"
     write_output(target, answer.xml)
     print(target)
-    parts.client.close()
     return 0

@@ -24,8 +24,20 @@ def _dian(stack: ExitStack, workdir: Path) -> dict[str, str]:
 
     settings = Settings()
     prefix = settings.numbering.prefix
+    pos = settings.pos_numbering
+    d = settings.dian
     server, url = start_simulator(
-        technical_keys={prefix: settings.numbering.technical_key.get_secret_value()}
+        technical_keys={prefix: settings.numbering.technical_key.get_secret_value()},
+        pos_software_pins={d.pos_software_id: d.pos_software_pin.get_secret_value()},
+        pos_ranges={
+            pos.prefix: {
+                "resolution": pos.resolution,
+                "from": pos.first,
+                "to": pos.last,
+                "valid_from": pos.valid_from.isoformat(),
+                "valid_to": pos.valid_to.isoformat(),
+            }
+        },
     )
     stack.callback(server.server_close)
     stack.callback(server.shutdown)

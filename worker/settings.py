@@ -109,7 +109,7 @@ class SimulatedSettings(BaseModel):
 
 
 class DocumentSettings(BaseModel):
-    """Which sale document an order becomes (see `domain.documents.choose_kind`)."""
+    """Which sale document an order becomes (see `domain.documents.Planner`)."""
 
     mode: DocumentMode = "invoice"
     default: Literal["pos", "factura"] = "factura"  # for mode `payload` without `documento`

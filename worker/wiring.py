@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.dian.client import DianSoapClient
-from adapters.dian.document import DianDocumentFactory
+from adapters.dian.document import DianDocumentFactory, DianSetup
 from adapters.dian.gateway import DianGateway
 from adapters.dian.signer import XadesSigner
-from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
+from domain.documents import DocumentKind, SoftwareFamily
 from domain.ports import Gateway
 from worker.settings import Settings
 
@@ -16,11 +16,25 @@ from worker.settings import Settings
 @dataclass(frozen=True)
 class DianParts:
     signer: XadesSigner
-    client: DianSoapClient
+    clients: dict[SoftwareFamily, DianSoapClient]
     factory: DianDocumentFactory
-    issuer: IssuerProfile
-    software: SoftwareRegistration
-    numbering: NumberingRange
+
+    @property
+    def setup(self) -> DianSetup:
+        return self.factory.setup
+
+    @property
+    def client(self) -> DianSoapClient:
+        """The invoice family's client."""
+        return self.clients[SoftwareFamily.INVOICE]
+
+    def distinct_clients(self) -> list[DianSoapClient]:
+        """Each client once (families at the same endpoint share one), invoices first."""
+        return list({id(c): c for c in self.clients.values()}.values())
+
+    def close(self) -> None:
+        for client in self.distinct_clients():
+            client.close()
 
 
 def load_signer(settings: Settings) -> XadesSigner:
@@ -31,28 +45,50 @@ def load_signer(settings: Settings) -> XadesSigner:
     return XadesSigner.from_pkcs12(d.cert_path.read_bytes(), d.cert_password.get_secret_value())
 
 
-def dian_parts(settings: Settings, signer: XadesSigner | None = None) -> DianParts:
-    from worker.bootstrap import issuer_profile, numbering_range, software_registration
+def dian_setup(settings: Settings) -> DianSetup:
+    """The issuer, both software registrations, the maker, the settings' range per kind and
+    the default register, as DIAN__*, DIAN__POS_*, NUMBERING__*, POS_NUMBERING__*,
+    SOFTWARE__* and REGISTERS describe them."""
+    from worker.bootstrap import (
+        issuer_profile,
+        numbering_range,
+        register,
+        software_maker,
+        software_registration,
+    )
 
+    return DianSetup(
+        issuer=issuer_profile(settings),
+        software={kind.family: software_registration(settings, kind) for kind in DocumentKind},
+        maker=software_maker(settings),
+        ranges={kind: numbering_range(settings, kind) for kind in DocumentKind},
+        register=register(settings, None),
+    )
+
+
+def dian_parts(settings: Settings, signer: XadesSigner | None = None) -> DianParts:
     d = settings.dian
     signer = signer or load_signer(settings)
-    client = DianSoapClient(
-        d.endpoint,
-        signer.private_key,
-        signer.certificate,
-        connect_timeout=d.connect_timeout,
-        read_timeout=d.read_timeout,
-    )
-    issuer = issuer_profile(settings)
-    software = software_registration(settings)
-    numbering = numbering_range(settings)
-    factory = DianDocumentFactory(issuer, software, numbering, signer)
-    return DianParts(signer, client, factory, issuer, software, numbering)
+    by_endpoint: dict[str, DianSoapClient] = {}
+    clients: dict[SoftwareFamily, DianSoapClient] = {}
+    endpoints = {SoftwareFamily.INVOICE: d.endpoint, SoftwareFamily.POS: settings.pos_endpoint}
+    for family, endpoint in endpoints.items():
+        if endpoint not in by_endpoint:
+            by_endpoint[endpoint] = DianSoapClient(
+                endpoint,
+                signer.private_key,
+                signer.certificate,
+                connect_timeout=d.connect_timeout,
+                read_timeout=d.read_timeout,
+            )
+        clients[family] = by_endpoint[endpoint]
+    factory = DianDocumentFactory(dian_setup(settings), signer)
+    return DianParts(signer, clients, factory)
 
 
 def build_dian_gateway(settings: Settings) -> Gateway:
     p = dian_parts(settings)
-    return DianGateway(p.client, p.factory, p.issuer, p.software, p.numbering)
+    return DianGateway(p.clients, p.factory)
 
 
 def build_factus_gateway(settings: Settings) -> Gateway:

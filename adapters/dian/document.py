@@ -1,37 +1,99 @@
-"""From a submission to the signed, zipped factura electrónica DIAN receives.
+"""From a submission to the signed, zipped document DIAN receives (invoice 01 or POS 20).
 
-`DianDocumentFactory.build` = UBL builder + CUFE + XAdES signature + zip (one deflated entry),
-named per the Anexo convention (`fv`/`z` + NIT(10) + `000` + yy + consecutive as 8 hex digits).
-`cufe_for` gives the same CUFE without building or signing, for status queries after an
-unknown outcome.
+`DianDocumentFactory.build` = UBL builder + CUFE/CUDE + XAdES signature + zip (one deflated
+entry), named per the Anexo convention (`fv` for invoices, `ds` for equivalent documents as
+the Anexo DE names them, `z` for the zip; + NIT(10) + `000` + yy + consecutive as 8 hex
+digits; DIAN does not enforce the names). `cufe_for` gives the same CUFE/CUDE without
+building or signing, for status queries after an unknown outcome.
+
+Which software, range and register a document uses comes from the submission and the
+issuer's `DianSetup`: the software registered for the kind's family (its id, PIN and
+environment), the range the number came from (`submission.numbering`, else the setup's range
+for the kind) and the till that sold it (`submission.register`, else the setup's default).
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from adapters.dian.pos_extensions import PointOfSale
 from adapters.dian.signer import BOGOTA, XadesSigner
 from adapters.dian.ubl import (
     InvoiceHeader,
     build_invoice,
+    document_key,
     invoice_figures,
     invoice_header,
-    invoice_key,
 )
+from domain.documents import DocumentKind, Register, SoftwareFamily, SoftwareMaker
+from domain.errors import GatewayMisconfigured, NumberingError
 from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import Submission
 
 PROVIDER_CODE = "000"  # own software
+FILE_PREFIXES = {DocumentKind.INVOICE: "fv", DocumentKind.POS: "ds"}
+
+
+@dataclass(frozen=True)
+class DianSetup:
+    """One issuer as DIAN knows it: identity, the software registered per family, the
+    software maker (POS extension), and the defaults for submissions that do not carry
+    their own: a numbering range per kind and the till POS documents name.
+
+    `software` and `ranges` are keyed by family and kind; a kind whose family has no
+    registration cannot be issued (`GatewayMisconfigured`).
+    """
+
+    issuer: IssuerProfile
+    software: Mapping[SoftwareFamily, SoftwareRegistration]
+    maker: SoftwareMaker
+    ranges: Mapping[DocumentKind, NumberingRange] = field(default_factory=dict)
+    register: Register | None = None
+
+    def software_for(self, kind: DocumentKind) -> SoftwareRegistration:
+        found = self.software.get(kind.family)
+        if found is None:
+            raise GatewayMisconfigured(
+                f"no DIAN software is registered for the {kind.family} family (document {kind})"
+            )
+        return found
+
+    def numbering_for(self, submission: Submission) -> NumberingRange:
+        """The range the submission's number came from, else the default range of its kind."""
+        numbering = submission.numbering or self.ranges.get(submission.kind)
+        if numbering is None:
+            raise NumberingError(f"no numbering range for documents of type {submission.kind}")
+        if numbering.kind is not submission.kind:
+            raise NumberingError(
+                f"range {numbering.prefix} (resolution {numbering.resolution}) numbers "
+                f"documents of type {numbering.kind}, not {submission.kind}"
+            )
+        return numbering
+
+    def point_of_sale(self, submission: Submission) -> PointOfSale | None:
+        """Maker and till for a POS document (None for other kinds)."""
+        if submission.kind is not DocumentKind.POS:
+            return None
+        register = submission.register or self.register
+        if register is None:
+            raise GatewayMisconfigured(
+                f"order {submission.key}: a POS document names its register and none is set"
+            )
+        return PointOfSale(self.maker, register)
+
+
 _ZIP_VERSION = 20  # 2.0: deflate
 _ZIP_DEFLATE = 8
 
 
 @dataclass(frozen=True)
 class SignedInvoice:
-    """A signed invoice ready for SendBillSync: send `zip_bytes` as `zip_name`."""
+    """A signed document ready for SendBillSync: send `zip_bytes` as `zip_name`. `cufe` is
+    the document key: the CUFE of an invoice, the CUDE of a POS document."""
 
     cufe: str
     number: str
@@ -40,14 +102,17 @@ class SignedInvoice:
     zip_name: str
     zip_bytes: bytes
     qr_url: str
+    kind: DocumentKind = DocumentKind.INVOICE
 
 
-def document_names(issuer_nit: str, header: InvoiceHeader) -> tuple[str, str]:
-    """(`fv...xml`, `z...zip`) for this invoice."""
+def document_names(
+    issuer_nit: str, header: InvoiceHeader, kind: DocumentKind = DocumentKind.INVOICE
+) -> tuple[str, str]:
+    """(`fv...xml` or `ds...xml`, `z...zip`) for this document."""
     if not issuer_nit.isdigit() or len(issuer_nit) > 10:
         raise ValueError(f"issuer NIT must be up to 10 digits, got {issuer_nit!r}")
     stem = f"{int(issuer_nit):010d}{PROVIDER_CODE}{header.issue_date[2:4]}{header.consecutive:08x}"
-    return f"fv{stem}.xml", f"z{stem}.zip"
+    return f"{FILE_PREFIXES[kind]}{stem}.xml", f"z{stem}.zip"
 
 
 def zip_single(name: str, data: bytes, when: datetime) -> bytes:
@@ -88,42 +153,40 @@ def zip_single(name: str, data: bytes, when: datetime) -> bytes:
     return local_header + body + central + end
 
 
-def cufe_for(
-    submission: Submission,
-    issuer: IssuerProfile,
-    software: SoftwareRegistration,
-    numbering: NumberingRange,
-) -> str:
-    """The CUFE `build` writes for this submission, without building or signing.
+def cufe_for(submission: Submission, setup: DianSetup) -> str:
+    """The CUFE/CUDE `build` writes for this submission, without building or signing.
 
     Raises `NumberingError` / `InvalidOrder` exactly as `build` does.
     """
+    software = setup.software_for(submission.kind)
+    numbering = setup.numbering_for(submission)
     header = invoice_header(submission, software, numbering)
     figures = invoice_figures(submission.order)
-    return invoice_key(header, figures, submission.order, issuer, numbering)
+    return document_key(
+        submission.kind, header, figures, submission.order, setup.issuer, software, numbering
+    )
 
 
 class DianDocumentFactory:
-    """Builds signed invoices for one issuer, software registration and numbering range."""
+    """Builds signed documents of every kind for one issuer (`DianSetup`) and certificate."""
 
-    def __init__(
-        self,
-        issuer: IssuerProfile,
-        software: SoftwareRegistration,
-        numbering: NumberingRange,
-        signer: XadesSigner,
-    ) -> None:
-        self._issuer = issuer
-        self._software = software
-        self._numbering = numbering
+    def __init__(self, setup: DianSetup, signer: XadesSigner) -> None:
+        self.setup = setup
         self._signer = signer
 
     def build(self, submission: Submission, signing_time: datetime | None = None) -> SignedInvoice:
         """Raises `NumberingError` (no number, outside the range or its dates) or `InvalidOrder`."""
-        unsigned = build_invoice(submission, self._issuer, self._software, self._numbering)
+        setup = self.setup
+        unsigned = build_invoice(
+            submission,
+            setup.issuer,
+            setup.software_for(submission.kind),
+            setup.numbering_for(submission),
+            setup.point_of_sale(submission),
+        )
         when = signing_time or datetime.now(UTC)
         xml = self._signer.sign(unsigned.xml, when)
-        xml_name, zip_name = document_names(self._issuer.nit, unsigned.header)
+        xml_name, zip_name = document_names(setup.issuer.nit, unsigned.header, submission.kind)
         return SignedInvoice(
             cufe=unsigned.cufe,
             number=unsigned.header.number,
@@ -132,4 +195,5 @@ class DianDocumentFactory:
             zip_name=zip_name,
             zip_bytes=zip_single(xml_name, xml, when),
             qr_url=unsigned.qr_url,
+            kind=submission.kind,
         )

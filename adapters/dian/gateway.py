@@ -1,4 +1,4 @@
-"""DIAN as a `Gateway`: build and sign the invoice, send it, and read DIAN's verdict.
+"""DIAN as a `Gateway`: build and sign the document, send it, and read DIAN's verdict.
 
     SendBillSync / GetStatus answer          verdict
     00                                       ACCEPTED (cufe, number, qr; notifications kept)
@@ -8,21 +8,24 @@
     66 "TrackId no existe" (on status)       NOT_FOUND
     89 about the certificate / NIT           GatewayMisconfigured (raised)
     89 otherwise                             REJECTED
-With a `test_set_id` (habilitación) the invoice goes by SendTestSetAsync: PENDING with the
-ZipKey, and `status` polls GetStatusZip.
+Each software family (invoices, equivalent documents) has its own DIAN registration and may
+be in another environment: a document goes to its family's client (endpoint), and with the
+family's `test_set_id` (habilitación) it goes by SendTestSetAsync: PENDING with the ZipKey,
+and `status` polls GetStatusZip at the same endpoint.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.dian.client import DianResponse, DianSoapClient
 from adapters.dian.document import DianDocumentFactory, cufe_for
 from adapters.dian.signer import SigningError
+from domain.documents import SoftwareFamily
 from domain.errors import GatewayMisconfigured, GatewayUnavailable
-from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import GatewayResult, Rule, Submission, Verdict
 
 MAX_APPLICATION_RESPONSE = 20_000
@@ -81,33 +84,43 @@ def signing_time_for(submission: Submission, now: datetime | None = None) -> dat
 
 
 class DianGateway:
-    """The `Gateway` port over DIAN's SOAP service (own software, direct submission)."""
+    """The `Gateway` port over DIAN's SOAP service (own software, direct submission).
+
+    `clients` is one SOAP client for every family, or one per family (the same client object
+    may serve both when their endpoints are equal).
+    """
 
     name = "dian"
 
     def __init__(
         self,
-        client: DianSoapClient,
+        clients: DianSoapClient | Mapping[SoftwareFamily, DianSoapClient],
         factory: DianDocumentFactory,
-        issuer: IssuerProfile,
-        software: SoftwareRegistration,
-        numbering: NumberingRange,
     ) -> None:
-        self._client = client
+        if isinstance(clients, DianSoapClient):
+            clients = dict.fromkeys(SoftwareFamily, clients)
+        self._clients = dict(clients)
         self._factory = factory
-        self._issuer = issuer
-        self._software = software
-        self._numbering = numbering
+        self._setup = factory.setup
+
+    def client_for(self, submission: Submission) -> DianSoapClient:
+        family = submission.kind.family
+        client = self._clients.get(family)
+        if client is None:
+            raise GatewayMisconfigured(f"no DIAN endpoint is configured for the {family} family")
+        return client
 
     def submit(self, submission: Submission) -> GatewayResult:
+        client = self.client_for(submission)
+        software = self._setup.software_for(submission.kind)
         try:
             invoice = self._factory.build(submission, signing_time=signing_time_for(submission))
         except SigningError as exc:
             raise GatewayMisconfigured(f"the certificate cannot sign: {exc}") from exc
         base = {"cufe": invoice.cufe, "number": invoice.number}
-        if self._software.test_set_id:
-            upload = self._client.send_test_set_async(
-                invoice.zip_name, invoice.zip_bytes, self._software.test_set_id
+        if software.test_set_id:
+            upload = client.send_test_set_async(
+                invoice.zip_name, invoice.zip_bytes, software.test_set_id
             )
             response: dict[str, Any] = {
                 "operation": "SendTestSetAsync",
@@ -118,14 +131,15 @@ class DianGateway:
                 messages = tuple(e.processed_message for e in upload.errors)
                 return GatewayResult(Verdict.REJECTED, base, parse_rules(messages), response)
             return GatewayResult(Verdict.PENDING, {**base, "zip_key": upload.zip_key}, (), response)
-        answer = self._client.send_bill_sync(invoice.zip_name, invoice.zip_bytes)
+        answer = client.send_bill_sync(invoice.zip_name, invoice.zip_bytes)
         references = {**base, "qr": invoice.qr_url}
-        return self._verdict("SendBillSync", answer, references, on_submit=True)
+        return self._verdict(client, "SendBillSync", answer, references, on_submit=True)
 
     def status(self, submission: Submission) -> GatewayResult:
+        client = self.client_for(submission)
         zip_key = submission.references.get("zip_key")
         if zip_key:
-            answers = self._client.get_status_zip(zip_key)
+            answers = client.get_status_zip(zip_key)
             references = {k: v for k, v in submission.references.items() if k != "qr"}
             if not answers or not answers[0].status_code:
                 first = answers[0] if answers else None
@@ -133,18 +147,17 @@ class DianGateway:
                     _summary("GetStatusZip", first) if first else {"operation": "GetStatusZip"}
                 )
                 return GatewayResult(Verdict.PENDING, references, (), response)
-            return self._verdict("GetStatusZip", answers[0], references, on_submit=False)
-        cufe = submission.references.get("cufe") or cufe_for(
-            submission, self._issuer, self._software, self._numbering
-        )
-        answer = self._client.get_status(cufe)
+            return self._verdict(client, "GetStatusZip", answers[0], references, on_submit=False)
+        cufe = submission.references.get("cufe") or cufe_for(submission, self._setup)
+        answer = client.get_status(cufe)
         references = {"cufe": cufe}
         if submission.number is not None:
             references["number"] = str(submission.number)
-        return self._verdict("GetStatus", answer, references, on_submit=False)
+        return self._verdict(client, "GetStatus", answer, references, on_submit=False)
 
     def _verdict(
         self,
+        client: DianSoapClient,
         operation: str,
         answer: DianResponse,
         references: dict[str, str],
@@ -163,7 +176,7 @@ class DianGateway:
             return GatewayResult(Verdict.REJECTED, references, rules, response)
         if code == "99":
             if any(r.code == DUPLICATE_RULE and _is_rejection(r) for r in rules):
-                return self._duplicate(answer, references, rules, response)
+                return self._duplicate(client, answer, references, rules, response)
             return GatewayResult(Verdict.REJECTED, references, rules, response)
         if code in ("98", ""):
             return GatewayResult(Verdict.PENDING, references, rules, response)
@@ -176,6 +189,7 @@ class DianGateway:
 
     def _duplicate(
         self,
+        client: DianSoapClient,
         answer: DianResponse,
         references: dict[str, str],
         rules: tuple[Rule, ...],
@@ -186,8 +200,8 @@ class DianGateway:
         held = answer.xml_document_key.strip().lower()
         if held and held != ours.lower():
             return self._not_ours(references, rules, response, held)
-        stored = self._client.get_xml_by_document_key(ours)
-        confirmed = self._client.get_status(ours)
+        stored = client.get_xml_by_document_key(ours)
+        confirmed = client.get_status(ours)
         response = {
             **response,
             "confirmation": _summary("GetStatus", confirmed),

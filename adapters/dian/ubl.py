@@ -1,11 +1,13 @@
-"""UBL 2.1 `Invoice` (factura electrónica de venta, type 01) for one POS order.
+"""UBL 2.1 `Invoice` for one POS order: a factura electrónica de venta (01) or a documento
+equivalente electrónico POS (20), which DIAN receives as the same UBL document with its own
+header literals, a CUDE keyed with the POS software's PIN and three extensions of its own.
 
 Three steps, each usable alone:
 - `invoice_figures(order)` works out every amount the document carries (lines, taxes per
-  tribute and rate, totals, the tip as a charge) and raises `InvalidOrder` when the order
-  cannot be mapped;
-- `invoice_key(...)` computes the CUFE from those figures and the header, with the very
-  strings the XML carries (`domain.cufe.format_amount`);
+  tribute and rate, totals, the tip as a charge, the rounding to what the POS charged) and
+  raises `InvalidOrder` when the order cannot be mapped;
+- `document_key(...)` computes the CUFE (01) or CUDE (20) from those figures and the header,
+  with the very strings the XML carries (`domain.cufe.format_amount`);
 - `build_invoice(...)` writes the XML as text (`adapters.dian.xmltext`), unsigned, with an
   empty last `ext:ExtensionContent` for the signature.
 
@@ -22,15 +24,18 @@ from decimal import Decimal
 
 from lxml import etree
 
+from adapters.dian.pos_extensions import PointOfSale, write_pos_extensions
+from adapters.dian.tip import tip_factor
 from adapters.dian.xmltext import XmlText, attributes
 from domain.catalog import Tribute, payment_means_for, tribute_for
-from domain.cufe import cufe, format_amount, qr_url, software_security_code
+from domain.cufe import cude, cufe, format_amount, qr_url, software_security_code
 from domain.dian_codes import nit_check_digit
+from domain.documents import DocumentKind
 from domain.errors import FieldError, InvalidOrder, NumberingError
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.order import Adquirente, Item, Order
 from domain.ports import Submission
-from domain.rules import line_base
+from domain.rules import ROUNDING_TOLERANCE, line_base
 
 INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -58,9 +63,24 @@ SCHEMA_LOCATION = (
     "http://docs.oasis-open.org/ubl/os-UBL-2.1/xsd/maindoc/UBL-Invoice-2.1.xsd"
 )
 
-PROFILE_ID = "DIAN 2.1: Factura Electrónica de Venta"
-CUSTOMIZATION_ID = "10"  # operación estándar
-INVOICE_TYPE_CODE = "01"  # factura electrónica de venta
+
+@dataclass(frozen=True)
+class Profile:
+    """The header literals of one document kind."""
+
+    type_code: str  # cbc:InvoiceTypeCode
+    customization_id: str  # cbc:CustomizationID: the operation type
+    profile_id: str  # cbc:ProfileID, compared as-is by DIAN (FE and DEAD03)
+    key_scheme: str  # cbc:UUID/@schemeName
+
+
+# CustomizationID 10: operación estándar (invoices); the one operation mode of the POS document.
+PROFILES = {
+    DocumentKind.INVOICE: Profile(
+        "01", "10", "DIAN 2.1: Factura Electrónica de Venta", "CUFE-SHA384"
+    ),
+    DocumentKind.POS: Profile("20", "10", "DIAN 2.1: Documento Equivalente POS", "CUDE-SHA384"),
+}
 CURRENCY = "COP"
 UNIT_CODE = "94"  # UN/ECE rec 20: unit
 DIAN_NIT, DIAN_DV = "800197268", "4"
@@ -130,8 +150,9 @@ class InvoiceFigures:
     tax_exclusive: Decimal
     tax_inclusive: Decimal
     charge_total: Decimal  # the tip
-    payable: Decimal
+    payable: Decimal  # total_factura: what the POS charged
     payment_codes: tuple[str, ...]  # PaymentMeansCode, distinct, in the POS's order
+    rounding: Decimal = ZERO  # PayableRoundingAmount: payable - (tax_inclusive + charge_total)
 
     def tax_amounts(self) -> dict[str, Decimal]:
         return {total.tribute.code: total.amount for total in self.tax_totals}
@@ -142,6 +163,9 @@ def invoice_figures(order: Order) -> InvoiceFigures:
 
     LineExtension = Σ line bases; TaxExclusive = Σ bases of the lines that carry a tax;
     TaxInclusive = LineExtension + taxes; the tip is a charge: in ChargeTotal and Payable only.
+    Payable is `total_factura`, what the customer paid; the cents the lines' rounding leaves
+    between it and TaxInclusive + ChargeTotal are the PayableRoundingAmount, refused beyond
+    DIAN's tolerance (as intake refuses them, rule `payable_rounding`).
     """
     errors: list[FieldError] = []
     lines: list[LineFigures] = []
@@ -184,6 +208,18 @@ def invoice_figures(order: Order) -> InvoiceFigures:
     tax_exclusive = sum((line.base for line in lines if line.taxes), ZERO)
     tax_inclusive = line_extension + sum((t.amount for t in totals), ZERO)
     charge = order.propina_voluntaria
+    rounding = order.total_factura - (tax_inclusive + charge)
+    if abs(rounding) > ROUNDING_TOLERANCE:
+        raise InvalidOrder(
+            [
+                FieldError(
+                    "total_factura",
+                    "payable_rounding",
+                    f"total_factura {order.total_factura} differs by {rounding} from the lines, "
+                    f"taxes and tip; at most {ROUNDING_TOLERANCE} may be rounded",
+                )
+            ]
+        )
     return InvoiceFigures(
         lines=tuple(lines),
         tax_totals=tuple(totals),
@@ -191,8 +227,9 @@ def invoice_figures(order: Order) -> InvoiceFigures:
         tax_exclusive=tax_exclusive,
         tax_inclusive=tax_inclusive,
         charge_total=charge,
-        payable=tax_inclusive + charge,
+        payable=order.total_factura,
         payment_codes=payment_codes,
+        rounding=rounding,
     )
 
 
@@ -218,7 +255,7 @@ def _payment_codes(order: Order, errors: list[FieldError]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class InvoiceHeader:
-    """The header strings, exactly as written in the XML and hashed into the CUFE."""
+    """The header strings, exactly as written in the XML and hashed into the CUFE/CUDE."""
 
     number: str
     consecutive: int
@@ -252,7 +289,7 @@ def invoice_header(
             f"{numbering.resolution} ({numbering.valid_from} to {numbering.valid_to})"
         )
     return InvoiceHeader(
-        number=str(number),
+        number=numbering.prefix + numbering.digits(number.number),
         consecutive=number.number,
         issue_date=local.strftime("%Y-%m-%d"),
         issue_time=local.strftime("%H:%M:%S") + "-05:00",
@@ -260,14 +297,31 @@ def invoice_header(
     )
 
 
-def invoice_key(
+def document_key(
+    kind: DocumentKind,
     header: InvoiceHeader,
     figures: InvoiceFigures,
     order: Order,
     issuer: IssuerProfile,
+    software: SoftwareRegistration,
     numbering: NumberingRange,
 ) -> str:
-    """The CUFE of the document these figures and this header produce."""
+    """The CUFE (keyed with the range's technical key) or, for kinds DIAN keys with the
+    software PIN, the CUDE of the document these figures and this header produce."""
+    buyer = order.adquirente.numero_documento
+    if kind.uses_cude:
+        return cude(
+            number=header.number,
+            issue_date=header.issue_date,
+            issue_time=header.issue_time,
+            line_extension=figures.line_extension,
+            taxes=figures.tax_amounts(),
+            payable=figures.payable,
+            supplier_nit=issuer.nit,
+            buyer_id=buyer,
+            pin=software.pin,
+            environment=header.environment,
+        )
     return cufe(
         number=header.number,
         issue_date=header.issue_date,
@@ -276,7 +330,7 @@ def invoice_key(
         taxes=figures.tax_amounts(),
         payable=figures.payable,
         supplier_nit=issuer.nit,
-        buyer_id=order.adquirente.numero_documento,
+        buyer_id=buyer,
         technical_key=numbering.technical_key,
         environment=header.environment,
     )
@@ -338,15 +392,26 @@ def build_invoice(
     issuer: IssuerProfile,
     software: SoftwareRegistration,
     numbering: NumberingRange,
+    point_of_sale: PointOfSale | None = None,
 ) -> UnsignedInvoice:
-    """The unsigned Invoice; raises `NumberingError` or `InvalidOrder`."""
+    """The unsigned document of `submission.kind`; raises `NumberingError` or `InvalidOrder`.
+
+    `software` is the registration of the kind's family and `numbering` the range the number
+    came from. A POS document (20) also needs `point_of_sale` (software maker and register)
+    for its three extensions; `ValueError` without it.
+    """
+    kind = submission.kind
+    if kind is DocumentKind.POS and point_of_sale is None:
+        raise ValueError("a POS document needs the software maker and the register")
     header = invoice_header(submission, software, numbering)
     order = submission.order
     figures = invoice_figures(order)
-    key = invoice_key(header, figures, order, issuer, numbering)
+    key = document_key(kind, header, figures, order, issuer, software, numbering)
     url = qr_url(key, header.environment)
     try:
-        xml = _document(submission, issuer, software, numbering, header, figures, key, url)
+        xml = _document(
+            submission, issuer, software, numbering, point_of_sale, header, figures, key, url
+        )
     except ValueError as exc:  # control characters, lone surrogates
         raise InvalidOrder(
             [FieldError("(order)", "xml_text", f"text cannot be written as XML: {exc}")]
@@ -359,28 +424,36 @@ def _document(
     issuer: IssuerProfile,
     software: SoftwareRegistration,
     numbering: NumberingRange,
+    point_of_sale: PointOfSale | None,
     header: InvoiceHeader,
     figures: InvoiceFigures,
     key: str,
     url: str,
 ) -> bytes:
     order = submission.order
+    profile = PROFILES[submission.kind]
     out = XmlText(ROOT_START)
     with out.element("ext:UBLExtensions"):
+        # DianExtensions first, as the Anexo's XPaths and DIAN's own POS example place it;
+        # then the POS extensions; the signature's place is always last.
         with out.element("ext:UBLExtension"), out.element("ext:ExtensionContent"):
             _dian_extensions(out, software, numbering, header, url)
+        if point_of_sale is not None and submission.kind is DocumentKind.POS:
+            buyer_name = _buyer_name(order.adquirente)
+            write_pos_extensions(out, point_of_sale, order, buyer_name, figures.line_extension)
         with out.element("ext:UBLExtension"):
             out.empty("ext:ExtensionContent")  # the signature's place
 
     out.leaf("cbc:UBLVersionID", "UBL 2.1")
-    out.leaf("cbc:CustomizationID", CUSTOMIZATION_ID)
-    out.leaf("cbc:ProfileID", PROFILE_ID)
+    out.leaf("cbc:CustomizationID", profile.customization_id)
+    out.leaf("cbc:ProfileID", profile.profile_id)
     out.leaf("cbc:ProfileExecutionID", header.environment)
     out.leaf("cbc:ID", header.number)
-    out.leaf("cbc:UUID", key, attributes(schemeID=header.environment, schemeName="CUFE-SHA384"))
+    scheme = attributes(schemeID=header.environment, schemeName=profile.key_scheme)
+    out.leaf("cbc:UUID", key, scheme)
     out.leaf("cbc:IssueDate", header.issue_date)
     out.leaf("cbc:IssueTime", header.issue_time)
-    out.leaf("cbc:InvoiceTypeCode", INVOICE_TYPE_CODE)
+    out.leaf("cbc:InvoiceTypeCode", profile.type_code)
     out.leaf("cbc:Note", f"Pedido {order.id_pedido_origen}")
     out.leaf("cbc:DocumentCurrencyCode", CURRENCY)
     out.leaf("cbc:LineCountNumeric", str(len(figures.lines)))
@@ -401,6 +474,8 @@ def _document(
         _amount(out, "cbc:TaxExclusiveAmount", figures.tax_exclusive)
         _amount(out, "cbc:TaxInclusiveAmount", figures.tax_inclusive)
         _amount(out, "cbc:ChargeTotalAmount", figures.charge_total)
+        if figures.rounding:
+            _amount(out, "cbc:PayableRoundingAmount", figures.rounding)
         _amount(out, "cbc:PayableAmount", figures.payable)
     for number, line in enumerate(figures.lines, start=1):
         _invoice_line(out, number, line)
@@ -421,9 +496,10 @@ def _dian_extensions(
                 out.leaf("cbc:StartDate", numbering.valid_from.isoformat())
                 out.leaf("cbc:EndDate", numbering.valid_to.isoformat())
             with out.element("sts:AuthorizedInvoices"):
-                out.leaf("sts:Prefix", numbering.prefix)
-                out.leaf("sts:From", str(numbering.first))
-                out.leaf("sts:To", str(numbering.last))
+                if numbering.prefix:
+                    out.leaf("sts:Prefix", numbering.prefix)
+                out.leaf("sts:From", numbering.digits(numbering.first))
+                out.leaf("sts:To", numbering.digits(numbering.last))
         with out.element("sts:InvoiceSource"):
             out.leaf("cbc:IdentificationCode", "CO", attributes(**COUNTRY_LIST))
         with out.element("sts:SoftwareProvider"):
@@ -476,8 +552,9 @@ def _supplier(out: XmlText, issuer: IssuerProfile, numbering: NumberingRange) ->
         with out.element("cac:PartyLegalEntity"):
             out.leaf("cbc:RegistrationName", issuer.legal_name)
             out.leaf("cbc:CompanyID", issuer.nit, company_id)
-            with out.element("cac:CorporateRegistrationScheme"):
-                out.leaf("cbc:ID", numbering.prefix)
+            if numbering.prefix:  # the branch code DIAN compares with the prefix (FAB10a)
+                with out.element("cac:CorporateRegistrationScheme"):
+                    out.leaf("cbc:ID", numbering.prefix)
         if issuer.email or issuer.phone:
             _contact(out, issuer.phone, issuer.email)
 
@@ -490,13 +567,18 @@ def _contact(out: XmlText, phone: str | None, email: str | None) -> None:
             out.leaf("cbc:ElectronicMail", email)
 
 
+def _buyer_name(buyer: Adquirente) -> str:
+    return CONSUMIDOR_FINAL_NAME if buyer.is_consumidor_final else buyer.nombre
+
+
 def _customer(out: XmlText, buyer: Adquirente) -> None:
     """Consumidor final (222222222222, CC, persona natural) or an identified buyer."""
+    name = _buyer_name(buyer)
     if buyer.is_consumidor_final:
-        kind, name, attrs = "2", CONSUMIDOR_FINAL_NAME, {"schemeName": "13"}
+        kind, attrs = "2", {"schemeName": "13"}
     else:
         is_nit = buyer.tipo_documento == NIT_TYPE
-        kind, name = ("1" if is_nit else "2"), buyer.nombre
+        kind = "1" if is_nit else "2"
         attrs = {"schemeName": buyer.tipo_documento}
         if is_nit and buyer.numero_documento.isdigit():
             attrs["schemeID"] = buyer.dv or nit_check_digit(buyer.numero_documento)
@@ -528,12 +610,11 @@ def _payment_means(out: XmlText, figures: InvoiceFigures) -> None:
 
 def _tip(out: XmlText, figures: InvoiceFigures) -> None:
     base = figures.line_extension if figures.line_extension > 0 else figures.charge_total
-    factor = (figures.charge_total * HUNDRED / base).quantize(Decimal("0.01"))
     with out.element("cac:AllowanceCharge"):
         out.leaf("cbc:ID", "1")
         out.leaf("cbc:ChargeIndicator", "true")
         out.leaf("cbc:AllowanceChargeReason", TIP_REASON)
-        out.leaf("cbc:MultiplierFactorNumeric", _percent(factor))
+        out.leaf("cbc:MultiplierFactorNumeric", _percent(tip_factor(figures.charge_total, base)))
         _amount(out, "cbc:Amount", figures.charge_total)
         _amount(out, "cbc:BaseAmount", base)
 

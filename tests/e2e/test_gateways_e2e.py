@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
+from adapters.db.ranges import SqlNumberingRanges
 from adapters.dian.devcert import make_test_pkcs12
 from adapters.dian.simulator import start_simulator as start_dian
 from adapters.factus.simulator.app import SimulatorOptions
 from adapters.factus.simulator.app import start_simulator as start_factus
+from domain.documents import DocumentKind
+from domain.issuer import NumberingRange
 from tests.e2e.harness import Pipeline, wait_until
 from tests.factories import line, order
 from worker.producer import Producer
@@ -158,3 +163,85 @@ def test_habilitacion_goes_by_test_set_and_the_reconciler_polls_the_zip(
     stats = httpx.get(f"{dian}/_stats").json()
     assert list(stats["submissions"].values()) == [1]
     assert stats["requests"].get("GetStatusZip", 0) >= 2
+
+
+def test_pos_documents_and_invoices_from_three_registers_pass_dians_checks(
+    pipeline_factory: Factory, tmp_path: Path
+) -> None:
+    """The simulator checks each POS document as DIAN does (CUDE with the POS PIN, the three
+    extensions, InvoiceControl against the register's range, FAB10a)."""
+    pos_pin, pos_software = "24680", "3f1b9a52-6c0e-4d7a-9b1e-2a4c6e8f0b13"
+    ranges = {
+        prefix: {
+            "resolution": "18764000000001",
+            "from": 1,
+            "to": 9999,
+            "valid_from": "2026-01-01",
+            "valid_to": "2030-01-01",
+        }
+        for prefix in ("CJ2", "CJ3")
+    }
+    ranges["EPOS"] = {
+        "resolution": "18760000001",
+        "from": 1,
+        "to": 1000000,
+        "valid_from": "2019-01-19",
+        "valid_to": "2030-01-19",
+    }
+    server, url = start_dian(
+        technical_keys={"SETP": TECHNICAL_KEY},
+        pos_software_pins={pos_software: pos_pin},
+        pos_ranges=ranges,
+    )
+    try:
+        p = dian_pipeline(
+            pipeline_factory,
+            url,
+            tmp_path,
+            DOCUMENTS__MODE="pos",
+            DIAN__POS_SOFTWARE_ID=pos_software,
+            DIAN__POS_SOFTWARE_PIN=pos_pin,
+            REGISTERS=json.dumps(
+                {c: {"plate": f"PLACA-{c}", "location": f"Caja {c}"} for c in "123"}
+            ),
+        )
+        issuer = p.settings().issuer.nit
+        stored = SqlNumberingRanges(p.engine)
+        for till in ("2", "3"):
+            stored.add(
+                issuer,
+                NumberingRange(
+                    "18764000000001",
+                    f"CJ{till}",
+                    1,
+                    9999,
+                    date(2026, 1, 1),
+                    date(2030, 1, 1),
+                    kind=DocumentKind.POS,
+                    register=till,
+                ),
+            )
+        p.start_worker()
+        p.start_beat()
+        buyer = {"tipo_documento": "13", "numero_documento": "1020304050", "nombre": "Ana"}
+        orders = [
+            {**order(f"MIXD-{n:02d}"), "caja": str(1 + n % 3), "cajero": f"Cajero {n}"}
+            | ({"documento": "factura", "adquirente": buyer} if n % 5 == 0 else {})
+            for n in range(15)
+        ]
+        with Producer(p.settings()) as producer:
+            results = [producer.enqueue(o) for o in orders]
+        wait_until(lambda: p.states().get("SUCCESS") == 15, 90, "15 documents accepted", p)
+        stats = httpx.get(f"{url}/_stats").json()
+        assert sorted(stats["submissions"].values()) == [1] * 15
+        kinds = {str(r.key): r.kind for r in results}
+        assert list(kinds.values()).count(DocumentKind.INVOICE) == 3
+        for r in results:
+            record = p.store.get(r.key)
+            assert record is not None and len(record.references["cufe"]) == 96
+            assert record.kind is kinds[str(r.key)]
+        numbers = sorted(str(p.store.get(r.key).number) for r in results)  # type: ignore[union-attr]
+        assert {n[:3] for n in numbers} >= {"CJ2", "CJ3", "EPO", "SET"}
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -30,10 +30,11 @@ from signxml.exceptions import InvalidSignature
 from signxml.xades import XAdESVerifier  # type: ignore[attr-defined]
 
 from adapters.dian.devcert import make_test_pkcs12
-from adapters.dian.document import DianDocumentFactory, SignedInvoice, cufe_for
+from adapters.dian.document import DianDocumentFactory, DianSetup, SignedInvoice, cufe_for
 from adapters.dian.signer import XadesSigner
 from domain.cufe import cufe, software_security_code
 from domain.dian_codes import nit_check_digit
+from domain.documents import DocumentKind, SoftwareFamily, SoftwareMaker
 from domain.errors import InvalidOrder, NumberingError
 from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.order import Order, parse_order
@@ -71,6 +72,12 @@ NUMBERING = NumberingRange(
     valid_from=date(2019, 1, 19),
     valid_to=date(2030, 1, 19),
     technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
+)
+SETUP = DianSetup(
+    issuer=ISSUER,
+    software={SoftwareFamily.INVOICE: SOFTWARE},
+    maker=SoftwareMaker("Equipo de pruebas", "Pruebas S.A.S.", "900373076", "einvoice-worker"),
+    ranges={DocumentKind.INVOICE: NUMBERING},
 )
 ISSUED_AT = datetime(2024, 5, 2, 23, 30, 5, tzinfo=UTC)  # 18:30:05 in Bogotá
 SIGNED_AT = datetime(2024, 5, 2, 23, 30, 6, tzinfo=UTC)
@@ -212,7 +219,7 @@ def signer() -> XadesSigner:
 
 @pytest.fixture(scope="module")
 def factory(signer: XadesSigner) -> DianDocumentFactory:
-    return DianDocumentFactory(ISSUER, SOFTWARE, NUMBERING, signer)
+    return DianDocumentFactory(SETUP, signer)
 
 
 @pytest.fixture(scope="module")
@@ -523,7 +530,7 @@ def test_cufe_recomputed_from_the_xml_text(name: str, invoices: dict[str, Signed
 @pytest.mark.parametrize("name", ORDERS)
 def test_cufe_for_matches_build(name: str, invoices: dict[str, SignedInvoice]) -> None:
     submission = _submission(ORDERS[name], 990000001 + list(ORDERS).index(name))
-    assert cufe_for(submission, ISSUER, SOFTWARE, NUMBERING) == invoices[name].cufe
+    assert cufe_for(submission, SETUP) == invoices[name].cufe
 
 
 def test_building_again_gives_the_same_cufe(
@@ -671,7 +678,7 @@ def test_no_number_is_a_numbering_error(factory: DianDocumentFactory) -> None:
     with pytest.raises(NumberingError):
         factory.build(submission, SIGNED_AT)
     with pytest.raises(NumberingError):
-        cufe_for(submission, ISSUER, SOFTWARE, NUMBERING)
+        cufe_for(submission, SETUP)
 
 
 @pytest.mark.parametrize(
@@ -744,4 +751,4 @@ def test_unknown_payment_method_is_an_invalid_order_for_build_and_cufe_for(
     with pytest.raises(InvalidOrder):
         factory.build(submission, SIGNED_AT)
     with pytest.raises(InvalidOrder):
-        cufe_for(submission, ISSUER, SOFTWARE, NUMBERING)
+        cufe_for(submission, SETUP)

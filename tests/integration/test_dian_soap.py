@@ -36,13 +36,14 @@ from zeep.settings import Settings
 
 from adapters.dian.client import DianSoapClient, translate_errors, wsdl_path
 from adapters.dian.devcert import make_test_pkcs12
-from adapters.dian.document import DianDocumentFactory
+from adapters.dian.document import DianDocumentFactory, DianSetup
 from adapters.dian.gateway import DianGateway
 from adapters.dian.signer import XadesSigner
 from adapters.dian.simulator import SimulatorServer, start_simulator
 from adapters.dian.ubl import build_invoice
 from adapters.dian.wssecurity import SecurityError, verify_envelope
 from domain.dian_codes import nit_check_digit
+from domain.documents import DocumentKind, SoftwareFamily, SoftwareMaker
 from domain.errors import (
     GatewayError,
     GatewayMisconfigured,
@@ -78,6 +79,12 @@ NUMBERING = NumberingRange(
     valid_from=date(2019, 1, 19),
     valid_to=date(2030, 1, 19),
     technical_key=TECHNICAL_KEY,
+)
+SETUP = DianSetup(
+    issuer=ISSUER,
+    software={SoftwareFamily.INVOICE: SOFTWARE},
+    maker=SoftwareMaker("Equipo de pruebas", "Pruebas S.A.S.", NIT, "einvoice-worker"),
+    ranges={DocumentKind.INVOICE: NUMBERING},
 )
 SOAP = {
     "soap": "http://www.w3.org/2003/05/soap-envelope",
@@ -217,12 +224,12 @@ def client(sim: str, credentials: tuple[bytes, Any, Any]) -> Iterator[DianSoapCl
 @pytest.fixture(scope="module")
 def factory(credentials: tuple[bytes, Any, Any]) -> DianDocumentFactory:
     signer = XadesSigner.from_pkcs12(credentials[0], PASSWORD)
-    return DianDocumentFactory(ISSUER, SOFTWARE, NUMBERING, signer)
+    return DianDocumentFactory(SETUP, signer)
 
 
 @pytest.fixture()
 def gateway(client: DianSoapClient, factory: DianDocumentFactory) -> DianGateway:
-    return DianGateway(client, factory, ISSUER, SOFTWARE, NUMBERING)
+    return DianGateway(client, factory)
 
 
 def assert_json_safe(result: GatewayResult) -> None:
@@ -712,7 +719,7 @@ def test_certificate_of_another_nit_is_misconfiguration(
     assert isinstance(key, rsa.RSAPrivateKey) and cert is not None
     dian = make_client(sim, key, cert)
     try:
-        gateway = DianGateway(dian, factory, ISSUER, SOFTWARE, NUMBERING)
+        gateway = DianGateway(dian, factory)
         with pytest.raises(GatewayMisconfigured, match="no autorizado"):
             gateway.submit(submission(990000010))
     finally:
@@ -802,7 +809,7 @@ def test_stored_invoice_xml_is_returned_by_its_key(
 
 
 def test_test_set_is_pending_until_the_batch_is_validated(
-    sim: str, client: DianSoapClient, factory: DianDocumentFactory
+    sim: str, client: DianSoapClient, credentials: tuple[bytes, Any, Any]
 ) -> None:
     software = SoftwareRegistration(
         software_id=SOFTWARE.software_id,
@@ -812,7 +819,9 @@ def test_test_set_is_pending_until_the_batch_is_validated(
         environment="2",
         test_set_id=TEST_SET_ID,
     )
-    gateway = DianGateway(client, factory, ISSUER, software, NUMBERING)
+    setup = DianSetup(ISSUER, {SoftwareFamily.INVOICE: software}, SETUP.maker, SETUP.ranges)
+    signer = XadesSigner.from_pkcs12(credentials[0], PASSWORD)
+    gateway = DianGateway(client, DianDocumentFactory(setup, signer))
     control(sim, batch_polls=2)
     sub = submission(990000014)
     sent = gateway.submit(sub)

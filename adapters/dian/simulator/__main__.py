@@ -1,4 +1,9 @@
-"""`python -m adapters.dian.simulator --port 8701 [--no-checks] [--technical-key P=KEY ...]`"""
+"""The DIAN simulator as a process:
+
+python -m adapters.dian.simulator --port 8701 [--no-checks] [--technical-key P=KEY ...]
+    [--pos-software-pin SOFTWARE_ID=PIN ...]
+    [--pos-range PREFIX=RESOLUTION:FROM:TO:VALID_FROM:VALID_TO ...]
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,20 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PREFIX=KEY",
         help="technical key of a numbering prefix (repeatable)",
     )
+    parser.add_argument(
+        "--pos-software-pin",
+        action="append",
+        default=[],
+        metavar="SOFTWARE_ID=PIN",
+        help="PIN of a software registered for equivalent documents (CUDE; repeatable)",
+    )
+    parser.add_argument(
+        "--pos-range",
+        action="append",
+        default=[],
+        metavar="PREFIX=RESOLUTION:FROM:TO:VALID_FROM:VALID_TO",
+        help="an authorized POS numbering range (repeatable; default: EPOS habilitación)",
+    )
     parser.add_argument("--ubl-xsd", help="directory holding maindoc/UBL-Invoice-2.1.xsd")
     parser.add_argument("--batch-polls", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.0)
@@ -35,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     options = Options(checks=not args.no_checks, batch_polls=args.batch_polls, latency=args.latency)
     if args.technical_key:
         options.technical_keys = dict(item.split("=", 1) for item in args.technical_key)
+    if args.pos_software_pin:
+        options.pos_software_pins = dict(item.split("=", 1) for item in args.pos_software_pin)
+    if args.pos_range:
+        options.update({"pos_ranges": dict(_pos_range(item) for item in args.pos_range)})
     if args.ubl_xsd:
         options.ubl_xsd_dir = args.ubl_xsd
     server = SimulatorServer((args.host, args.port), State(options=options))
@@ -47,6 +70,18 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _pos_range(text: str) -> tuple[str, dict[str, str]]:
+    prefix, _, rest = text.partition("=")
+    resolution, first, last, valid_from, valid_to = rest.split(":")
+    return prefix, {
+        "resolution": resolution,
+        "from": first,
+        "to": last,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+    }
 
 
 if __name__ == "__main__":

@@ -54,6 +54,12 @@ class Document:
     cufe: str
     supplier_nit: str
     tree: etree._Element
+    type_code: str = ""
+
+    @property
+    def duplicity_type(self) -> str:
+        """DIAN keys duplicates on the document type, with 01, 02 and 04 as one."""
+        return "01" if self.type_code in ("01", "02", "04") else self.type_code
 
 
 def unzip_single(content: bytes | None, *, allow_many: bool = False) -> list[tuple[str, bytes]]:
@@ -95,6 +101,7 @@ def parse_document(name: str, xml: bytes) -> Document:
         cufe=(tree.findtext("cbc:UUID", "", NS) or "").strip().lower(),
         supplier_nit=(supplier or "").strip(),
         tree=tree,
+        type_code=(tree.findtext("cbc:InvoiceTypeCode", "", NS) or "").strip(),
     )
 
 
@@ -165,7 +172,7 @@ def signature_errors(document: Document) -> list[str]:
     return []
 
 
-def _amount(text: str | None) -> str:
+def amount_text(text: str | None) -> str:
     try:
         value = Decimal((text or "0").strip())
     except InvalidOperation:
@@ -173,13 +180,13 @@ def _amount(text: str | None) -> str:
     return str(value.quantize(Decimal("0.01"), rounding=ROUND_DOWN))
 
 
-def _tax(tree: etree._Element, scheme: str) -> str:
+def tax_text(tree: etree._Element, scheme: str) -> str:
     for total in tree.findall("cac:TaxTotal", NS):
         ids = total.xpath(
             "cac:TaxSubtotal/cac:TaxCategory/cac:TaxScheme/cbc:ID/text()", namespaces=NS
         )
         if isinstance(ids, list) and any(str(i).strip() == scheme for i in ids):
-            return _amount(total.findtext("cbc:TaxAmount", None, NS))
+            return amount_text(total.findtext("cbc:TaxAmount", None, NS))
     return "0.00"
 
 
@@ -194,14 +201,14 @@ def expected_cufe(document: Document, technical_key: str) -> str:
         document.number,
         (tree.findtext("cbc:IssueDate", "", NS) or "").strip(),
         (tree.findtext("cbc:IssueTime", "", NS) or "").strip(),
-        _amount(tree.findtext(totals + "cbc:LineExtensionAmount", None, NS)),
+        amount_text(tree.findtext(totals + "cbc:LineExtensionAmount", None, NS)),
         "01",
-        _tax(tree, "01"),
+        tax_text(tree, "01"),
         "04",
-        _tax(tree, "04"),
+        tax_text(tree, "04"),
         "03",
-        _tax(tree, "03"),
-        _amount(tree.findtext(totals + "cbc:PayableAmount", None, NS)),
+        tax_text(tree, "03"),
+        amount_text(tree.findtext(totals + "cbc:PayableAmount", None, NS)),
         document.supplier_nit,
         (customer or "").strip(),
         technical_key,

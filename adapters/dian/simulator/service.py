@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from adapters.dian.simulator import checks, responses
+from adapters.dian.simulator import checks, equivalent, responses
 from adapters.dian.simulator.responses import DianAnswer
 from adapters.dian.simulator.state import Batch, State, Stored
 from adapters.dian.wssecurity import SecurityError, safe_parser, verify_envelope
@@ -154,6 +154,8 @@ class DianService:
         return responses.event("100", "Accion completada OK", stored.xml)
 
     def get_numbering_range(self, params: dict[str, str], _: x509.Certificate | None) -> bytes:
+        # The invoice ranges DIAN's habilitación hands out, one per configured technical key;
+        # POS ranges carry no technical key and are not listed here.
         ranges = [
             {
                 "ResolutionNumber": "18760000001",
@@ -201,7 +203,8 @@ class DianService:
         if forced == "66":
             return DianAnswer("66", "", "", False)
         with self.state.lock:
-            earlier = self.state.accepted_numbers.get((document.supplier_nit, document.number))
+            number_key = (document.supplier_nit, document.duplicity_type, document.number)
+            earlier = self.state.accepted_numbers.get(number_key)
             if earlier is not None:
                 self.state.counters["duplicates"] += 1
                 return DianAnswer(
@@ -222,8 +225,7 @@ class DianService:
                 )
             if answer.status_code == "00":
                 self.state.counters["accepted"] += 1
-                key = (document.supplier_nit, document.number)
-                self.state.accepted_numbers[key] = document.cufe
+                self.state.accepted_numbers[number_key] = document.cufe
             else:
                 self.state.counters["rejected"] += 1
         if forced == "98":
@@ -237,10 +239,18 @@ class DianService:
     def _validate(self, document: checks.Document) -> DianAnswer:
         options = self.state.options
         errors: list[str] = []
+        pos = equivalent.is_equivalent(document, options.pos_software_pins)
         if options.checks:
             errors += self._schema.errors(document)
             errors += checks.signature_errors(document)
-            errors += checks.cufe_errors(document, options.technical_keys)
+            if pos:
+                errors += equivalent.header_errors(document)
+                errors += equivalent.extension_errors(document)
+                errors += equivalent.cude_errors(document, options.pos_software_pins)
+                errors += equivalent.range_errors(document, options.authorized_pos_ranges())
+            else:
+                errors += checks.cufe_errors(document, options.technical_keys)
+            errors += equivalent.prefix_errors(document)
         errors += options.extra_rejections
         notes = list(options.notifications)
         if errors:
@@ -253,10 +263,11 @@ class DianService:
                 xml_document_key=document.cufe,
                 xml_file_name=document.xml_name,
             )
+        label = "El Documento Equivalente POS" if pos else "La Factura electrónica"
         return DianAnswer(
             "00",
             ACCEPTED,
-            f"La Factura electrónica {document.number}, ha sido autorizada.",
+            f"{label} {document.number}, ha sido {'autorizado' if pos else 'autorizada'}.",
             True,
             notes,
             xml_base64_bytes=responses.application_response(

@@ -8,9 +8,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from adapters.dian.simulator.equivalent import AuthorizedRange
 from adapters.dian.simulator.responses import DianAnswer
 
 HABILITACION_TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+# The POS range two independent clients use in habilitación (dian-next-facts §1.6).
+HABILITACION_POS_RANGE = {
+    "resolution": "18760000001",
+    "from": 1,
+    "to": 1000000,
+    "valid_from": "2019-01-19",
+    "valid_to": "2030-01-19",
+}
 # OASIS UBL 2.1 + DIAN structures schemas, shipped with the package (see SOURCES.md there).
 DEFAULT_UBL_XSD = Path(__file__).resolve().parents[1] / "schemas" / "ubl-xsd"
 
@@ -25,6 +34,12 @@ class Options:
     checks: bool = True
     technical_keys: dict[str, str] = field(
         default_factory=lambda: {"SETP": HABILITACION_TECHNICAL_KEY}
+    )
+    # The software registered for equivalent documents: its PIN (CUDE) by software id.
+    pos_software_pins: dict[str, str] = field(default_factory=dict)
+    # POS numbering authorizations by prefix: resolution, from, to, valid_from, valid_to.
+    pos_ranges: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"EPOS": dict(HABILITACION_POS_RANGE)}
     )
     ubl_xsd_dir: str | None = str(DEFAULT_UBL_XSD)
     clock_skew_seconds: float = 300.0
@@ -51,8 +66,16 @@ class Options:
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown options: {sorted(unknown)}")
+        for prefix, data in dict(changes.get("pos_ranges") or {}).items():
+            try:
+                AuthorizedRange.parse(prefix, data)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"pos_ranges[{prefix!r}] is not a range: {exc}") from exc
         for name, value in changes.items():
             setattr(self, name, value)
+
+    def authorized_pos_ranges(self) -> dict[str, AuthorizedRange]:
+        return {p: AuthorizedRange.parse(p, data) for p, data in self.pos_ranges.items()}
 
     def take(self, name: str) -> bool:
         """Consume one unit of a fault counter; True if the fault applies now."""
@@ -66,6 +89,7 @@ class Options:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["technical_keys"] = sorted(self.technical_keys)  # keys are secret
+        data["pos_software_pins"] = sorted(self.pos_software_pins)  # PINs too
         return data
 
 
@@ -90,7 +114,8 @@ class Batch:
 class State:
     options: Options = field(default_factory=Options)
     documents: dict[str, Stored] = field(default_factory=dict)  # by CUFE
-    accepted_numbers: dict[tuple[str, str], str] = field(default_factory=dict)  # -> CUFE
+    # (issuer NIT, document type, number) -> CUFE/CUDE of the accepted document
+    accepted_numbers: dict[tuple[str, str, str], str] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     submissions: Counter[str] = field(default_factory=Counter)
     counters: Counter[str] = field(default_factory=Counter)
