@@ -34,10 +34,19 @@ class DocumentKind(enum.StrEnum):
 
     INVOICE = "01"  # factura electrónica de venta
     POS = "20"  # documento equivalente electrónico del tiquete de máquina registradora POS
+    CREDIT_NOTE = "91"  # nota crédito de factura electrónica de venta
+    DEBIT_NOTE = "92"  # nota débito de factura electrónica de venta
+    POS_DEBIT_NOTE = "93"  # nota de ajuste débito al documento equivalente
+    POS_CREDIT_NOTE = "94"  # nota de ajuste crédito al documento equivalente
 
     @property
     def family(self) -> SoftwareFamily:
-        return SoftwareFamily.POS if self is DocumentKind.POS else SoftwareFamily.INVOICE
+        pos = (DocumentKind.POS, DocumentKind.POS_CREDIT_NOTE, DocumentKind.POS_DEBIT_NOTE)
+        return SoftwareFamily.POS if self in pos else SoftwareFamily.INVOICE
+
+    @property
+    def is_note(self) -> bool:
+        return self not in (DocumentKind.INVOICE, DocumentKind.POS)
 
     @property
     def uses_cude(self) -> bool:
@@ -51,7 +60,7 @@ class DocumentKind(enum.StrEnum):
     @property
     def word(self) -> str:
         """The word a payload and the command line use for this kind."""
-        return "pos" if self is DocumentKind.POS else "factura"
+        return WORDS[self]
 
 
 LABELS = {
@@ -59,6 +68,18 @@ LABELS = {
     DocumentKind.POS: (
         "Documento equivalente electrónico del tiquete de máquina registradora con sistema P.O.S."
     ),
+    DocumentKind.CREDIT_NOTE: "Nota crédito de factura electrónica de venta",
+    DocumentKind.DEBIT_NOTE: "Nota débito de factura electrónica de venta",
+    DocumentKind.POS_CREDIT_NOTE: "Nota de ajuste crédito al documento equivalente",
+    DocumentKind.POS_DEBIT_NOTE: "Nota de ajuste débito al documento equivalente",
+}
+WORDS = {
+    DocumentKind.INVOICE: "factura",
+    DocumentKind.POS: "pos",
+    DocumentKind.CREDIT_NOTE: "nota-credito",
+    DocumentKind.DEBIT_NOTE: "nota-debito",
+    DocumentKind.POS_CREDIT_NOTE: "nota-credito-pos",
+    DocumentKind.POS_DEBIT_NOTE: "nota-debito-pos",
 }
 
 

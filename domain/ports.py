@@ -15,25 +15,41 @@ from typing import Any, Protocol
 
 from domain.documents import DocumentKind, Register
 from domain.issuer import NumberingRange
+from domain.notes import NoteFigures, ReferencedDocument
 from domain.order import Order
 
 
 @dataclass(frozen=True)
 class OrderKey:
-    """One order forever: the issuer (its NIT) and the POS's own order id."""
+    """One document forever: the issuer (its NIT), the POS's own order id, and for a note the
+    POS's own id for the note. Without `note` it is the order's sale document.
+
+    Written `ISSUER:ORDER_ID` or `ISSUER:ORDER_ID/NOTE_ID` (ids never hold `/`).
+    """
 
     issuer: str
     order_id: str
+    note: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.issuer}:{self.order_id}"
+        sale = f"{self.issuer}:{self.order_id}"
+        return f"{sale}/{self.note}" if self.note else sale
+
+    @property
+    def sale(self) -> OrderKey:
+        """The key of the order's sale document."""
+        return OrderKey(self.issuer, self.order_id)
 
     @classmethod
     def parse(cls, text: str) -> OrderKey:
-        issuer, sep, order_id = text.partition(":")
-        if not sep or not issuer or not order_id:
-            raise ValueError(f"an order key looks like ISSUER:ORDER_ID, got {text!r}")
-        return cls(issuer, order_id)
+        issuer, sep, rest = text.partition(":")
+        order_id, slash, note = rest.partition("/")
+        if not sep or not issuer or not order_id or (slash and not note):
+            raise ValueError(
+                "a document key looks like ISSUER:ORDER_ID or ISSUER:ORDER_ID/NOTE_ID, "
+                f"got {text!r}"
+            )
+        return cls(issuer, order_id, note or None)
 
 
 @dataclass(frozen=True)
@@ -71,11 +87,14 @@ class Submission:
     kind: DocumentKind = DocumentKind.INVOICE
     numbering: NumberingRange | None = None
     register: Register | None = None
+    note: NoteFigures | None = None  # for a note: what it credits or debits
+    corrects: ReferencedDocument | None = None  # for a note: the document it corrects
 
     @property
     def reference_code(self) -> str:
         """Stable idempotency key at the authority (Factus `reference_code`)."""
-        return f"{self.key.issuer}-{self.key.order_id}"
+        sale = f"{self.key.issuer}-{self.key.order_id}"
+        return f"{sale}-{self.key.note}" if self.key.note else sale
 
 
 class Verdict(enum.StrEnum):

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError
 from domain.issuer import NumberingRange
+from domain.notes import ReferencedDocument
 from domain.order import Order
 from domain.ports import DocumentNumber, OrderKey
 
@@ -75,6 +76,8 @@ class DocumentRecord:
     reopened_at: datetime | None = None
     numbering: NumberingRange | None = None
     register: str | None = None
+    note: dict[str, Any] | None = None  # a note's request and figures (`note_record`)
+    corrects: ReferencedDocument | None = None  # the document a note corrects
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ UPDATE, DELETE and TRUNCATE on it and on `intake_refusals` (triggers created by 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -42,7 +44,7 @@ NAMING = {
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
 DOCUMENT_STATES = ("PENDIENTE", "PROCESANDO", "EN_ESPERA", "SUCCESS", "FAILED")
-DOCUMENT_KINDS = ("01", "20")
+DOCUMENT_KINDS = ("01", "20", "91", "92", "93", "94")
 REFUSAL_STATUSES = ("RECHAZADO_ENTRADA", "CONFLICTO")
 AUDIT_STATUSES = (
     "RECIBIDO",
@@ -131,7 +133,23 @@ class DocumentRow(Base):
 
     __tablename__ = "documents"
     __table_args__ = (
-        UniqueConstraint("issuer", "order_id", name="uq_documents_sale"),
+        Index(
+            "uq_documents_sale",
+            "issuer",
+            "order_id",
+            unique=True,
+            postgresql_where=text("note_id IS NULL"),
+            sqlite_where=text("note_id IS NULL"),
+        ),
+        Index(
+            "uq_documents_note",
+            "issuer",
+            "note_id",
+            unique=True,
+            postgresql_where=text("note_id IS NOT NULL"),
+            sqlite_where=text("note_id IS NOT NULL"),
+        ),
+        Index("ix_documents_corrects_id", "corrects_id"),
         UniqueConstraint("issuer", "kind", "number", name="uq_documents_number"),
         UniqueConstraint("range_id", "consecutive", name="uq_documents_range_consecutive"),
         CheckConstraint(_in("state", DOCUMENT_STATES), name="state"),
@@ -178,6 +196,33 @@ class DocumentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reopened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A note: the client's id for it, the document it corrects, what it asked and carries.
+    note_id: Mapped[str | None] = mapped_column(String(64))
+    corrects_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("documents.id")
+    )
+    note: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+
+class CreditableLineRow(Base):
+    """What remains creditable of one line of a sale document (line 0: its tip), kept by the
+    database: every note takes from it or adds to it in the transaction that accepts or ends
+    the note, and the checks refuse a credit beyond what remains, whatever runs at once."""
+
+    __tablename__ = "creditable_lines"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0 AND base >= 0 AND tax >= 0", name="not_overcredited"),
+    )
+
+    document_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("documents.id"),
+        primary_key=True,
+    )
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(Numeric(24, 6))
+    base: Mapped[Decimal] = mapped_column(Numeric(19, 2))
+    tax: Mapped[Decimal] = mapped_column(Numeric(19, 2))
 
 
 class InvoiceLogRow(Base):
@@ -192,7 +237,7 @@ class InvoiceLogRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(20))
-    order_key: Mapped[str | None] = mapped_column(String(90))
+    order_key: Mapped[str | None] = mapped_column(String(160))
     payload_in: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     response_out: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -216,7 +261,7 @@ class IntakeRefusalRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(20))
-    order_key: Mapped[str | None] = mapped_column(String(90))
+    order_key: Mapped[str | None] = mapped_column(String(160))
     payload_in: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     response_out: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     legacy_log_id: Mapped[int | None] = mapped_column(Integer)

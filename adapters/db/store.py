@@ -19,6 +19,7 @@ from sqlalchemy.engine import Row
 from adapters.db import ranges
 from adapters.db.audit import SqlAuditLog
 from adapters.db.models import (
+    CreditableLineRow,
     DocumentRow,
     IntakeRefusalRow,
     InvoiceLogRow,
@@ -28,6 +29,7 @@ from adapters.db.models import (
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError, NumberingError, OrderConflict
 from domain.issuer import NumberingRange
+from domain.notes import ReferencedDocument
 from domain.order import Order
 from domain.ports import DocumentNumber, OrderKey
 from domain.store import (
@@ -62,22 +64,32 @@ ORDERS = cast(Table, OrderRow.__table__)
 RANGES = cast(Table, NumberingRangeRow.__table__)
 AUDIT = cast(Table, InvoiceLogRow.__table__)
 REFUSALS = cast(Table, IntakeRefusalRow.__table__)
+CREDITABLE = cast(Table, CreditableLineRow.__table__)
 _RANGE = RANGES.alias("numbering")
-# What a record is read from: the document, its order, and the range its number came from.
+_CORRECTED = DOCUMENTS.alias("corrected")
+# What a record is read from: the document, its order, the range its number came from, and
+# for a note the document it corrects.
 _RECORD_COLUMNS = (
     *DOCUMENTS.c,
     ORDERS.c.payload,
     ORDERS.c.fingerprint,
     *(c.label(f"numbering_{c.name}") for c in _RANGE.c),
+    _CORRECTED.c.kind.label("corrected_kind"),
+    _CORRECTED.c.number.label("corrected_number"),
+    _CORRECTED.c.cufe.label("corrected_cufe"),
+    _CORRECTED.c.issued_at.label("corrected_issued_at"),
 )
-_RECORD_FROM = DOCUMENTS.join(ORDERS, ORDERS.c.id == DOCUMENTS.c.order_ref).outerjoin(
-    _RANGE, _RANGE.c.id == DOCUMENTS.c.range_id
+_RECORD_FROM = (
+    DOCUMENTS.join(ORDERS, ORDERS.c.id == DOCUMENTS.c.order_ref)
+    .outerjoin(_RANGE, _RANGE.c.id == DOCUMENTS.c.range_id)
+    .outerjoin(_CORRECTED, _CORRECTED.c.id == DOCUMENTS.c.corrects_id)
 )
 
 
 def _is(key: OrderKey) -> ColumnElement[bool]:
-    """The sale document of this order."""
-    return (DOCUMENTS.c.issuer == key.issuer) & (DOCUMENTS.c.order_id == key.order_id)
+    """The document with this key: the order's sale document, or one of its notes."""
+    note = DOCUMENTS.c.note_id == key.note if key.note else DOCUMENTS.c.note_id.is_(None)
+    return (DOCUMENTS.c.issuer == key.issuer) & (DOCUMENTS.c.order_id == key.order_id) & note
 
 
 def _read(key: OrderKey) -> Select[Any]:
@@ -88,8 +100,25 @@ def _numbering(row: Row[Any]) -> NumberingRange | None:
     return None if row.range_id is None else ranges.to_range(row, "numbering_")
 
 
+def _corrects(row: Row[Any]) -> ReferencedDocument | None:
+    if row.corrects_id is None:
+        return None
+    issued = _aware(row.corrected_issued_at)
+    assert issued is not None
+    return ReferencedDocument(
+        DocumentKind(row.corrected_kind),
+        row.corrected_number or "",
+        row.corrected_cufe or "",
+        issued,
+    )
+
+
 def _record(
-    row: Row[Any], payload: dict[str, Any], fingerprint: str, numbering: NumberingRange | None
+    row: Row[Any],
+    payload: dict[str, Any],
+    fingerprint: str,
+    numbering: NumberingRange | None,
+    corrects: ReferencedDocument | None = None,
 ) -> DocumentRecord:
     number = (
         DocumentNumber(row.prefix, int(row.consecutive), numbering.width if numbering else 0)
@@ -101,7 +130,7 @@ def _record(
     updated = _aware(row.updated_at)
     assert issued is not None and created is not None and updated is not None
     return DocumentRecord(
-        key=OrderKey(row.issuer, row.order_id),
+        key=OrderKey(row.issuer, row.order_id, row.note_id),
         kind=DocumentKind(row.kind),
         state=State(row.state),
         gateway=row.gateway,
@@ -119,11 +148,13 @@ def _record(
         reopened_at=_aware(row.reopened_at),
         numbering=numbering,
         register=row.register,
+        note=row.note,
+        corrects=corrects,
     )
 
 
 def _full(row: Row[Any]) -> DocumentRecord:
-    return _record(row, row.payload, row.fingerprint, _numbering(row))
+    return _record(row, row.payload, row.fingerprint, _numbering(row), _corrects(row))
 
 
 def _entry(row: Row[Any]) -> AuditEntry:
@@ -319,7 +350,7 @@ class SqlDocumentStore:
                     "lease_until": lease_until.isoformat(),
                 },
             )
-        record = _record(claimed, row.payload, row.fingerprint, _numbering(row))
+        record = _record(claimed, row.payload, row.fingerprint, _numbering(row), _corrects(row))
         return Claim(record, token, attempt, was_maybe_sent=bool(row.maybe_sent))
 
     def finish(
