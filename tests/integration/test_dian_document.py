@@ -410,6 +410,25 @@ def test_a_slot_look_alike_in_a_comment_does_not_mislead_the_signer(
     assert _xmlsec1(xml, signer.certificate_pem(), tmp_path).returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("<!-- prólogo -->\n", ""), ("<?note x?>", ""), ("<!DOCTYPE Invoice>\n", ""), ("", "<!---->")],
+)
+def test_a_document_with_company_beside_its_root_is_signed_and_verifies(
+    before: str, after: str, signer: XadesSigner, tmp_path: Path
+) -> None:
+    """Slot elements in the default namespace, and a comment, processing instruction or
+    DOCTYPE beside the root: the document digest is the one a verifier computes."""
+    document = (
+        f'{before}<Invoice xmlns="{NS["ext"]}"><UBLExtensions><UBLExtension>'
+        f"<ExtensionContent/></UBLExtension></UBLExtensions></Invoice>{after}"
+    ).encode()
+    xml = signer.sign(document, SIGNED_AT)
+    result = _xmlsec1(xml, signer.certificate_pem(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    _signxml(xml, signer.certificate_pem())
+
+
 @pytest.mark.parametrize("declaration", ['encoding="ISO-8859-1"', "encoding = 'ISO-8859-1'"])
 def test_a_latin1_document_is_signed_as_utf8_with_accented_certificate_names(
     declaration: str, tmp_path: Path
