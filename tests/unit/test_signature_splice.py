@@ -10,6 +10,7 @@ every invoice the builder writes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from adapters.dian.signer import _EMPTY_SLOT, SigningError, XadesSigner, _last_e
 from tests.hostile_text import PINNED
 from tests.splice_documents import (
     DS,
+    EMPTY_SLOTS,
     EXT,
+    NOT_SLOTS,
     XADES,
     Extension,
     Layout,
@@ -135,6 +138,22 @@ def test_the_text_is_spliced_exactly_where_that_is_safe(
         # Where the document declares the prefixes, the signature borrows them.
         at_root = layout.root_ds == DS and layout.root_xades == XADES
         assert declares == (not at_root)
+
+
+@pytest.mark.parametrize("prefix", ["ext", "ubl-ext.2", ""])
+@pytest.mark.parametrize("spelling", list(EMPTY_SLOTS))
+@pytest.mark.parametrize("near_miss", [None, *NOT_SLOTS])
+def test_every_spelling_of_an_empty_slot_is_spliced(
+    prefix: str, spelling: str, near_miss: str | None, signer: XadesSigner
+) -> None:
+    trailers = (Trailer("comment", near_miss),) if near_miss else ()
+    layout = replace(
+        PLAIN, ext_prefix=prefix, extensions=(Extension(spelling, None),), trailers=trailers
+    )
+    document = layout.to_bytes()
+    assert splices(layout)
+    assert signer._spliced(document, "xmldsig-1", "2024-05-02T18:30:06-05:00") is not None
+    assert_signed_in_place(signer.sign(document, SIGNED_AT), document, signer)
 
 
 # A soup of the pieces the slot finder looks at: searching from the end must find the
