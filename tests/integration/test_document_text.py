@@ -160,7 +160,10 @@ def _pool(draw: st.DrawFn, carryable: bool) -> Callable[[int], str]:
     """A picker of texts for the fields of one example: a few hostile texts drawn once
     (drawing one per field makes every example several times slower), each field taking
     one of them; carryable texts are capped to `size` and never blank."""
-    texts = draw(st.lists(hostile_text(carryable=carryable), min_size=1, max_size=4))
+    any_text = st.one_of(hostile_text(carryable=True, max_parts=4), hostile_text())
+    texts = draw(
+        st.lists(hostile_text(carryable=True) if carryable else any_text, min_size=1, max_size=4)
+    )
 
     def pick(size: int = 60) -> str:
         value = draw(st.sampled_from(texts))
