@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from domain.catalog import CONSUMIDOR_FINAL_ID, payment_means_for, tribute_for
-from domain.dian_codes import nit_check_digit
+from domain.dian_codes import is_nit_number, nit_check_digit
 from domain.errors import FieldError
 
 if TYPE_CHECKING:
@@ -196,14 +196,16 @@ def _check_buyer(order: Order, errors: list[FieldError]) -> None:
     buyer = order.adquirente
     if buyer.numero_documento == CONSUMIDOR_FINAL_ID:
         return
-    if buyer.tipo_documento == "31" and not buyer.numero_documento.isdigit():
+    if buyer.tipo_documento == "31" and not is_nit_number(buyer.numero_documento):
         errors.append(
             FieldError(
-                "adquirente.numero_documento", "nit_digits", "a NIT holds digits only, without DV"
+                "adquirente.numero_documento",
+                "nit_digits",
+                "a NIT holds 1 to 15 digits 0-9, without DV",
             )
         )
     nit = buyer.numero_documento
-    is_nit = buyer.tipo_documento == "31" and nit.isdigit()
+    is_nit = buyer.tipo_documento == "31" and is_nit_number(nit)
     if is_nit and buyer.dv is not None and nit_check_digit(nit) != buyer.dv:
         errors.append(
             FieldError("adquirente.dv", "nit_check_digit", "DV does not match the NIT (DIAN FAK24)")

@@ -140,6 +140,21 @@ def _last_empty_slot(document: bytes) -> re.Match[bytes] | None:
     return None
 
 
+def _alone(root: etree._Element) -> bool:
+    """Whether `root` is all its document holds: no DOCTYPE, comment or processing
+    instruction beside it.
+
+    The C14N of a root that has company writes `xmlns=""` on the descendants in the
+    default namespace below its children (libxml2 2.14), so the document digest would not
+    be the one a verifier computes on the bytes returned, which hold the root alone.
+    """
+    return (
+        root.getprevious() is None
+        and root.getnext() is None
+        and root.getroottree().docinfo.internalDTD is None
+    )
+
+
 def _slots(root: etree._Element) -> list[etree._Element]:
     return root.findall(_SLOT_PATH)
 
@@ -270,6 +285,8 @@ class XadesSigner:
         try:
             root = etree.fromstring(text, _parser())
         except etree.XMLSyntaxError:
+            return None
+        if not _alone(root):
             return None
         slots = _slots(root)
         if not slots or len(slots[-1]) != 1:

@@ -29,7 +29,7 @@ from adapters.dian.tip import tip_factor
 from adapters.dian.xmltext import XmlText, attributes
 from domain.catalog import Tribute, payment_means_for, tribute_for
 from domain.cufe import cude, cufe, format_amount, qr_url, software_security_code
-from domain.dian_codes import nit_check_digit
+from domain.dian_codes import is_nit_number, nit_check_digit
 from domain.documents import DocumentKind
 from domain.errors import FieldError, InvalidOrder, NumberingError
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
@@ -580,7 +580,7 @@ def _customer(out: XmlText, buyer: Adquirente) -> None:
         is_nit = buyer.tipo_documento == NIT_TYPE
         kind = "1" if is_nit else "2"
         attrs = {"schemeName": buyer.tipo_documento}
-        if is_nit and buyer.numero_documento.isdigit():
+        if is_nit and is_nit_number(buyer.numero_documento):
             attrs["schemeID"] = buyer.dv or nit_check_digit(buyer.numero_documento)
     scheme = attributes(**attrs)
     out.leaf("cbc:AdditionalAccountID", kind)

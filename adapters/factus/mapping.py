@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.catalog import CONSUMIDOR_FINAL_ID, payment_means_for, tribute_for
-from domain.dian_codes import nit_check_digit
+from domain.dian_codes import is_nit_number, nit_check_digit
 from domain.errors import FieldError, InvalidOrder
 from domain.order import Adquirente, Item, Order
 from domain.ports import Submission
@@ -93,12 +93,12 @@ def _customer(buyer: Adquirente, errors: list[FieldError]) -> dict[str, Any]:
         "tribute_code": "ZZ",
     }
     if buyer.tipo_documento == NIT:
-        if not buyer.numero_documento.isdigit() or len(buyer.numero_documento) > 15:
+        if not is_nit_number(buyer.numero_documento):
             errors.append(
                 FieldError(
                     "adquirente.numero_documento",
                     "nit_digits",
-                    "a NIT holds 1 to 15 digits, without DV",
+                    "a NIT holds 1 to 15 digits 0-9, without DV",
                 )
             )
             return customer

@@ -122,6 +122,14 @@ def test_a_named_nit_buyer_with_a_wrong_check_digit_is_refused() -> None:
     assert parse_order(order(buyer=good)).adquirente.dv == "4"
 
 
+@pytest.mark.parametrize("number", ["²", "12³", "١٢٣", "9" * 16])
+@pytest.mark.parametrize("dv", [None, "1"])
+def test_a_nit_is_ascii_digits_and_at_most_15_of_them(number: str, dv: str | None) -> None:
+    """Other Unicode digits pass `str.isdigit` but not `int`, or are no NIT DIAN knows."""
+    buyer = {"tipo_documento": "31", "numero_documento": number, "dv": dv, "nombre": "ACME"}
+    assert errors_of(order(buyer=buyer)) == {"adquirente.numero_documento": "nit_digits"}
+
+
 def test_payment_method_names_are_matched_without_accents_or_case() -> None:
     data = order(payment="tarjeta de crédito")
     assert parse_order(data).metodos_pago[0].tipo == "tarjeta de crédito"
