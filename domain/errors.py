@@ -3,6 +3,7 @@
 DomainError
 ├── InvalidOrder            the order breaks a rule: final, never retried
 ├── OrderConflict           same order key, different payload: refused, recorded
+├── UnknownOrder            a note for an order nobody accepted
 ├── NumberingError          the numbering range is exhausted or expired: final until fixed
 └── GatewayError            raised by gateway adapters (see domain.ports)
     ├── GatewayUnavailable  nothing was accepted by the authority: retry with backoff
@@ -54,6 +55,14 @@ class OrderConflict(DomainError):
             f"order {order_key} was already accepted with a different payload; "
             "a POS order id identifies one document forever"
         )
+
+
+class UnknownOrder(DomainError):
+    """A note names an order that was never accepted (for this issuer)."""
+
+    def __init__(self, order_key: str) -> None:
+        self.order_key = order_key
+        super().__init__(f"no order {order_key}: a note corrects an accepted order's document")
 
 
 class NumberingError(DomainError):

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.catalog import tribute_for
+from domain.catalog import Tribute, tribute_for
 from domain.documents import DocumentKind
 from domain.errors import FieldError, InvalidOrder
 from domain.order import MAX_ITEMS, MAX_TEXT, ORDER_ID, Money, Order, Quantity
@@ -34,6 +34,7 @@ from domain.rules import line_base
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
+_NONE = Tribute("", "")
 
 
 class NoteType(enum.StrEnum):
@@ -460,22 +461,42 @@ class NoteLedger:
         return [figures_from_dict(n) for n in self.notes]
 
 
-def figures_from_dict(data: dict[str, Any]) -> NoteFigures:
-    """A stored note's figures back (the inverse of `NoteFigures.as_dict`, lines' texts aside:
-    they are only needed to write the note, which reads them from the order)."""
-    lines = tuple(
-        NoteLine(
-            number=int(line["linea"]),
-            description="",
-            product_id=None,
-            unit_price=ZERO,
-            quantity=Decimal(line["cantidad"]),
-            base=Decimal(line["base"]),
-            taxes=tuple(
-                TaxPart(t["tributo"], t["tributo"], Decimal(t["tasa"]), Decimal(t["monto"]))
-                for t in line["impuestos"]
-            ),
+def figures_from_dict(data: dict[str, Any], order: Order | None = None) -> NoteFigures:
+    """A stored note's figures back (the inverse of `NoteFigures.as_dict`). The lines' texts,
+    prices and tax names come from `order` (the order the corrected document was issued
+    for): the stored figures keep only the amounts."""
+
+    def item(number: int) -> Any:
+        return order.items[number - 1] if order is not None else None
+
+    def tax_name(number: int, tribute: str) -> str:
+        found = item(number)
+        names = [t.nombre for t in found.impuestos] if found is not None else []
+        return next((n for n in names if (tribute_for(n) or _NONE).code == tribute), tribute)
+
+    lines = []
+    for line in data["lineas"]:
+        number = int(line["linea"])
+        source = item(number)
+        lines.append(
+            NoteLine(
+                number=number,
+                description=source.descripcion if source is not None else "",
+                product_id=source.id_producto if source is not None else None,
+                unit_price=source.precio_unitario if source is not None else ZERO,
+                quantity=Decimal(line["cantidad"]),
+                base=Decimal(line["base"]),
+                taxes=tuple(
+                    TaxPart(
+                        t["tributo"],
+                        tax_name(number, t["tributo"]),
+                        Decimal(t["tasa"]),
+                        Decimal(t["monto"]),
+                    )
+                    for t in line["impuestos"]
+                ),
+            )
         )
-        for line in data["lineas"]
+    return NoteFigures(
+        NoteType(data["tipo"]), tuple(lines), Decimal(data["propina"]), data["motivo"]
     )
-    return NoteFigures(NoteType(data["tipo"]), lines, Decimal(data["propina"]), data["motivo"])

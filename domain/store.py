@@ -22,6 +22,7 @@ an accepted order's story.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError
 from domain.issuer import NumberingRange
-from domain.notes import ReferencedDocument
+from domain.notes import NoteFigures, NoteRequest, ReferencedDocument
 from domain.order import Order
 from domain.ports import DocumentNumber, OrderKey
 
@@ -135,12 +136,37 @@ class StepNote:
     response: dict[str, Any] = field(default_factory=dict)
 
 
+NoteComputer = Callable[[Order, DocumentKind, list[NoteFigures]], NoteFigures]
+"""What a note carries, from its order, the corrected document's kind and the notes that
+already count against it; raises InvalidOrder naming the field and the rule."""
+
+
 class DocumentStore(Protocol):
     def accept(self, key: OrderKey, order: Order, gateway: str, plan: DocumentPlan) -> Acceptance:
         """Store a new order and its sale document with its RECIBIDO audit row (and its number
         from the range that serves the plan's register and kind), or return the existing one
         if the payload is the same. Raises OrderConflict (recorded as refused input) when the
         key exists with another payload, NumberingError when no number can be given."""
+        ...
+
+    def accept_note(
+        self,
+        key: OrderKey,
+        request: NoteRequest,
+        gateway: str,
+        numbered: bool,
+        compute: NoteComputer,
+    ) -> Acceptance:
+        """Store a note (its number, its RECIBIDO row) against `key.sale`, taking what it
+        credits from what remains in the same transaction, the database refusing any credit
+        beyond it whatever runs at once. It is due at once when the sale is SUCCESS, else it
+        waits for it. Raises UnknownOrder, InvalidOrder (a failed sale, or `compute`'s
+        refusal), OrderConflict (the note id holds another request; recorded), NumberingError.
+        """
+        ...
+
+    def documents_of(self, key: OrderKey) -> list[DocumentRecord]:
+        """The order's sale document, then its notes."""
         ...
 
     def refuse(

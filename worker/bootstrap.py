@@ -94,14 +94,19 @@ def planner(settings: Settings) -> Planner:
 
 
 def sync_configured_ranges(settings: Settings, engine: Engine) -> list[NumberingRange]:
-    """Store the invoice and POS ranges the settings describe (when numbering is ours)."""
+    """Store the ranges the settings describe, one per kind (when numbering is ours)."""
     if not settings.needs_numbering:
         return []
     stored = SqlNumberingRanges(engine)
     return [
         stored.sync_configured(settings.issuer.nit, numbering_range(settings, kind))
-        for kind in (DocumentKind.INVOICE, DocumentKind.POS)
+        for kind in DocumentKind
     ]
+
+
+def offered_notes(settings: Settings) -> frozenset[DocumentKind] | None:
+    """The note kinds the gateway issues (None: all)."""
+    return frozenset() if settings.gateway == "factus" else None
 
 
 def registers(settings: Settings) -> dict[str, Register]:
@@ -136,7 +141,19 @@ def issuer_profile(settings: Settings) -> IssuerProfile:
 def numbering_range(
     settings: Settings, kind: DocumentKind = DocumentKind.INVOICE
 ) -> NumberingRange:
-    """The range the settings give for `kind` (NUMBERING__* or POS_NUMBERING__*)."""
+    """The range the settings give for `kind`: NUMBERING__* (invoices), POS_NUMBERING__*,
+    NOTE_NUMBERING__* (notes)."""
+    if kind.is_note:
+        notes = settings.note_numbering
+        prefix = {
+            DocumentKind.CREDIT_NOTE: notes.credit_prefix,
+            DocumentKind.DEBIT_NOTE: notes.debit_prefix,
+            DocumentKind.POS_CREDIT_NOTE: notes.pos_credit_prefix,
+            DocumentKind.POS_DEBIT_NOTE: notes.pos_debit_prefix,
+        }[kind]
+        return NumberingRange(
+            "", prefix, notes.first, notes.last, notes.valid_from, notes.valid_to, kind=kind
+        )
     n = settings.pos_numbering if kind is DocumentKind.POS else settings.numbering
     return NumberingRange(
         resolution=n.resolution,

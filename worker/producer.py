@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.usecases.enqueue import Enqueued, enqueue
+from domain.usecases.notes import enqueue_note
 from worker.bootstrap import Container
 from worker.settings import Settings
 
@@ -37,6 +38,30 @@ class Producer:
             planner=c.planner,
             store=c.store,
             publisher=c.publisher,
+        )
+
+    def note(self, order_id: str, request: Any) -> Enqueued:
+        """A note (void, return, discount, price change) against an order's document: durable
+        before it returns; it goes out once the document is SUCCESS.
+
+        `request` is the note as `POST /api/v1/pedidos/{id}/notas` takes it (`id_nota`,
+        `tipo`, `lineas`, `monto`, `motivo`). Raises InvalidOrder and OrderConflict (both
+        recorded as refused input) and UnknownOrder.
+        """
+        from worker.bootstrap import offered_notes
+
+        c = self._container
+        assert c.publisher is not None
+        c.planner  # noqa: B018  (the ranges the settings describe are stored first)
+        return enqueue_note(
+            request,
+            issuer=self.settings.issuer.nit,
+            order_id=order_id,
+            gateway=self.settings.gateway,
+            numbered=self.settings.needs_numbering,
+            store=c.store,
+            publisher=c.publisher,
+            offered=offered_notes(self.settings),
         )
 
     def close(self) -> None:

@@ -57,6 +57,20 @@ class PosNumberingSettings(NumberingSettings):
     technical_key: SecretStr = SecretStr("")
 
 
+class NoteNumberingSettings(BaseModel):
+    """The issuer's own numbering of notes: DIAN authorizes no range for them, only a prefix
+    and consecutive numbers per kind (gap-free, like every range here)."""
+
+    credit_prefix: str = "NC"  # 91, credit notes to invoices
+    debit_prefix: str = "ND"  # 92, debit notes to invoices
+    pos_credit_prefix: str = "NCP"  # 94, adjustment credit notes to POS documents
+    pos_debit_prefix: str = "NDP"  # 93, adjustment debit notes to POS documents
+    first: int = 1
+    last: int = 99999999
+    valid_from: date = date(2019, 1, 1)
+    valid_to: date = date(2099, 12, 31)
+
+
 DIAN_ENDPOINTS = {
     "1": "https://vpfe.dian.gov.co/WcfDianCustomerServices.svc",
     "2": "https://vpfe-hab.dian.gov.co/WcfDianCustomerServices.svc",
@@ -182,6 +196,7 @@ class Settings(BaseSettings):
     issuer: IssuerSettings = Field(default_factory=IssuerSettings)
     numbering: NumberingSettings = Field(default_factory=NumberingSettings)
     pos_numbering: PosNumberingSettings = Field(default_factory=PosNumberingSettings)
+    note_numbering: NoteNumberingSettings = Field(default_factory=NoteNumberingSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
     software: SoftwareSettings = Field(default_factory=SoftwareSettings)
     default_register: str = "1"

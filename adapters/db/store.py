@@ -6,17 +6,31 @@ No transaction is ever held across a gateway call: `claim` commits before the ca
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, Select, Table, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
-from adapters.db import ranges
+from adapters.db import notes, ranges
 from adapters.db.audit import SqlAuditLog
 from adapters.db.models import (
     CreditableLineRow,
@@ -27,9 +41,9 @@ from adapters.db.models import (
     OrderRow,
 )
 from domain.documents import DocumentKind, DocumentPlan
-from domain.errors import FieldError, NumberingError, OrderConflict
+from domain.errors import FieldError, InvalidOrder, NumberingError, OrderConflict, UnknownOrder
 from domain.issuer import NumberingRange
-from domain.notes import ReferencedDocument
+from domain.notes import NoteRequest, ReferencedDocument, figures_from_dict, note_kind
 from domain.order import Order
 from domain.ports import DocumentNumber, OrderKey
 from domain.store import (
@@ -37,6 +51,7 @@ from domain.store import (
     AuditEntry,
     Claim,
     DocumentRecord,
+    NoteComputer,
     RefusalStatus,
     Refused,
     State,
@@ -173,6 +188,11 @@ def on_timeline() -> ColumnElement[bool]:
     return ~exists().where(REFUSALS.c.legacy_log_id == AUDIT.c.id)
 
 
+def _fingerprint(order_id: str, payload: dict[str, Any]) -> str:
+    text = json.dumps([order_id, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class _Raced(Exception):
     """The order key already has a row (an earlier or a concurrent accept)."""
 
@@ -282,6 +302,154 @@ class SqlDocumentStore:
             log.warning("numbering: %s", warning)
         record = _record(row, payload, fingerprint, numbering)
         return Acceptance(record, created=True, warnings=tuple(warnings))
+
+    def accept_note(
+        self,
+        key: OrderKey,
+        request: NoteRequest,
+        gateway: str,
+        numbered: bool,
+        compute: NoteComputer,
+    ) -> Acceptance:
+        """Store a note against its order's sale document, taking what it credits from what
+        remains, in one transaction under the sale's row lock. The same note id again with the
+        same request answers the existing note; with another request it is a conflict."""
+        assert key.note is not None
+        payload = request.to_payload()
+        fingerprint = _fingerprint(key.order_id, payload)
+        try:
+            accepted = self._note_once(key, payload, fingerprint, gateway, numbered, compute)
+        except IntegrityError:  # the same note id at once under another order of the issuer
+            accepted = self._note_once(key, payload, fingerprint, gateway, numbered, compute)
+        if accepted is None:
+            self._refusal(
+                RefusalStatus.CONFLICTO,
+                {"order_key": str(key), "note": payload},
+                {
+                    "error": "conflict",
+                    "message": "same note id, different request; the first one stands",
+                },
+            )
+            raise OrderConflict(str(key))
+        for warning in accepted.warnings:
+            log.warning("numbering: %s", warning)
+        return accepted
+
+    def _note_once(
+        self,
+        key: OrderKey,
+        payload: dict[str, Any],
+        fingerprint: str,
+        gateway: str,
+        numbered: bool,
+        compute: NoteComputer,
+    ) -> Acceptance | None:
+        """The note accepted now, or as it was accepted before; None: the id holds another."""
+        with self._engine.begin() as conn:
+            sale = conn.execute(_read(key.sale).with_for_update(of=DOCUMENTS)).first()
+            if sale is None:
+                raise UnknownOrder(str(key.sale))
+            existing = conn.execute(
+                select(DOCUMENTS.c.order_id, DOCUMENTS.c.note).where(
+                    DOCUMENTS.c.issuer == key.issuer, DOCUMENTS.c.note_id == key.note
+                )
+            ).first()
+            if existing is None:
+                return self._insert_note(
+                    conn, key, sale, payload, fingerprint, gateway, numbered, compute
+                )
+            if existing.order_id == key.order_id and existing.note["fingerprint"] == fingerprint:
+                return Acceptance(_full(conn.execute(_read(key)).one()), created=False)
+            return None
+
+    def _insert_note(
+        self,
+        conn: Connection,
+        key: OrderKey,
+        sale: Row[Any],
+        payload: dict[str, Any],
+        fingerprint: str,
+        gateway: str,
+        numbered: bool,
+        compute: NoteComputer,
+    ) -> Acceptance:
+        if sale.state == State.FAILED.value:
+            raise InvalidOrder(
+                [
+                    FieldError(
+                        "(order)",
+                        "document_failed",
+                        f"order {key.sale} ended FAILED: it has no document to correct",
+                    )
+                ]
+            )
+        now = self._clock()
+        sale_kind = DocumentKind(sale.kind)
+        order = Order.model_validate(sale.payload)
+        figures = compute(order, sale_kind, notes.counted_notes(conn, sale.id))
+        notes.ensure_ledger(conn, sale.id, order, self._insert)
+        if not figures.type.is_debit:
+            notes.take(conn, sale.id, figures)
+        kind = note_kind(sale_kind, figures.type)
+        number, numbering, warnings = None, None, list[str]()
+        if numbered:
+            today = (now + BOGOTA_OFFSET).date()
+            number, numbering, warnings = ranges.allocate(
+                conn, key.issuer, kind, sale.register or "", today
+            )
+        due = sale.state == State.SUCCESS.value  # else it waits for its document
+        row = conn.execute(
+            self._insert(DocumentRow)
+            .values(
+                order_ref=sale.order_ref,
+                issuer=key.issuer,
+                order_id=key.order_id,
+                note_id=key.note,
+                corrects_id=sale.id,
+                kind=kind.value,
+                gateway=gateway,
+                state=State.PENDIENTE.value,
+                register=sale.register,
+                range_id=numbering.id if numbering else None,
+                prefix=number.prefix if number else None,
+                consecutive=number.number if number else None,
+                number=str(number) if number else None,
+                issued_at=now,
+                due_at=now if due else None,
+                published_at=now if due else None,
+                refs={"number": str(number)} if number else {},
+                note={"request": payload, "fingerprint": fingerprint, "figures": figures.as_dict()},
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(DOCUMENTS.c.id)
+        ).one()
+        SqlAuditLog(conn).save_log(
+            "RECIBIDO",
+            {"order_key": str(key), "note": payload},
+            {
+                "state": State.PENDIENTE.value,
+                "kind": kind.value,
+                "corrects": sale.number,
+                "number": str(number) if number else None,
+                "total": str(figures.total),
+                "waits_for_document": not due,
+                "gateway": gateway,
+            },
+        )
+        created = conn.execute(_read(key).where(DOCUMENTS.c.id == row.id)).one()
+        return Acceptance(_full(created), created=True, warnings=tuple(warnings))
+
+    def documents_of(self, key: OrderKey) -> list[DocumentRecord]:
+        """The order's sale document, then its notes in the order they were accepted."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(*_RECORD_COLUMNS)
+                .select_from(_RECORD_FROM)
+                .where(DOCUMENTS.c.issuer == key.issuer, DOCUMENTS.c.order_id == key.order_id)
+                .order_by(DOCUMENTS.c.note_id.is_not(None), DOCUMENTS.c.id)
+            ).all()
+        return [_full(r) for r in rows]
 
     def refuse(
         self,
@@ -408,7 +576,7 @@ class SqlDocumentStore:
     def _transition(self, claim: Claim, values: dict[str, Any], note: StepNote) -> bool:
         key = claim.record.key
         with self._engine.begin() as conn:
-            result = conn.execute(
+            changed = conn.execute(
                 update(DOCUMENTS)
                 .where(
                     _is(key),
@@ -416,8 +584,11 @@ class SqlDocumentStore:
                     DOCUMENTS.c.state == State.PROCESANDO.value,
                 )
                 .values(**values)
-            )
-            owned = result.rowcount == 1
+                .returning(
+                    DOCUMENTS.c.id, DOCUMENTS.c.note_id, DOCUMENTS.c.corrects_id, DOCUMENTS.c.note
+                )
+            ).first()
+            owned = changed is not None
             response = dict(note.response)
             response["attempt"] = claim.attempt
             if not owned:
@@ -425,6 +596,10 @@ class SqlDocumentStore:
             SqlAuditLog(conn).save_log(
                 note.status, {"order_key": str(key), "order": claim.record.payload}, response
             )
+            state = State(values["state"])
+            if changed is not None and state.is_final:
+                audit = notes.audit_writer(conn, claim.record.payload)
+                notes.after_final(conn, changed, state, values["updated_at"], audit)
         return owned
 
     # -- reconciling and reading -----------------------------------------------------------
@@ -433,7 +608,9 @@ class SqlDocumentStore:
         stale = now - timedelta(seconds=republish_after)
         with self._engine.begin() as conn:
             rows = conn.execute(
-                select(DOCUMENTS.c.id, DOCUMENTS.c.issuer, DOCUMENTS.c.order_id)
+                select(
+                    DOCUMENTS.c.id, DOCUMENTS.c.issuer, DOCUMENTS.c.order_id, DOCUMENTS.c.note_id
+                )
                 .where(
                     DOCUMENTS.c.due_at.is_not(None),
                     DOCUMENTS.c.due_at <= now,
@@ -453,7 +630,7 @@ class SqlDocumentStore:
                     .where(DOCUMENTS.c.id.in_([r.id for r in rows]))
                     .values(published_at=now)
                 )
-        return [OrderKey(r.issuer, r.order_id) for r in rows]
+        return [OrderKey(r.issuer, r.order_id, r.note_id) for r in rows]
 
     def mark_unpublished(self, key: OrderKey) -> None:
         with self._engine.begin() as conn:
@@ -503,6 +680,10 @@ class SqlDocumentStore:
             if reopened is None:
                 return None
             row = conn.execute(_read(key)).one()
+            if row.note is not None:  # a failed credit note gave its credit back: take it again
+                figures = figures_from_dict(row.note["figures"])
+                if not figures.type.is_debit:
+                    notes.take(conn, row.corrects_id, figures)
             SqlAuditLog(conn).save_log(
                 note.status, {"order_key": str(key), "order": row.payload}, note.response
             )

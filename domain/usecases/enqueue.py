@@ -61,11 +61,11 @@ def enqueue(
         key = OrderKey(issuer, order.id_pedido_origen)
         accepted = store.accept(key, order, gateway, plan)
     except InvalidOrder as exc:
-        store.refuse(_key_of(data, issuer), _recordable(data), exc.errors)
+        store.refuse(_key_of(data, issuer), recordable(data), exc.errors)
         raise
     except NumberingError as exc:
         log.error("numbering: %s", exc)
-        store.refuse(_key_of(data, issuer), _recordable(data), [exc.error])
+        store.refuse(_key_of(data, issuer), recordable(data), [exc.error])
         raise InvalidOrder([exc.error]) from exc
     record = accepted.record
     if accepted.created:
@@ -101,7 +101,7 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _recordable(data: Any) -> dict[str, Any]:
+def recordable(data: Any) -> dict[str, Any]:
     """What of a refused payload goes on the audit trail: all of it when it is small JSON."""
     try:
         text = json.dumps(data, ensure_ascii=False, default=str, allow_nan=False)

@@ -36,6 +36,7 @@ from domain.errors import (
     NumberingError,
     OutcomeUnknown,
 )
+from domain.notes import figures_from_dict
 from domain.order import Order
 from domain.ports import Gateway, GatewayResult, OrderKey, Submission, Verdict
 from domain.store import Claim, DocumentStore, State, StepNote
@@ -343,4 +344,6 @@ def _submission(claim: Claim, registers: Mapping[str, Register]) -> Submission:
         kind=record.kind,
         numbering=record.numbering,
         register=register,
+        note=figures_from_dict(record.note["figures"], order) if record.note else None,
+        corrects=record.corrects,
     )
