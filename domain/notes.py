@@ -309,6 +309,13 @@ def document_lines(order: Order) -> Remaining:
     return Remaining(lines, order.propina_voluntaria)
 
 
+def counts(figures: NoteFigures, succeeded: bool, failed: bool) -> bool:
+    """Whether a note counts against what remains: a credit unless it failed (it holds its
+    credit while it is pending), a debit once it succeeded (nobody may spend an increase the
+    authority has not accepted)."""
+    return succeeded if figures.type.is_debit else not failed
+
+
 def remaining_after(order: Order, notes: list[NoteFigures]) -> Remaining:
     """What remains creditable after `notes` (credits take away, price increases add)."""
     left = document_lines(order)
@@ -420,6 +427,10 @@ def _amount(
     the lines in proportion to their base left, each taxed at its own rates."""
     open_lines = [(n, left) for n, left in sorted(remaining.lines.items()) if left.base > 0]
     base_left = sum((left.base for _, left in open_lines), ZERO)
+    if base_left <= 0:
+        raise InvalidOrder(
+            [FieldError("monto", "nothing_left", "the document has nothing left to correct")]
+        )
     if not kind.is_debit and amount > base_left:
         raise InvalidOrder(
             [
@@ -429,10 +440,6 @@ def _amount(
                     f"the document has {base_left} left before taxes, not {amount}",
                 )
             ]
-        )
-    if base_left <= 0:
-        raise InvalidOrder(
-            [FieldError("monto", "nothing_left", "the document has nothing left to correct")]
         )
     lines: list[NoteLine] = []
     given = ZERO

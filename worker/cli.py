@@ -146,6 +146,7 @@ def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from domain.usecases.notes import creditable
     from worker.bootstrap import container
 
     settings = _settings()
@@ -163,6 +164,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     timeline = store.timeline(key) if record is not None else []
     hidden = max(0, len(timeline) - args.limit) if args.limit else 0
     timeline = timeline[hidden:]
+    documents = store.documents_of(key) if record is not None and not key.note else []
+    notes = [d for d in documents if d.kind.is_note]
+    left = creditable(documents) if notes else None
     if args.json:
         print(
             json.dumps(
@@ -181,6 +185,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                         "count": refused.count,
                         "latest": [_entry(e) for e in refused.latest],
                     },
+                    "corrects": (
+                        {"number": record.corrects.number, "cufe": record.corrects.key}
+                        if record and record.corrects
+                        else None
+                    ),
+                    "note": record.note["figures"] if record and record.note else None,
+                    "notes": [_document(d) for d in notes],
+                    "creditable": left.as_dict() if left else None,
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -190,11 +202,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     from worker.render_status import print_status
 
-    print_status(key, record, timeline, refused, hidden)
+    print_status(key, record, timeline, refused, hidden, notes, left)
     return 0
 
 
 REFUSALS_SHOWN = 10
+
+
+def _document(record: Any) -> dict[str, Any]:
+    return {
+        "key": str(record.key),
+        "document_type": record.kind.value,
+        "state": str(record.state),
+        "number": str(record.number) if record.number else None,
+        "cude": record.references.get("cufe"),
+        "total": record.note["figures"]["total"] if record.note else None,
+    }
 
 
 def _entry(entry: Any) -> dict[str, Any]:
@@ -346,10 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_api import add_api_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
+    from worker.cli_notes import add_note_commands
     from worker.cli_ranges import add_range_commands
 
     add_document_commands(sub)
     add_range_commands(sub)
+    add_note_commands(sub)
     add_api_commands(sub)
     add_commands(sub)
     return parser

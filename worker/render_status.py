@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from domain.notes import Remaining
 from domain.ports import OrderKey
 from domain.store import AuditEntry, DocumentRecord, Refused
 
@@ -19,11 +20,19 @@ def print_status(
     timeline: list[AuditEntry],
     refused: Refused,
     hidden: int = 0,
+    notes: list[DocumentRecord] | None = None,
+    creditable: Remaining | None = None,
 ) -> None:
-    """`hidden`: how many earlier timeline rows are not shown."""
-    print(f"order      {key}")
+    """`hidden`: how many earlier timeline rows are not shown; `notes`: the order's notes and
+    `creditable` what remains of its document after them."""
+    print(f"{'note' if key.note else 'order':<10} {key}")
     if record is not None:
         print(f"document   {record.kind.value} {record.kind.label}")
+        if record.corrects is not None:
+            print(f"corrects   {record.corrects.number} ({record.corrects.key[:16]}…)")
+        if record.note is not None:
+            figures = record.note["figures"]
+            print(f"carries    {figures['tipo']}: {figures['total']} ({figures['motivo']})")
         if record.register:
             print(f"register   {record.register}")
         print(f"state      {record.state}")
@@ -53,6 +62,18 @@ def print_status(
         if hidden:
             print(f"  ... {hidden} earlier rows (--limit 0 shows them all)")
         _entries(timeline)
+    if notes:
+        print("notes")
+        for note in notes:
+            number = str(note.number) if note.number else "-"
+            total = note.note["figures"]["total"] if note.note else ""
+            cude = note.references.get("cufe", "")
+            state = str(note.state)
+            print(f"  {note.key.note:<20} {note.kind.value} {number:<12} {state:<10} {total:>12}")
+            if cude:
+                print(f"  {'':<20} CUDE {cude}")
+    if creditable is not None:
+        print(f"creditable {creditable.total} left of the document")
     if refused.count:
         print(f"refused at intake under this id: {refused.count}")
         _entries(refused.latest)

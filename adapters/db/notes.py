@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.db.audit import SqlAuditLog
 from adapters.db.models import CreditableLineRow, DocumentRow
 from domain.errors import FieldError, InvalidOrder
-from domain.notes import NoteFigures, document_lines, figures_from_dict
+from domain.notes import NoteFigures, counts, document_lines, figures_from_dict
 from domain.order import Order
 from domain.store import State
 
@@ -41,10 +41,7 @@ def counted_notes(conn: Connection, sale_id: int) -> list[NoteFigures]:
     counted = []
     for row in rows:
         figures = figures_from_dict(row.note["figures"])
-        if figures.type.is_debit:
-            if row.state == State.SUCCESS.value:
-                counted.append(figures)
-        elif row.state != State.FAILED.value:
+        if counts(figures, row.state == State.SUCCESS.value, row.state == State.FAILED.value):
             counted.append(figures)
     return counted
 

@@ -17,6 +17,9 @@ from domain.errors import FieldError, InvalidOrder, NumberingError
 from domain.notes import (
     NoteFigures,
     NoteRequest,
+    Remaining,
+    counts,
+    figures_from_dict,
     note_figures,
     note_kind,
     parse_note,
@@ -24,7 +27,7 @@ from domain.notes import (
 )
 from domain.order import ORDER_ID, Order
 from domain.ports import OrderKey, Publisher
-from domain.store import DocumentStore
+from domain.store import DocumentRecord, DocumentStore, State
 from domain.usecases.enqueue import Enqueued, recordable
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,24 @@ def enqueue_note(
             store.mark_unpublished(key)
     number = str(record.number) if record.number else None
     return Enqueued(key, record.state, accepted.created, number, accepted.warnings, record.kind)
+
+
+def creditable(documents: list[DocumentRecord]) -> Remaining | None:
+    """What remains creditable of an order's sale document, given its notes (`documents` as
+    the store lists them: the sale first); None when the order has no sale document."""
+    sale = next((d for d in documents if not d.kind.is_note), None)
+    if sale is None:
+        return None
+    order = Order.model_validate(sale.payload)
+    counted = []
+    for document in documents:
+        if document.note is None:
+            continue
+        figures = figures_from_dict(document.note["figures"])
+        ended = document.state
+        if counts(figures, ended is State.SUCCESS, ended is State.FAILED):
+            counted.append(figures)
+    return remaining_after(order, counted)
 
 
 def _check_offered(
