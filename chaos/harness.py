@@ -216,6 +216,21 @@ class Deployment:
         self.accepted.extend(keys)
         return keys
 
+    def enqueue_notes(self, notes: Iterable[tuple[str, dict[str, Any]]]) -> list[OrderKey]:
+        """Notes (order id, request) against accepted orders; refused ones are skipped."""
+        from worker.producer import Producer
+
+        keys = []
+        with Producer(self.settings()) as producer:
+            for order_id, request in notes:
+                try:
+                    result = producer.note(order_id, request)
+                except InvalidOrder:
+                    continue
+                keys.append(result.key)
+        self.accepted.extend(keys)
+        return keys
+
     # -- observation -----------------------------------------------------------------------
 
     def query(self, sql: str, **params: Any) -> list[Any]:
@@ -271,7 +286,10 @@ class Deployment:
         expect_failed: int = 0,
     ) -> Row:
         accepted = {str(k) for k in self.accepted}
-        rows = self.query("SELECT issuer || ':' || order_id, state, due_at FROM documents")
+        rows = self.query(
+            "SELECT issuer || ':' || order_id || COALESCE('/' || note_id, ''), state, due_at "
+            "FROM documents"
+        )
         by_key = {k: (s, d) for k, s, d in rows}
         missing = [k for k in accepted if k not in by_key]
         stranded = [

@@ -192,6 +192,42 @@ def sigkill_workers_dian(ctx: Context) -> Row:
     return _run(ctx, "sigkill_workers_dian", body, "dian")
 
 
+def notes_in_flight(ctx: Context) -> Row:
+    """Returns and voids accepted while their sales are still being issued and workers are
+    killed mid-call: each note waits for its sale, goes out once, and nothing is credited
+    beyond what was sold."""
+    rng = ctx.rng("notes")
+    n = ctx.orders if not ctx.short else 40
+
+    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
+        sales = make_orders("NOTE", n, rng)
+        d.enqueue(sales)
+        started = time.monotonic()
+        workers = {name: d.start_worker(name) for name in ("w1", "w2")}
+        d.start_beat()
+        requests: list[tuple[str, dict[str, Any]]] = []
+        for i, sale in enumerate(sales):
+            order_id = sale["id_pedido_origen"]
+            if i % 3 == 0:
+                requests.append((order_id, {"id_nota": f"V-{i}", "tipo": "anulacion"}))
+            requests.append(
+                (
+                    order_id,
+                    {
+                        "id_nota": f"R-{i}",
+                        "tipo": "devolucion",
+                        "lineas": [{"linea": 1, "cantidad": sale["items"][0]["cantidad"]}],
+                    },
+                )
+            )
+        accepted = d.enqueue_notes(requests)
+        notes.append(f"{len(accepted)} of {len(requests)} notes accepted while sales were open")
+        _kill_loop(d, rng, workers, 6 if ctx.short else 20, notes)
+        return started
+
+    return _run(ctx, "notes_in_flight", body, SIMULATED__LATENCY="0.3")
+
+
 # -- 2. the broker loses everything -----------------------------------------------------------
 
 
@@ -515,6 +551,7 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
     "dian_slower_than_soft_limit": dian_slower_than_soft_limit,
     "factus_faults": factus_faults,
     "two_beats_two_reconcilers": two_beats_two_reconcilers,
+    "notes_in_flight": notes_in_flight,
 }
 SHORT = [
     "sigkill_workers",
@@ -522,4 +559,5 @@ SHORT = [
     "postgres_restart",
     "dian_timeouts_drops",
     "two_beats_two_reconcilers",
+    "notes_in_flight",
 ]
