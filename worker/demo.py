@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from domain.documents import DocumentKind
 from domain.errors import InvalidOrder, NumberingError, OrderConflict
 from domain.ports import OrderKey
 from domain.store import DocumentRecord, State
@@ -53,6 +54,8 @@ def _demo_environment(stack: ExitStack, gateway: str) -> dict[str, str]:
     env.setdefault("WORKER__RECONCILE_INTERVAL", os.environ.get("WORKER__RECONCILE_INTERVAL", "3"))
     env.setdefault("WORKER__REPUBLISH_AFTER", os.environ.get("WORKER__REPUBLISH_AFTER", "20"))
     env["GATEWAY"] = gateway
+    # A register issues the POS equivalent document; a buyer who asks gets an invoice.
+    env["DOCUMENTS__MODE"] = os.environ.get("DOCUMENTS__MODE", "pos")
     env["SIMULATED__STATE_PATH"] = os.environ.get(
         "SIMULATED__STATE_PATH", str(DEMO_DIR / "simulated-authority.sqlite")
     )
@@ -143,7 +146,8 @@ def _enqueue_one(enqueue: Callable[[Any], Any], data: Any) -> tuple[list[OrderKe
     except (OrderConflict, NumberingError) as exc:
         print(f"  {order_id:<28} refused: {exc}")
         return [], 1
-    verb = "accepted" if result.created else "already known, no second document"
+    what = "POS document" if result.kind is DocumentKind.POS else "invoice"
+    verb = f"accepted, {what}" if result.created else "already known, no second document"
     number = f" number {result.number}" if result.number else ""
     print(f"  {order_id:<28} {verb}{number}")
     return [result.key], 0
@@ -181,7 +185,8 @@ def _detail(record: DocumentRecord) -> str:
     refs = record.references
     if record.state.value == "SUCCESS":
         cufe = refs.get("cufe", "")
-        return f"CUFE {cufe[:16]}…" if cufe else "validated"
+        name = "CUDE" if record.kind.uses_cude else "CUFE"
+        return f"{record.kind.value} {name} {cufe[:16]}…" if cufe else "validated"
     if record.reason:
         rules = record.reason.get("rules") or []
         if rules:
