@@ -10,17 +10,38 @@ import hashlib
 import json
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from domain.amounts import NO_TIP, Money, Quantity, Rate
 from domain.catalog import (
     CONSUMIDOR_FINAL_ID,
     CONSUMIDOR_FINAL_NAME,
+    DEFAULT_IDENTIFICATION_TYPE,
     IDENTIFICATION_TYPES,
 )
 from domain.errors import FieldError, InvalidOrder
+from domain.order_salvage import WholeReaders, salvage
 from domain.rules import check_order
+
+__all__ = [
+    "MAX_ITEMS",
+    "MAX_ORDER_ID",
+    "MAX_PAYMENTS",
+    "MAX_TAXES_PER_ITEM",
+    "MAX_TEXT",
+    "ORDER_ID",
+    "Adquirente",
+    "Impuesto",
+    "Item",
+    "MetodoPago",
+    "Money",
+    "Order",
+    "Quantity",
+    "Rate",
+    "parse_order",
+]
 
 # Bounds that keep one order small enough to validate, sign and store in bounded memory.
 MAX_ITEMS = 500
@@ -31,10 +52,6 @@ MAX_ORDER_ID = 64
 
 ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=17, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]
-Rate = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=7, decimal_places=6)]
 
 
 class _Strict(BaseModel):
@@ -73,7 +90,7 @@ class MetodoPago(_Strict):
 class Adquirente(_Strict):
     """The buyer. Without one, the sale is to the consumidor final (DIAN 222222222222)."""
 
-    tipo_documento: str = "13"
+    tipo_documento: str = DEFAULT_IDENTIFICATION_TYPE
     numero_documento: str = Field(default=CONSUMIDOR_FINAL_ID, min_length=1, max_length=20)
     dv: str | None = Field(default=None, max_length=1)
     nombre: str = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
@@ -109,7 +126,7 @@ class Order(_Strict):
     adquirente: Adquirente = Field(default_factory=Adquirente)
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
     subtotal: Money
-    propina_voluntaria: Money = Decimal("0.00")
+    propina_voluntaria: Money = NO_TIP
     impuestos_totales: Money
     total_factura: Money
     metodos_pago: list[MetodoPago] = Field(min_length=1, max_length=MAX_PAYMENTS)
@@ -127,6 +144,14 @@ class Order(_Strict):
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+_WHOLE = WholeReaders(
+    line=Item.model_validate,
+    tax=Impuesto.model_validate,
+    payment=MetodoPago.model_validate,
+    buyer=Adquirente.model_validate,
+)
 
 
 def _normalize(value: Any) -> Any:
@@ -150,17 +175,20 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_order(data: Any) -> Order:
-    """Validate untrusted data; raise `InvalidOrder` with every broken rule."""
+    """Validate untrusted data; raise `InvalidOrder` with every broken rule.
+
+    Structure first (the model). When the structure is refused, the business rules still run
+    on every part that could be read (`domain.order_salvage`), so the answer lists both.
+    """
     if not isinstance(data, dict):
         raise InvalidOrder([FieldError("(order)", "type", "an order must be a JSON object")])
     try:
         order = Order.model_validate(data)
     except ValidationError as exc:
-        errors = [
-            FieldError(_path(tuple(e["loc"])), e["type"], e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidOrder(errors) from None
+        details = exc.errors(include_url=False)
+        errors = [FieldError(_path(tuple(e["loc"])), e["type"], e["msg"]) for e in details]
+        readable = salvage(data, (tuple(e["loc"]) for e in details), _WHOLE)
+        raise InvalidOrder(errors + check_order(readable)) from None
     problems = check_order(order)
     if problems:
         raise InvalidOrder(problems)
