@@ -10,19 +10,22 @@ import hashlib
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
-from domain.amounts import NO_TIP, Money, Quantity, Rate
+from domain.amounts import NO_TIP, Money, PositiveMoney, Quantity, Rate
 from domain.catalog import (
     CONSUMIDOR_FINAL_ID,
     CONSUMIDOR_FINAL_NAME,
     DEFAULT_IDENTIFICATION_TYPE,
     IDENTIFICATION_TYPES,
+    PAYMENT_MEANS,
+    TRIBUTES,
 )
 from domain.errors import FieldError, InvalidOrder
 from domain.order_salvage import WholeReaders, salvage
+from domain.order_schema import CLEAN_TEXT, NON_BLANK_TEXT, CatalogSpelling, JsonPattern
 from domain.rules import check_order
 
 __all__ = [
@@ -53,6 +56,13 @@ MAX_ORDER_ID = 64
 ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
+# Text fields as the JSON Schema describes them (validation is `_Strict._printable`'s).
+Text = Annotated[str, JsonPattern(CLEAN_TEXT)]
+Words = Annotated[str, JsonPattern(NON_BLANK_TEXT)]
+TaxName = Annotated[str, CatalogSpelling(tuple(TRIBUTES))]
+PaymentName = Annotated[str, CatalogSpelling(tuple(PAYMENT_MEANS))]
+_IDENTIFICATION_TYPES: list[JsonValue] = [*sorted(IDENTIFICATION_TYPES)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
@@ -68,14 +78,14 @@ class _Strict(BaseModel):
 
 
 class Impuesto(_Strict):
-    nombre: str = Field(min_length=1, max_length=40)
+    nombre: TaxName = Field(min_length=1, max_length=40)
     tasa: Rate
     monto: Money
 
 
 class Item(_Strict):
-    id_producto: str | None = Field(default=None, max_length=60)
-    descripcion: str = Field(min_length=1, max_length=MAX_TEXT)
+    id_producto: Text | None = Field(default=None, max_length=60)
+    descripcion: Words = Field(min_length=1, max_length=MAX_TEXT)
     cantidad: Quantity
     precio_unitario: Money
     impuestos: list[Impuesto] = Field(default_factory=list, max_length=MAX_TAXES_PER_ITEM)
@@ -83,20 +93,25 @@ class Item(_Strict):
 
 
 class MetodoPago(_Strict):
-    tipo: str = Field(min_length=1, max_length=60)
+    tipo: PaymentName = Field(min_length=1, max_length=60)
     monto: Money
 
 
 class Adquirente(_Strict):
     """The buyer. Without one, the sale is to the consumidor final (DIAN 222222222222)."""
 
-    tipo_documento: str = DEFAULT_IDENTIFICATION_TYPE
-    numero_documento: str = Field(default=CONSUMIDOR_FINAL_ID, min_length=1, max_length=20)
-    dv: str | None = Field(default=None, max_length=1)
-    nombre: str = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
-    email: str | None = Field(default=None, max_length=200)
-    direccion: str | None = Field(default=None, max_length=MAX_TEXT)
-    telefono: str | None = Field(default=None, max_length=40)
+    tipo_documento: str = Field(
+        default=DEFAULT_IDENTIFICATION_TYPE,
+        json_schema_extra={"enum": _IDENTIFICATION_TYPES},
+    )
+    numero_documento: Annotated[str, JsonPattern(r"^-*[0-9A-Za-z][0-9A-Za-z-]*$")] = Field(
+        default=CONSUMIDOR_FINAL_ID, min_length=1, max_length=20
+    )
+    dv: Annotated[str, JsonPattern("^[0-9]$")] | None = Field(default=None, max_length=1)
+    nombre: Words = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
+    email: Text | None = Field(default=None, max_length=200)
+    direccion: Text | None = Field(default=None, max_length=MAX_TEXT)
+    telefono: Text | None = Field(default=None, max_length=40)
 
     @field_validator("tipo_documento")
     @classmethod
@@ -117,8 +132,23 @@ class Adquirente(_Strict):
         return self.numero_documento == CONSUMIDOR_FINAL_ID
 
 
+_CROSS_FIELD_RULES = (
+    "One POS order, as `POST /api/v1/pedidos/consumo-local/` received it. Besides what each "
+    "value's schema says, an order must add up: `total_factura` = `subtotal` + "
+    "`impuestos_totales` + `propina_voluntaria`; `impuestos_totales` = the sum of every tax "
+    "`monto`; `subtotal` = the sum of the lines before taxes; each line's `total_item` = "
+    "`cantidad` × `precio_unitario` + its taxes; each tax `monto` = `tasa` × the line base "
+    "(±1.00); the payments add up to `total_factura`; a tax appears once per line; a NIT buyer "
+    "(`tipo_documento` 31) has a NIT of digits only whose `dv`, when given, is its check digit. "
+    "Text may not hold unpaired surrogates (`\\ud800` to `\\udfff` escapes), which a "
+    "pattern cannot say in every JSON Schema dialect."
+)
+
+
 class Order(_Strict):
     """One POS order, as `POST /api/v1/pedidos/consumo-local/` received it."""
+
+    model_config = ConfigDict(json_schema_extra={"description": _CROSS_FIELD_RULES})
 
     id_pedido_origen: str = Field(
         min_length=1, max_length=MAX_ORDER_ID, pattern=rf"^{ORDER_ID.pattern}$"
@@ -128,7 +158,7 @@ class Order(_Strict):
     subtotal: Money
     propina_voluntaria: Money = NO_TIP
     impuestos_totales: Money
-    total_factura: Money
+    total_factura: PositiveMoney
     metodos_pago: list[MetodoPago] = Field(min_length=1, max_length=MAX_PAYMENTS)
 
     def canonical_json(self) -> str:

@@ -15,3 +15,6 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     workers: int = 1
     db_pool_size: int = 10
+    # The original path (`POST /api/v1/pedidos/consumo-local/`) answers in the original API's
+    # shapes (201 {track_id, cufe, status, message}, FastAPI's 422); false: the native ones.
+    compat_mode: bool = True

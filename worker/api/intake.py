@@ -1,0 +1,293 @@
+"""Accepting orders over HTTP, in two shapes.
+
+    POST /api/v1/pedidos                  native: 202 + `Accepted`; errors as problem+json
+    POST /api/v1/pedidos/consumo-local/   the original API's path: its shapes (201, FastAPI
+                                          422) in compatibility mode (`API_COMPAT_MODE`, on by
+                                          default), the native ones otherwise
+    POST /api/v1/pedidos/consumo-local    307 to the path with the slash, as the original
+                                          FastAPI app answered (its `redirect_slashes`)
+
+Both paths take the same body and run the same `enqueue` use case; `take` does the work and
+says what happened, and each shape only writes the answer.
+"""
+
+from __future__ import annotations
+
+import email.message
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.datastructures import URL
+
+from domain.errors import FieldError, InvalidOrder, NumberingError, OrderConflict
+from domain.ports import OrderKey
+from domain.usecases.enqueue import Enqueued, enqueue
+from worker.api import original, schemas
+from worker.api.auth import Client, services
+from worker.api.body import NotJson, bad_text, decode_json, read_limited, unstorable_text
+from worker.api.problems import (
+    INVALID_ORDER,
+    NUMBERING_UNAVAILABLE,
+    ORDER_CONFLICT,
+    UNREADABLE_BODY,
+    ProblemType,
+    problem,
+    problem_response,
+)
+
+log = logging.getLogger(__name__)
+
+ORDERS_PATH = "/api/v1/pedidos"
+INTAKE_PATH = f"{ORDERS_PATH}/consumo-local/"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The order is durable (new, or the same one again)."""
+
+    result: Enqueued
+    cufe: str | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    status: int
+    detail: str
+    kind: ProblemType | None = None
+    errors: list[FieldError] | None = None
+    data: Any = None
+    not_json: NotJson | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def is_json(content_type: str | None) -> bool:
+    """`application/json` or `application/*+json`; no header at all is read as JSON too, as
+    the original FastAPI app did."""
+    if content_type is None:
+        return True
+    parsed = email.message.Message()
+    parsed["content-type"] = content_type
+    subtype = parsed.get_content_subtype()
+    return parsed.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+async def take(request: Request, client: Client, want_cufe: bool = False) -> Taken | Refused:
+    svc = services(request)
+    if not is_json(request.headers.get("content-type")):
+        return Refused(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"send the order as application/json, not {request.headers['content-type']!r}",
+            headers={"Accept-Post": "application/json"},
+        )
+    body = await read_limited(request, request.app.state.max_body_bytes)
+    try:
+        data = decode_json(body)
+    except NotJson as exc:
+        error = FieldError("(body)", "json", str(exc))
+        await run_in_threadpool(
+            svc.store.record_invalid,
+            None,
+            {"unreadable": True, "size": len(body), "issuer": client.issuer, "client": client.name},
+            [error],
+        )
+        return Refused(422, str(exc), UNREADABLE_BODY, [error], not_json=exc)
+    text_errors = unstorable_text(data)
+    if text_errors:
+        await run_in_threadpool(
+            svc.store.record_invalid,
+            _key_of(data, client.issuer),
+            {"unstorable_text": True, "size": len(body), "client": client.name},
+            text_errors,
+        )
+        return Refused(422, _broken(text_errors), INVALID_ORDER, text_errors, data)
+    try:
+        result: Enqueued = await run_in_threadpool(
+            lambda: enqueue(
+                data,
+                issuer=client.issuer,
+                gateway=svc.settings.gateway,
+                numbering=svc.numbering,
+                store=svc.store,
+                publisher=svc.publisher,
+            )
+        )
+    except InvalidOrder as exc:
+        return Refused(422, _broken(exc.errors), INVALID_ORDER, exc.errors, data)
+    except OrderConflict as exc:
+        return Refused(status.HTTP_409_CONFLICT, str(exc), ORDER_CONFLICT)
+    except NumberingError as exc:
+        log.error("numbering cannot give a number, orders are refused: %s", exc)
+        return Refused(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the issuer's numbering range cannot give a number: {exc}",
+            NUMBERING_UNAVAILABLE,
+        )
+    cufe = None
+    if want_cufe and not result.created:
+        record = await run_in_threadpool(svc.store.get, result.key)
+        cufe = record.references.get("cufe") if record else None
+    return Taken(result, cufe)
+
+
+def _broken(errors: list[FieldError]) -> str:
+    return f"the order breaks {len(errors)} rule{'s' if len(errors) != 1 else ''}"
+
+
+def _key_of(data: Any, issuer: str) -> OrderKey | None:
+    order_id = data.get("id_pedido_origen") if isinstance(data, dict) else None
+    if isinstance(order_id, str) and 0 < len(order_id) <= 64 and not bad_text(order_id):
+        return OrderKey(issuer, order_id)
+    return None
+
+
+def native_answer(outcome: Taken | Refused, request: Request) -> JSONResponse:
+    if isinstance(outcome, Refused):
+        return problem(
+            outcome.status,
+            outcome.detail,
+            request.url.path,
+            outcome.kind,
+            outcome.errors,
+            outcome.headers,
+        )
+    result = outcome.result
+    link = f"{ORDERS_PATH}/{result.key.order_id}"
+    accepted = schemas.Accepted(
+        order_key=str(result.key),
+        id_pedido_origen=result.key.order_id,
+        state=str(result.state),
+        created=result.created,
+        number=result.number,
+        warnings=list(result.warnings),
+        links=schemas.Links(self=link),
+    )
+    return JSONResponse(
+        accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": link}
+    )
+
+
+def original_answer(outcome: Taken | Refused) -> JSONResponse:
+    if isinstance(outcome, Taken):
+        result = outcome.result
+        return original.accepted(result.key, result.state, result.created, outcome.cufe)
+    if outcome.not_json is not None:
+        return original.unreadable(outcome.not_json.reason, outcome.not_json.position)
+    if outcome.status == 422 and outcome.errors is not None:
+        return original.invalid(outcome.errors, outcome.data)
+    return original.error(outcome.status, outcome.detail, outcome.headers)
+
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/Order"},
+            "example": schemas.SEED_EXAMPLE,
+        }
+    },
+}
+_LOCATION = {
+    "Location": {"description": "Where to read the order back.", "schema": {"type": "string"}}
+}
+_NATIVE_DESCRIPTION = (
+    "Validates the order and stores it durably with its audit row before answering; a worker "
+    "issues the document. Sending the same order again answers with the existing one "
+    "(`created: false`); the same `id_pedido_origen` with another payload is a 409. The issuer "
+    "is the API key's, never the body's. Errors are RFC 9457 problem details."
+)
+_NATIVE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted (or already accepted): durable, a worker will issue it.",
+        "headers": _LOCATION,
+    },
+    401: problem_response("Missing or invalid API key."),
+    409: problem_response("Same order id, different payload."),
+    413: problem_response("The body exceeds the size limit."),
+    415: problem_response("The body is not sent as application/json."),
+    422: problem_response("Not JSON, or the order breaks rules: every error at once."),
+    500: problem_response("Unexpected error (nothing leaked)."),
+    503: problem_response("Database or numbering unavailable."),
+}
+
+
+def intake_router(compat: bool) -> APIRouter:
+    """The intake's routes; `compat` gives the original path the original API's answers."""
+    router = APIRouter()
+
+    @router.post(
+        ORDERS_PATH,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=schemas.Accepted,
+        operation_id="acceptOrder",
+        summary="Accept a dine-in order for invoicing",
+        description=_NATIVE_DESCRIPTION,
+        responses=_NATIVE_RESPONSES,
+        openapi_extra={"requestBody": _REQUEST_BODY},
+    )
+    async def accept_order(request: Request, client: Client) -> JSONResponse:
+        return native_answer(await take(request, client), request)
+
+    if compat:
+
+        @router.post(
+            INTAKE_PATH,
+            status_code=status.HTTP_201_CREATED,
+            response_model=original.OriginalAccepted,
+            operation_id="facturarPedidoLocal",
+            summary="The original API's intake: accept a dine-in order (compatibility mode)",
+            description=(
+                "The original REST API's path and answers: `201` with `{track_id, cufe, status, "
+                "message}`, FastAPI's `422` (`detail[]` of `type`, `loc`, `msg`, `input`) and "
+                '`{"detail": ...}` for other errors. The order is accepted durably and issued '
+                "asynchronously: `status` is its state now and `cufe` is null until the "
+                "authority accepts the document; read it back at `GET /api/v1/pedidos/{id}`. "
+                "Same body, same rules as `POST /api/v1/pedidos`."
+            ),
+            responses={
+                201: {"description": "Accepted (or already accepted).", "headers": _LOCATION},
+                401: {"model": schemas.ErrorBody, "description": "Missing or invalid API key."},
+                409: {"model": schemas.ErrorBody, "description": "Same id, different payload."},
+                413: {"model": schemas.ErrorBody, "description": "Body over the size limit."},
+                415: {"model": schemas.ErrorBody, "description": "Not sent as JSON."},
+                422: {
+                    "model": original.OriginalInvalid,
+                    "description": "Not JSON, or the order breaks rules: every error at once.",
+                },
+                500: {"model": schemas.ErrorBody, "description": "Unexpected error."},
+                503: {"model": schemas.ErrorBody, "description": "Database or numbering down."},
+            },
+            openapi_extra={"requestBody": _REQUEST_BODY},
+        )
+        async def accept_order_original(request: Request, client: Client) -> JSONResponse:
+            return original_answer(await take(request, client, want_cufe=True))
+
+    else:
+
+        @router.post(
+            INTAKE_PATH,
+            status_code=status.HTTP_202_ACCEPTED,
+            response_model=schemas.Accepted,
+            operation_id="acceptOrderAtOriginalPath",
+            summary="Accept a dine-in order for invoicing (the original path, native answers)",
+            description=_NATIVE_DESCRIPTION,
+            responses=_NATIVE_RESPONSES,
+            openapi_extra={"requestBody": _REQUEST_BODY},
+        )
+        async def accept_order_at_original_path(request: Request, client: Client) -> JSONResponse:
+            return native_answer(await take(request, client), request)
+
+    @router.post(INTAKE_PATH.rstrip("/"), include_in_schema=False)
+    async def original_path_without_slash(request: Request) -> RedirectResponse:
+        # what Starlette's router does for the original app (redirect_slashes): a 307 to the
+        # same URL with the slash, before authentication and without reading the body
+        scope = dict(request.scope)
+        scope["path"] = request.scope["path"] + "/"
+        return RedirectResponse(str(URL(scope=scope)), status_code=307)
+
+    return router
