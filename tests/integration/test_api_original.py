@@ -22,6 +22,7 @@ from domain.order import Order
 from domain.ports import OrderKey
 from tests.integration.api_fixtures import (
     ISSUER,
+    TEST_BODY_LIMIT,
     api_database,
     api_key,
     api_keys,
@@ -203,8 +204,9 @@ def test_other_errors_are_a_detail_string(
     conflict = http.post(ORIGINAL, json=other)
     unauthorized = httpx.post(f"{api_url}{ORIGINAL}", json=seed_order(unique_id()), timeout=10)
     not_json = http.post(ORIGINAL, content=b"id=1", headers={"content-type": "text/plain"})
+    too_large = http.post(ORIGINAL, json={"x": "x" * (TEST_BODY_LIMIT + 1)})
 
-    for response, code in ((conflict, 409), (unauthorized, 401), (not_json, 415)):
+    for response, code in ((conflict, 409), (unauthorized, 401), (not_json, 415), (too_large, 413)):
         assert response.status_code == code, response.text
         assert response.headers["content-type"] == "application/json"
         assert list(response.json()) == ["detail"]
