@@ -26,7 +26,8 @@ from domain.errors import FieldError
 from worker.api import original, schemas
 from worker.api.body import BodyTooLarge
 from worker.api.config import ApiSettings
-from worker.api.intake import INTAKE_PATH, intake_router
+from worker.api.intake import INTAKE_PATH
+from worker.api.intake_routes import intake_router
 from worker.api.problems import Problem, ProblemFieldError, problem, problems_router
 from worker.api.routes import router
 from worker.api.services import Services, build_services
