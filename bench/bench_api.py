@@ -1,4 +1,4 @@
-"""Requests per second accepted by `POST /api/v1/pedidos/consumo-local/`, with latency.
+"""Requests per second accepted by `POST /api/v1/pedidos`, with latency.
 
     python -m bench.bench_api [--tool wrk|httpx] [--connections 32] [--duration 20]
                               [--workers 2] [--json]
@@ -40,7 +40,7 @@ from worker.migrations import upgrade
 
 ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/11"
-PATH = "/api/v1/pedidos/consumo-local/"
+PATH = "/api/v1/pedidos"
 ROOT = Path(__file__).resolve().parent.parent
 
 LUA = """

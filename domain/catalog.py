@@ -55,6 +55,7 @@ IDENTIFICATION_TYPES: frozenset[str] = frozenset(
     {"11", "12", "13", "21", "22", "31", "41", "42", "47", "48", "50", "91"}
 )
 
+DEFAULT_IDENTIFICATION_TYPE = "13"  # cédula de ciudadanía
 CONSUMIDOR_FINAL_ID = "222222222222"
 CONSUMIDOR_FINAL_NAME = "Consumidor final"
 

@@ -12,15 +12,39 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
+from domain.amounts import NO_TIP, Money, PositiveMoney, Quantity, Rate
 from domain.catalog import (
     CONSUMIDOR_FINAL_ID,
     CONSUMIDOR_FINAL_NAME,
+    DEFAULT_IDENTIFICATION_TYPE,
     IDENTIFICATION_TYPES,
+    PAYMENT_MEANS,
+    TRIBUTES,
 )
 from domain.errors import FieldError, InvalidOrder
+from domain.order_salvage import WholeReaders, salvage
+from domain.order_schema import CLEAN_TEXT, NON_BLANK_TEXT, CatalogSpelling, JsonPattern
 from domain.rules import check_order
+
+__all__ = [
+    "MAX_ITEMS",
+    "MAX_ORDER_ID",
+    "MAX_PAYMENTS",
+    "MAX_TAXES_PER_ITEM",
+    "MAX_TEXT",
+    "ORDER_ID",
+    "Adquirente",
+    "Impuesto",
+    "Item",
+    "MetodoPago",
+    "Money",
+    "Order",
+    "Quantity",
+    "Rate",
+    "parse_order",
+]
 
 # Bounds that keep one order small enough to validate, sign and store in bounded memory.
 MAX_ITEMS = 500
@@ -36,9 +60,12 @@ REGISTER_CODE = r"^[A-Za-z0-9._-]{1,20}$"
 OPTIONAL_FIELDS = ("documento", "caja", "cajero")
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
-Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=17, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]
-Rate = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=7, decimal_places=6)]
+# Text fields as the JSON Schema describes them (validation is `_Strict._printable`'s).
+Text = Annotated[str, JsonPattern(CLEAN_TEXT)]
+Words = Annotated[str, JsonPattern(NON_BLANK_TEXT)]
+TaxName = Annotated[str, CatalogSpelling(tuple(TRIBUTES))]
+PaymentName = Annotated[str, CatalogSpelling(tuple(PAYMENT_MEANS))]
+_IDENTIFICATION_TYPES: list[JsonValue] = [*sorted(IDENTIFICATION_TYPES)]
 
 
 class _Strict(BaseModel):
@@ -55,14 +82,14 @@ class _Strict(BaseModel):
 
 
 class Impuesto(_Strict):
-    nombre: str = Field(min_length=1, max_length=40)
+    nombre: TaxName = Field(min_length=1, max_length=40)
     tasa: Rate
     monto: Money
 
 
 class Item(_Strict):
-    id_producto: str | None = Field(default=None, max_length=60)
-    descripcion: str = Field(min_length=1, max_length=MAX_TEXT)
+    id_producto: Text | None = Field(default=None, max_length=60)
+    descripcion: Words = Field(min_length=1, max_length=MAX_TEXT)
     cantidad: Quantity
     precio_unitario: Money
     impuestos: list[Impuesto] = Field(default_factory=list, max_length=MAX_TAXES_PER_ITEM)
@@ -70,20 +97,25 @@ class Item(_Strict):
 
 
 class MetodoPago(_Strict):
-    tipo: str = Field(min_length=1, max_length=60)
+    tipo: PaymentName = Field(min_length=1, max_length=60)
     monto: Money
 
 
 class Adquirente(_Strict):
     """The buyer. Without one, the sale is to the consumidor final (DIAN 222222222222)."""
 
-    tipo_documento: str = "13"
-    numero_documento: str = Field(default=CONSUMIDOR_FINAL_ID, min_length=1, max_length=20)
-    dv: str | None = Field(default=None, max_length=1)
-    nombre: str = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
-    email: str | None = Field(default=None, max_length=200)
-    direccion: str | None = Field(default=None, max_length=MAX_TEXT)
-    telefono: str | None = Field(default=None, max_length=40)
+    tipo_documento: str = Field(
+        default=DEFAULT_IDENTIFICATION_TYPE,
+        json_schema_extra={"enum": _IDENTIFICATION_TYPES},
+    )
+    numero_documento: Annotated[str, JsonPattern(r"^-*[0-9A-Za-z][0-9A-Za-z-]*$")] = Field(
+        default=CONSUMIDOR_FINAL_ID, min_length=1, max_length=20
+    )
+    dv: Annotated[str, JsonPattern("^[0-9]$")] | None = Field(default=None, max_length=1)
+    nombre: Words = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
+    email: Text | None = Field(default=None, max_length=200)
+    direccion: Text | None = Field(default=None, max_length=MAX_TEXT)
+    telefono: Text | None = Field(default=None, max_length=40)
 
     @field_validator("tipo_documento")
     @classmethod
@@ -104,8 +136,23 @@ class Adquirente(_Strict):
         return self.numero_documento == CONSUMIDOR_FINAL_ID
 
 
+_CROSS_FIELD_RULES = (
+    "One POS order, as `POST /api/v1/pedidos/consumo-local/` received it. Besides what each "
+    "value's schema says, an order must add up: `total_factura` = `subtotal` + "
+    "`impuestos_totales` + `propina_voluntaria`; `impuestos_totales` = the sum of every tax "
+    "`monto`; `subtotal` = the sum of the lines before taxes; each line's `total_item` = "
+    "`cantidad` × `precio_unitario` + its taxes; each tax `monto` = `tasa` × the line base "
+    "(±1.00); the payments add up to `total_factura`; a tax appears once per line; a NIT buyer "
+    "(`tipo_documento` 31) has a NIT of digits only whose `dv`, when given, is its check digit. "
+    "Text may not hold unpaired surrogates (`\\ud800` to `\\udfff` escapes), which a "
+    "pattern cannot say in every JSON Schema dialect."
+)
+
+
 class Order(_Strict):
     """One POS order, as `POST /api/v1/pedidos/consumo-local/` received it."""
+
+    model_config = ConfigDict(json_schema_extra={"description": _CROSS_FIELD_RULES})
 
     id_pedido_origen: str = Field(
         min_length=1, max_length=MAX_ORDER_ID, pattern=rf"^{ORDER_ID.pattern}$"
@@ -113,13 +160,13 @@ class Order(_Strict):
     adquirente: Adquirente = Field(default_factory=Adquirente)
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
     subtotal: Money
-    propina_voluntaria: Money = Decimal("0.00")
+    propina_voluntaria: Money = NO_TIP
     impuestos_totales: Money
-    total_factura: Money
+    total_factura: PositiveMoney
     metodos_pago: list[MetodoPago] = Field(min_length=1, max_length=MAX_PAYMENTS)
     documento: Literal["pos", "factura"] | None = None
     caja: str | None = Field(default=None, pattern=REGISTER_CODE)
-    cajero: str | None = Field(default=None, min_length=1, max_length=60)
+    cajero: Words | None = Field(default=None, min_length=1, max_length=60)
 
     def canonical_json(self) -> str:
         """The order as JSON with sorted keys and amounts as fixed strings: equal orders,
@@ -137,6 +184,14 @@ class Order(_Strict):
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+_WHOLE = WholeReaders(
+    line=Item.model_validate,
+    tax=Impuesto.model_validate,
+    payment=MetodoPago.model_validate,
+    buyer=Adquirente.model_validate,
+)
 
 
 def _normalize(value: Any) -> Any:
@@ -160,17 +215,20 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_order(data: Any) -> Order:
-    """Validate untrusted data; raise `InvalidOrder` with every broken rule."""
+    """Validate untrusted data; raise `InvalidOrder` with every broken rule.
+
+    Structure first (the model). When the structure is refused, the business rules still run
+    on every part that could be read (`domain.order_salvage`), so the answer lists both.
+    """
     if not isinstance(data, dict):
         raise InvalidOrder([FieldError("(order)", "type", "an order must be a JSON object")])
     try:
         order = Order.model_validate(data)
     except ValidationError as exc:
-        errors = [
-            FieldError(_path(tuple(e["loc"])), e["type"], e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidOrder(errors) from None
+        details = exc.errors(include_url=False)
+        errors = [FieldError(_path(tuple(e["loc"])), e["type"], e["msg"]) for e in details]
+        readable = salvage(data, (tuple(e["loc"]) for e in details), _WHOLE)
+        raise InvalidOrder(errors + check_order(readable)) from None
     problems = check_order(order)
     if problems:
         raise InvalidOrder(problems)

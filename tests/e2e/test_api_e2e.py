@@ -19,6 +19,7 @@ import redis
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
+from domain.ports import OrderKey
 from tests.integration.api_fixtures import (
     ISSUER,
     REDIS_URL,
@@ -29,6 +30,7 @@ from tests.integration.api_fixtures import (
     unique_id,
 )
 from worker.migrations import upgrade
+from worker.publisher import task_id_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,8 +118,9 @@ def test_an_order_posted_over_http_is_read_back_as_success(deployment: Deploymen
     deployment.wait_for_api()
 
     order_id = unique_id()
+    order = seed_order(order_id)
     with httpx.Client(base_url=deployment.base_url, headers={"X-API-Key": key}, timeout=10) as http:
-        posted = http.post("/api/v1/pedidos/consumo-local/", json=seed_order(order_id))
+        posted = http.post("/api/v1/pedidos", json=order)
         assert posted.status_code == 202, posted.text
         location = posted.headers["location"]
 
@@ -129,6 +132,9 @@ def test_an_order_posted_over_http_is_read_back_as_success(deployment: Deploymen
                 break
             time.sleep(0.25)
 
+        # a POS of the original API sending the same order again reads the outcome in its shape
+        original = http.post("/api/v1/pedidos/consumo-local/", json=order)
+
     assert view.get("state") == "SUCCESS", f"{view}\n{deployment.logs()}"
     assert view["number"] == posted.json()["number"]
     assert view["cufe"] and len(view["cufe"]) == 96
@@ -136,4 +142,11 @@ def test_an_order_posted_over_http_is_read_back_as_success(deployment: Deploymen
     assert statuses[0] == "RECIBIDO"
     assert statuses[-1] == "SUCCESS"
     assert "PROCESANDO" in statuses
+    assert original.status_code == 201, original.text
+    assert original.json() == {
+        "track_id": task_id_for(OrderKey(ISSUER, order_id)),
+        "cufe": view["cufe"],
+        "status": "SUCCESS",
+        "message": f"order {order_id} is issued; the document is accepted",
+    }
     assert key not in deployment.logs()

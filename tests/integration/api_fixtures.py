@@ -1,5 +1,5 @@
-"""Fixtures for the HTTP intake tests: its own migrated database, Redis DB 11 with a queue of
-its own, and the API served by a real uvicorn server on loopback.
+"""Fixtures for the HTTP intake tests: its own migrated database, Redis (`TEST_REDIS_URL`, else
+DB 11) with a queue of its own, and the API served by a real uvicorn server on loopback.
 
 Import them explicitly: `from tests.integration.api_fixtures import ...`.
 """
@@ -7,6 +7,7 @@ Import them explicitly: `from tests.integration.api_fixtures import ...`.
 from __future__ import annotations
 
 import copy
+import os
 import socket
 import threading
 import time
@@ -31,7 +32,7 @@ from worker.api.config import ApiSettings
 from worker.migrations import upgrade
 from worker.settings import Settings, SimulatedSettings
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 ISSUER = "900123456"
 TEST_BODY_LIMIT = 64 * 1024
 

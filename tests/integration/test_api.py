@@ -53,7 +53,8 @@ __all__ = [  # fixtures used by name
     "settings_factory",
 ]
 
-INTAKE = "/api/v1/pedidos/consumo-local/"
+INTAKE = "/api/v1/pedidos"
+PROBLEM_JSON = "application/problem+json"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -109,6 +110,21 @@ def test_decimals_stay_exact(http: httpx.Client, api_database: str) -> None:
     assert any(e["field"] == "items[0].impuestos[0].tasa" for e in response.json()["errors"])
 
 
+def test_a_number_is_not_text(http: httpx.Client) -> None:
+    order = seed_order(unique_id())
+    order["items"][0]["descripcion"] = 1.5
+    order["metodos_pago"][0]["tipo"] = 10.0
+
+    response = http.post(INTAKE, json=order)
+
+    assert response.status_code == 422, response.text
+    found = {(e["field"], e["rule"]) for e in response.json()["errors"]}
+    assert found == {
+        ("items[0].descripcion", "string_type"),
+        ("metodos_pago[0].tipo", "string_type"),
+    }
+
+
 def test_repeating_an_order_answers_the_existing_one(http: httpx.Client) -> None:
     order_id = unique_id()
     first = http.post(INTAKE, json=seed_order(order_id)).json()
@@ -136,6 +152,8 @@ def test_same_order_id_with_another_payload_is_a_conflict(
     response = http.post(INTAKE, json=other)
 
     assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["type"] == "/api/v1/problems/order-conflict"
     assert order_id in response.json()["detail"]
     statuses = [r.status for r in audit_rows(api_database, f"{ISSUER}:{order_id}")]
     assert statuses == ["RECIBIDO"], "a refused payload is never on the order's timeline"
@@ -158,13 +176,22 @@ def test_invalid_order_lists_every_field_error_and_is_recorded_as_refused_input(
     response = http.post(INTAKE, json=order)
 
     assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
     body = response.json()
-    assert body["detail"] == "invalid order"
+    assert {k: body[k] for k in ("type", "title", "status", "instance")} == {
+        "type": "/api/v1/problems/invalid-order",
+        "title": "Invalid order",
+        "status": 422,
+        "instance": INTAKE,
+    }
+    assert body["detail"] == f"the order breaks {len(body['errors'])} rules"
     fields = {(e["field"], e["rule"]) for e in body["errors"]}
     assert ("items[0].descripcion", "missing") in fields
     assert ("items[0].cantidad", "decimal_parsing") in fields
     assert ("metodos_pago", "too_short") in fields
     assert all(e["message"] for e in body["errors"])
+    pointers = {e["field"]: e["pointer"] for e in body["errors"]}
+    assert pointers["items[0].descripcion"] == "#/items/0/descripcion"
 
     assert audit_rows(api_database, f"{ISSUER}:{order_id}") == []
     rows = audit_rows(api_database, f"{ISSUER}:{order_id}", "intake_refusals")
@@ -253,6 +280,7 @@ def test_a_body_that_is_not_json_is_422_and_recorded(
     response = http.post(INTAKE, content=content, headers={"content-type": "application/json"})
 
     assert response.status_code == 422
+    assert response.json()["type"] == "/api/v1/problems/unreadable-body"
     errors = response.json()["errors"]
     assert errors[0]["field"] == "(body)" and errors[0]["rule"] == "json"
     assert needle in errors[0]["message"]
@@ -280,6 +308,68 @@ def test_text_no_document_or_audit_row_can_hold_is_422_and_recorded(
     assert [r.status for r in rows] == ["RECHAZADO_ENTRADA"]
 
 
+def test_structure_and_business_errors_come_in_one_answer(http: httpx.Client) -> None:
+    order = seed_order(unique_id())
+    order["items"][0]["cantidad"] = -2
+    del order["total_factura"]
+
+    response = http.post(INTAKE, json=order)
+
+    assert response.status_code == 422
+    found = {(e["field"], e["rule"]) for e in response.json()["errors"]}
+    assert {("total_factura", "missing"), ("items[0].cantidad", "positive")} <= found
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data"],
+)
+def test_a_body_not_sent_as_json_is_415(
+    http: httpx.Client, api_database: str, content_type: str
+) -> None:
+    before = len(audit_rows(api_database))
+
+    response = http.post(
+        INTAKE, content=json.dumps(seed_order(unique_id())), headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 415
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["accept-post"] == "application/json"
+    body = response.json()
+    assert body["title"] == "Unsupported Media Type" and body["status"] == 415
+    assert content_type in body["detail"]
+    assert len(audit_rows(api_database)) == before, "nothing was read, nothing is recorded"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "application/json; charset=utf-8", "application/vnd.pos+json"],
+)
+def test_json_media_types_and_no_content_type_are_read_as_json(
+    http: httpx.Client, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    request = http.build_request("POST", INTAKE, content=json.dumps(seed_order(unique_id())))
+    request.headers.pop("content-type", None)
+    request.headers.update(headers)
+
+    response = http.send(request)
+
+    assert response.status_code == 202, response.text
+
+
+def test_problem_types_are_documented_where_they_point(http: httpx.Client) -> None:
+    refused = http.post(INTAKE, json={"id_pedido_origen": unique_id()})
+    kind = refused.json()["type"]
+
+    page = http.get(kind)
+
+    assert page.status_code == 200
+    assert page.text.startswith(refused.json()["title"])
+    assert http.get("/api/v1/problems/none").status_code == 404
+
+
 def test_a_json_value_that_is_not_an_object_is_422(http: httpx.Client) -> None:
     response = http.post(INTAKE, json=[SEED_ORDER])
     assert response.status_code == 422
@@ -294,6 +384,7 @@ def test_oversized_body_with_content_length_is_413(http: httpx.Client, api_datab
     response = http.post(INTAKE, json=order)
 
     assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM_JSON
     assert str(TEST_BODY_LIMIT) in response.json()["detail"]
     assert len(audit_rows(api_database)) == before
 
@@ -339,6 +430,8 @@ def test_requests_without_a_valid_key_are_401_and_logged_without_payload(
 
     assert posted.status_code == 401 and read.status_code == 401
     assert posted.headers["www-authenticate"] == "ApiKey"
+    assert posted.headers["content-type"] == read.headers["content-type"] == PROBLEM_JSON
+    assert posted.json()["title"] == "Unauthorized"
     assert (
         len(audit_rows(api_database)) + len(audit_rows(api_database, table="intake_refusals"))
         == before
@@ -401,9 +494,18 @@ def test_the_issuer_comes_from_the_key_not_the_body(
 
 
 def test_unknown_order_is_404(http: httpx.Client) -> None:
-    response = http.get(f"/api/v1/pedidos/{unique_id()}")
+    order_id = unique_id()
+    response = http.get(f"/api/v1/pedidos/{order_id}")
     assert response.status_code == 404
-    assert "detail" in response.json()
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": f"no order {order_id!r} for this issuer",
+        "instance": f"/api/v1/pedidos/{order_id}",
+        "refusals": {"count": 0, "latest": []},
+    }
 
 
 def test_health_reports_database_and_broker(api_url: str) -> None:
@@ -474,4 +576,4 @@ def test_served_openapi_document_is_the_one_in_the_repository(api_url: str) -> N
     assert intake["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Order"
     }
-    assert set(intake["responses"]) >= {"202", "401", "409", "413", "422", "503"}
+    assert set(intake["responses"]) >= {"202", "401", "409", "413", "415", "422", "503"}

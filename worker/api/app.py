@@ -1,9 +1,10 @@
 """`create_api(settings)`: the FastAPI application of the HTTP intake.
 
 Per-process objects (engine, store, key repository, Celery publisher) are built in the
-lifespan, so `uvicorn --workers N` gives each process its own. Errors are mapped here:
-field errors 422, conflicts 409, oversized bodies 413, database down 503, anything else 500
-with nothing internal in the answer.
+lifespan, so `uvicorn --workers N` gives each process its own. Errors raised outside the
+endpoints are mapped here (401, 404, 405, oversized bodies 413, database down 503, anything
+else 500 with nothing internal in the answer): as RFC 9457 problem details, or as the original
+API's `{"detail": ...}` on its path in compatibility mode.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
-from worker.api import schemas
+from domain.errors import FieldError
+from worker.api import original, schemas
 from worker.api.body import BodyTooLarge
 from worker.api.config import ApiSettings
+from worker.api.intake import INTAKE_PATH
+from worker.api.intake_routes import intake_router
+from worker.api.problems import Problem, ProblemFieldError, problem, problems_router
 from worker.api.routes import router
 from worker.api.services import Services, build_services
 from worker.settings import Settings
@@ -31,9 +38,12 @@ log = logging.getLogger(__name__)
 TITLE = "einvoice intake"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Intake of POS orders for Colombian electronic invoicing, compatible with the "
-    "`POST /api/v1/pedidos/consumo-local/` payload. Orders are accepted durably and issued "
-    "by the worker; read them back by `id_pedido_origen`."
+    "Intake of POS orders for Colombian electronic invoicing. `POST /api/v1/pedidos` accepts "
+    "an order durably (202) and a worker issues it; read it back by `id_pedido_origen`. Errors "
+    "are RFC 9457 problem details (`application/problem+json`). The original API's path, "
+    "`POST /api/v1/pedidos/consumo-local/`, takes the same body and, in compatibility mode "
+    "(the default), answers as the original did: 201 with `{track_id, cufe, status, message}` "
+    "and FastAPI's 422 `detail[]`."
 )
 
 
@@ -59,7 +69,10 @@ def create_api(
 
     app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.max_body_bytes = api.max_body_bytes
+    app.state.original_paths = {INTAKE_PATH} if api.compat_mode else set()
+    app.include_router(intake_router(api.compat_mode))
     app.include_router(router)
+    app.include_router(problems_router)
     _add_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
@@ -91,36 +104,60 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         components = doc.setdefault("components", {}).setdefault("schemas", {})
         components.update(defs)
         components["Order"] = order
+        for model in (Problem, ProblemFieldError):
+            problem_schema, problem_defs = schemas.component_schema(model)
+            components.update(problem_defs)
+            components[model.__name__] = problem_schema
         app.openapi_schema = doc
     return app.openapi_schema
 
 
+def original_shape(request: Request) -> bool:
+    """Whether this request is answered in the original API's shapes."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or request.url.path
+    paths: set[str] = request.app.state.original_paths
+    return path in paths
+
+
+def _answer(
+    request: Request, code: int, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if original_shape(request):
+        return original.error(code, detail, headers)
+    return problem(code, detail, request.url.path, headers=headers)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return _answer(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         log.warning(
             "refused %s %s: body over %d bytes", request.method, request.url.path, exc.limit
         )
-        return JSONResponse(
-            {"detail": f"the request body exceeds the limit of {exc.limit} bytes"},
-            status_code=413,
-            headers={"Connection": "close"},
+        return _answer(
+            request,
+            413,
+            f"the request body exceeds the limit of {exc.limit} bytes",
+            {"Connection": "close"},
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if original_shape(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ())) or "(request)",
-                "rule": str(e.get("type", "invalid")),
-                "message": str(e.get("msg", "invalid")),
-            }
+            FieldError(
+                ".".join(str(p) for p in e.get("loc", ())) or "(request)",
+                str(e.get("type", "invalid")),
+                str(e.get("msg", "invalid")),
+            )
             for e in exc.errors()
         ]
-        return JSONResponse(
-            {"detail": "invalid request", "errors": errors},
-            status_code=422,
-        )
+        return problem(422, "invalid request", request.url.path, errors=errors)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -132,15 +169,14 @@ def _add_error_handlers(app: FastAPI) -> None:
             type(exc.orig).__name__,
             str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else "",
         )
-        return JSONResponse(
-            {"detail": "the database is unavailable; try again shortly"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+        return _answer(
+            request,
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the database is unavailable; try again shortly",
+            {"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(
-            {"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
-        )
+        return _answer(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")

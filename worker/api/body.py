@@ -7,6 +7,7 @@ streaming (chunked bodies have no length), so an oversized body is never held in
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -21,7 +22,16 @@ class BodyTooLarge(Exception):
 
 
 class NotJson(Exception):
-    """The body is not a UTF-8 JSON document; the message says why, for the client."""
+    """The body is not a UTF-8 JSON document; the message says why, for the client.
+
+    `position` is the character (or byte, for bad UTF-8) where reading failed, None for an
+    empty body; `reason` the parser's own words.
+    """
+
+    def __init__(self, message: str, position: int | None, reason: str = "") -> None:
+        self.position = position
+        self.reason = reason or message
+        super().__init__(message)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -47,21 +57,24 @@ def _no_constants(name: str) -> Any:
 
 
 def decode_json(body: bytes) -> Any:
-    """Parse JSON keeping decimals exact (`parse_float=str`; the order model makes Decimals)."""
+    """Parse JSON keeping numbers exact: a number with a fraction or exponent becomes a
+    `Decimal` (never a binary float), so it stays a number, exactly as written."""
     if not body.strip():
-        raise NotJson("the request body is empty; send the order as a JSON object")
+        raise NotJson("the request body is empty; send the order as a JSON object", None)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NotJson(f"the request body is not UTF-8 (byte {exc.start})") from None
+        raise NotJson(f"the request body is not UTF-8 (byte {exc.start})", exc.start) from None
     try:
-        return json.loads(text, parse_float=str, parse_constant=_no_constants)
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise NotJson(
-            f"the request body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            f"the request body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            exc.pos,
+            exc.msg,
         ) from None
     except (ValueError, RecursionError) as exc:
-        raise NotJson(f"the request body is not acceptable JSON: {exc}") from None
+        raise NotJson(f"the request body is not acceptable JSON: {exc}", 0) from None
 
 
 def bad_text(text: str) -> str | None:

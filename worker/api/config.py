@@ -16,3 +16,6 @@ class ApiSettings(BaseSettings):
     workers: int = 1
     db_pool_size: int = 10
     access_log: bool = True  # one line per request: method, path, status, duration_ms
+    # The original path (`POST /api/v1/pedidos/consumo-local/`) answers in the original API's
+    # shapes (201 {track_id, cufe, status, message}, FastAPI's 422); false: the native ones.
+    compat_mode: bool = True

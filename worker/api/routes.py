@@ -1,4 +1,4 @@
-"""The endpoints: accept an order, read it back, report health."""
+"""The endpoints: read an order back, report health (accepting is `worker.api.intake`)."""
 
 from __future__ import annotations
 
@@ -6,151 +6,28 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from domain.errors import FieldError, InvalidOrder, OrderConflict
 from domain.ports import OrderKey
 from domain.store import AuditEntry, DocumentRecord, Refused, TimelinePage
-from domain.usecases.enqueue import Enqueued, enqueue
 from worker.api import schemas
 from worker.api.auth import Client, services
-from worker.api.body import NotJson, bad_text, decode_json, read_limited, unstorable_text
+from worker.api.intake import ORDERS_PATH
+from worker.api.problems import problem, problem_response
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-ORDERS_PATH = "/api/v1/pedidos"
-INTAKE_PATH = f"{ORDERS_PATH}/consumo-local/"
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.ErrorBody, "description": "Missing or invalid API key."},
-    500: {"model": schemas.ErrorBody, "description": "Unexpected error (nothing leaked)."},
-    503: {"model": schemas.ErrorBody, "description": "Database or numbering unavailable."},
+    401: problem_response("Missing or invalid API key."),
+    500: problem_response("Unexpected error (nothing leaked)."),
+    503: problem_response("Database unavailable."),
 }
-
-
-def _invalid(detail: str, errors: list[FieldError]) -> JSONResponse:
-    body = schemas.InvalidRequest(
-        detail=detail, errors=[schemas.FieldErrorBody(**e.as_dict()) for e in errors]
-    )
-    return JSONResponse(body.model_dump(), status_code=422)
-
-
-def _error(code: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=code)
-
-
-def _key_of(data: Any, issuer: str) -> OrderKey | None:
-    order_id = data.get("id_pedido_origen") if isinstance(data, dict) else None
-    if isinstance(order_id, str) and 0 < len(order_id) <= 64 and not bad_text(order_id):
-        return OrderKey(issuer, order_id)
-    return None
 
 
 TIMELINE_PAGE = 100
 MAX_TIMELINE_PAGE = 500
 REFUSALS_SHOWN = 10
-
-
-def _order_link(order_id: str) -> str:
-    return f"{ORDERS_PATH}/{order_id}"
-
-
-@router.post(
-    INTAKE_PATH,
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=schemas.Accepted,
-    operation_id="acceptOrder",
-    summary="Accept a dine-in order for invoicing",
-    description=(
-        "Validates the order and stores it durably with its audit row before answering; a "
-        "worker issues the document. Sending the same order again answers with the existing "
-        "one (`created: false`); the same `id_pedido_origen` with another payload is a 409. "
-        "The issuer is the API key's, never the body's."
-    ),
-    responses={
-        202: {
-            "description": "Accepted (or already accepted): durable, a worker will issue it.",
-            "headers": {
-                "Location": {
-                    "description": "Where to read the order back.",
-                    "schema": {"type": "string"},
-                }
-            },
-        },
-        409: {"model": schemas.ErrorBody, "description": "Same order id, different payload."},
-        413: {"model": schemas.ErrorBody, "description": "The body exceeds the size limit."},
-        422: {
-            "model": schemas.InvalidRequest,
-            "description": "Not JSON, or the order breaks rules: every field error at once.",
-        },
-        **_ERRORS,
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": "#/components/schemas/Order"},
-                    "example": schemas.SEED_EXAMPLE,
-                }
-            },
-        }
-    },
-)
-async def accept_order(request: Request, client: Client) -> JSONResponse:
-    svc = services(request)
-    body = await read_limited(request, request.app.state.max_body_bytes)
-    try:
-        data = decode_json(body)
-    except NotJson as exc:
-        error = FieldError("(body)", "json", str(exc))
-        await run_in_threadpool(
-            svc.store.refuse,
-            None,
-            {"unreadable": True, "size": len(body), "issuer": client.issuer, "client": client.name},
-            [error],
-        )
-        return _invalid("the request body is not a JSON order", [error])
-    text_errors = unstorable_text(data)
-    if text_errors:
-        await run_in_threadpool(
-            svc.store.refuse,
-            _key_of(data, client.issuer),
-            {"unstorable_text": True, "size": len(body), "client": client.name},
-            text_errors,
-        )
-        return _invalid("invalid order", text_errors)
-    try:
-        result: Enqueued = await run_in_threadpool(
-            lambda: enqueue(
-                data,
-                issuer=client.issuer,
-                gateway=svc.settings.gateway,
-                planner=svc.planner,
-                store=svc.store,
-                publisher=svc.publisher,
-            )
-        )
-    except InvalidOrder as exc:
-        return _invalid("invalid order", exc.errors)
-    except OrderConflict as exc:
-        return _error(status.HTTP_409_CONFLICT, str(exc))
-    link = _order_link(result.key.order_id)
-    accepted = schemas.Accepted(
-        order_key=str(result.key),
-        id_pedido_origen=result.key.order_id,
-        state=str(result.state),
-        created=result.created,
-        document_type=result.kind.value,
-        number=result.number,
-        warnings=list(result.warnings),
-        links=schemas.Links(self=link),
-    )
-    return JSONResponse(
-        accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": link}
-    )
 
 
 @router.get(
@@ -161,11 +38,12 @@ async def accept_order(request: Request, client: Client) -> JSONResponse:
     description=(
         "The timeline comes in pages of `limit` entries (oldest first); `timeline_page.next` "
         "is the link to the next page. Input the intake refused under this id is counted "
-        "apart (`refusals`) and is never part of the order's own timeline."
+        "apart (`refusals`) and is never part of the order's own timeline; an id that only "
+        "ever had refused input is a 404 whose problem carries `refusals`."
     ),
     responses={
-        404: {"model": schemas.NotFound, "description": "No such order."},
-        422: {"model": schemas.InvalidRequest, "description": "Invalid request."},
+        404: problem_response("No such order (the problem carries `refusals`)."),
+        422: problem_response("Invalid request."),
         **_ERRORS,
     },
 )
@@ -179,15 +57,19 @@ def read_order(
     store = services(request).store
     key = OrderKey(client.issuer, id_pedido)
     record = store.get(key)
-    refusals = _refusals(store.refusals(key, REFUSALS_SHOWN))
+    refusals = refusals_view(store.refusals(key, REFUSALS_SHOWN))
     if record is None:
-        body = schemas.NotFound(detail=f"no order {id_pedido!r} for this issuer", refusals=refusals)
-        return JSONResponse(body.model_dump(mode="json"), status_code=404)
+        return problem(
+            status.HTTP_404_NOT_FOUND,
+            f"no order {id_pedido!r} for this issuer",
+            request.url.path,
+            extensions={"refusals": refusals.model_dump(mode="json")},
+        )
     page = store.timeline_page(key, after, limit)
     return order_view(key, record, page, refusals, limit)
 
 
-def _refusals(refused: Refused) -> schemas.Refusals:
+def refusals_view(refused: Refused) -> schemas.Refusals:
     return schemas.Refusals(count=refused.count, latest=_entries(refused.latest))
 
 
@@ -210,7 +92,7 @@ def order_view(
     refs: dict[str, Any] = dict(record.references)
     number = str(record.number) if record.number else refs.get("number")
     next_link = (
-        f"{_order_link(key.order_id)}?after={page.next_after}&limit={limit}"
+        f"{ORDERS_PATH}/{key.order_id}?after={page.next_after}&limit={limit}"
         if page.next_after is not None
         else None
     )

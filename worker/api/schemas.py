@@ -2,7 +2,9 @@
 
 The request body is not parsed by a model here: `domain.order.parse_order` validates it, so
 that every broken rule is reported at once and amounts stay exact `Decimal`s. Its JSON schema
-is still published (`order_request_schema`) so clients and API tests can generate payloads.
+is still published (`order_request_schema`) so clients and API tests can generate payloads,
+with what the intake itself adds: fields the order does not know are ignored, but like all of
+the body they may not hold NUL (`worker.api.body.unstorable_text`).
 """
 
 from __future__ import annotations
@@ -36,9 +38,40 @@ SEED_EXAMPLE: dict[str, Any] = {
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
+_NO_NUL = "^[^\\u0000]*$"
+UNKNOWN_VALUE = "UnknownValue"
+_UNKNOWN_VALUE_SCHEMA: dict[str, Any] = {
+    "description": (
+        "A field the order does not know: ignored, but like all text in the body it may not "
+        "hold NUL (`\\u0000`) nor unpaired surrogates, in names or values."
+    ),
+    "anyOf": [
+        {"type": "string", "pattern": _NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": REF_TEMPLATE.format(model=UNKNOWN_VALUE)}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": _NO_NUL},
+            "additionalProperties": {"$ref": REF_TEMPLATE.format(model=UNKNOWN_VALUE)},
+        },
+    ],
+}
+
+
 def order_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     """The order's JSON schema and the schemas it refers to, for `components/schemas`."""
-    schema = Order.model_json_schema(ref_template=REF_TEMPLATE)
+    order, defs = component_schema(Order)
+    for schema in (order, *defs.values()):
+        if schema.get("type") == "object":
+            schema["propertyNames"] = {"pattern": _NO_NUL}
+            schema["additionalProperties"] = {"$ref": REF_TEMPLATE.format(model=UNKNOWN_VALUE)}
+    defs[UNKNOWN_VALUE] = _UNKNOWN_VALUE_SCHEMA
+    return order, defs
+
+
+def component_schema(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A model's JSON schema and the schemas it refers to, for `components/schemas`."""
+    schema = model.model_json_schema(ref_template=REF_TEMPLATE)
     defs: dict[str, Any] = schema.pop("$defs", {})
     return schema, defs
 
@@ -49,12 +82,9 @@ class FieldErrorBody(BaseModel):
     message: str
 
 
-class InvalidRequest(BaseModel):
-    detail: str = Field(examples=["invalid order"])
-    errors: list[FieldErrorBody]
-
-
 class ErrorBody(BaseModel):
+    """The original API's (FastAPI's) error body, answered on its path in compatibility mode."""
+
     detail: str
 
 
