@@ -1,10 +1,13 @@
-"""From a submission to the signed, zipped document DIAN receives (invoice 01 or POS 20).
+"""From a submission to the signed, zipped document DIAN receives: an invoice (01), a POS
+document (20), or a note correcting one (credit 91 / debit 92, adjustment 94 / 93; built by
+`adapters.dian.note`).
 
 `DianDocumentFactory.build` = UBL builder + CUFE/CUDE + XAdES signature + zip (one deflated
 entry), named per the Anexo convention (`fv` for invoices, `ds` for equivalent documents as
-the Anexo DE names them, `z` for the zip; + NIT(10) + `000` + yy + consecutive as 8 hex
-digits; DIAN does not enforce the names). `cufe_for` gives the same CUFE/CUDE without
-building or signing, for status queries after an unknown outcome.
+the Anexo DE names them, `nc` / `nd` for credit / debit notes, `z` for the zip; + NIT(10) +
+`000` + yy + consecutive as 8 hex digits; DIAN does not enforce the names). `cufe_for`
+gives the same CUFE/CUDE without building or signing, for status queries after an unknown
+outcome.
 
 Which software, range and register a document uses comes from the submission and the
 issuer's `DianSetup`: the software registered for the kind's family (its id, PIN and
@@ -20,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from adapters.dian.note import build_note, note_parts
 from adapters.dian.pos_extensions import PointOfSale
 from adapters.dian.signer import BOGOTA, XadesSigner
 from adapters.dian.ubl import (
@@ -35,7 +39,14 @@ from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import Submission
 
 PROVIDER_CODE = "000"  # own software
-FILE_PREFIXES = {DocumentKind.INVOICE: "fv", DocumentKind.POS: "ds"}
+FILE_PREFIXES = {
+    DocumentKind.INVOICE: "fv",
+    DocumentKind.POS: "ds",
+    DocumentKind.CREDIT_NOTE: "nc",
+    DocumentKind.DEBIT_NOTE: "nd",
+    DocumentKind.POS_CREDIT_NOTE: "nc",
+    DocumentKind.POS_DEBIT_NOTE: "nd",
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ _ZIP_DEFLATE = 8
 @dataclass(frozen=True)
 class SignedInvoice:
     """A signed document ready for SendBillSync: send `zip_bytes` as `zip_name`. `cufe` is
-    the document key: the CUFE of an invoice, the CUDE of a POS document."""
+    the document key: the CUFE of an invoice, the CUDE of a POS document or a note."""
 
     cufe: str
     number: str
@@ -160,6 +171,8 @@ def cufe_for(submission: Submission, setup: DianSetup) -> str:
     """
     software = setup.software_for(submission.kind)
     numbering = setup.numbering_for(submission)
+    if submission.kind.is_note:
+        return note_parts(submission, setup.issuer, software, numbering)[-1]
     header = invoice_header(submission, software, numbering)
     figures = invoice_figures(submission.order)
     return document_key(
@@ -177,23 +190,27 @@ class DianDocumentFactory:
     def build(self, submission: Submission, signing_time: datetime | None = None) -> SignedInvoice:
         """Raises `NumberingError` (no number, outside the range or its dates) or `InvalidOrder`."""
         setup = self.setup
-        unsigned = build_invoice(
-            submission,
-            setup.issuer,
-            setup.software_for(submission.kind),
-            setup.numbering_for(submission),
-            setup.point_of_sale(submission),
-        )
+        software = setup.software_for(submission.kind)
+        numbering = setup.numbering_for(submission)
+        if submission.kind.is_note:
+            note = build_note(submission, setup.issuer, software, numbering)
+            unsigned_xml, header, key, url = note.xml, note.header, note.cude, note.qr_url
+        else:
+            unsigned = build_invoice(
+                submission, setup.issuer, software, numbering, setup.point_of_sale(submission)
+            )
+            unsigned_xml, header = unsigned.xml, unsigned.header
+            key, url = unsigned.cufe, unsigned.qr_url
         when = signing_time or datetime.now(UTC)
-        xml = self._signer.sign(unsigned.xml, when)
-        xml_name, zip_name = document_names(setup.issuer.nit, unsigned.header, submission.kind)
+        xml = self._signer.sign(unsigned_xml, when)
+        xml_name, zip_name = document_names(setup.issuer.nit, header, submission.kind)
         return SignedInvoice(
-            cufe=unsigned.cufe,
-            number=unsigned.header.number,
+            cufe=key,
+            number=header.number,
             xml=xml,
             xml_name=xml_name,
             zip_name=zip_name,
             zip_bytes=zip_single(xml_name, xml, when),
-            qr_url=unsigned.qr_url,
+            qr_url=url,
             kind=submission.kind,
         )

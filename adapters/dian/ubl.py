@@ -356,15 +356,22 @@ class UnsignedInvoice:
         return etree.fromstring(self.xml, parser)
 
 
-ROOT_START = (
-    "<Invoice"
-    + "".join(
-        f' xmlns="{uri}"' if prefix is None else f' xmlns:{prefix}="{uri}"'
-        for prefix, uri in NSMAP.items()
+def root_start(root: str, namespace: str, schema_location: str) -> str:
+    """The start tag of a UBL document `root` in its default `namespace`, binding every
+    prefix the documents use."""
+    bindings = {**NSMAP, None: namespace}
+    return (
+        f"<{root}"
+        + "".join(
+            f' xmlns="{uri}"' if prefix is None else f' xmlns:{prefix}="{uri}"'
+            for prefix, uri in bindings.items()
+        )
+        + attributes(**{"xsi:schemaLocation": schema_location})
+        + ">"
     )
-    + attributes(**{"xsi:schemaLocation": SCHEMA_LOCATION})
-    + ">"
-)
+
+
+ROOT_START = root_start("Invoice", INVOICE, SCHEMA_LOCATION)
 ROOT_END = "</Invoice>"
 _COP = attributes(currencyID=CURRENCY)
 _UNIT = attributes(unitCode=UNIT_CODE)
@@ -372,11 +379,11 @@ _AGENCY = attributes(**DIAN_AGENCY)
 _TAX_LEVEL = attributes(listName="48")
 
 
-def _amount(out: XmlText, tag: str, value: Decimal) -> None:
+def write_amount(out: XmlText, tag: str, value: Decimal) -> None:
     out.leaf(tag, format_amount(value), _COP)
 
 
-def _percent(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     """`8` -> `8.00`, `8.375` -> `8.375`: two decimals at least, never an exponent."""
     text = format(value.normalize(), "f")
     whole, _, decimals = text.partition(".")
@@ -384,7 +391,7 @@ def _percent(value: Decimal) -> str:
 
 
 def _quantity(value: Decimal) -> str:
-    return _percent(value)
+    return decimal_text(value)
 
 
 def build_invoice(
@@ -437,7 +444,7 @@ def _document(
         # DianExtensions first, as the Anexo's XPaths and DIAN's own POS example place it;
         # then the POS extensions; the signature's place is always last.
         with out.element("ext:UBLExtension"), out.element("ext:ExtensionContent"):
-            _dian_extensions(out, software, numbering, header, url)
+            write_dian_extensions(out, software, numbering, header, url)
         if point_of_sale is not None and submission.kind is DocumentKind.POS:
             buyer_name = _buyer_name(order.adquirente)
             write_pos_extensions(out, point_of_sale, order, buyer_name, figures.line_extension)
@@ -461,45 +468,39 @@ def _document(
         out.leaf("cbc:ID", order.id_pedido_origen)
 
     with out.element("cac:AccountingSupplierParty"):
-        _supplier(out, issuer, numbering)
+        write_supplier(out, issuer, numbering)
     with out.element("cac:AccountingCustomerParty"):
-        _customer(out, order.adquirente)
+        write_customer(out, order.adquirente)
     _payment_means(out, figures)
     if figures.charge_total > 0:
-        _tip(out, figures)
+        write_tip(out, figures.charge_total, figures.line_extension)
     for total in figures.tax_totals:
-        _tax_total(out, total.tribute, total.amount, total.subtotals)
+        write_tax_total(out, total.tribute, total.amount, total.subtotals)
     with out.element("cac:LegalMonetaryTotal"):
-        _amount(out, "cbc:LineExtensionAmount", figures.line_extension)
-        _amount(out, "cbc:TaxExclusiveAmount", figures.tax_exclusive)
-        _amount(out, "cbc:TaxInclusiveAmount", figures.tax_inclusive)
-        _amount(out, "cbc:ChargeTotalAmount", figures.charge_total)
+        write_amount(out, "cbc:LineExtensionAmount", figures.line_extension)
+        write_amount(out, "cbc:TaxExclusiveAmount", figures.tax_exclusive)
+        write_amount(out, "cbc:TaxInclusiveAmount", figures.tax_inclusive)
+        write_amount(out, "cbc:ChargeTotalAmount", figures.charge_total)
         if figures.rounding:
-            _amount(out, "cbc:PayableRoundingAmount", figures.rounding)
-        _amount(out, "cbc:PayableAmount", figures.payable)
+            write_amount(out, "cbc:PayableRoundingAmount", figures.rounding)
+        write_amount(out, "cbc:PayableAmount", figures.payable)
     for number, line in enumerate(figures.lines, start=1):
         _invoice_line(out, number, line)
     return out.document(ROOT_END)
 
 
-def _dian_extensions(
+def write_dian_extensions(
     out: XmlText,
     software: SoftwareRegistration,
-    numbering: NumberingRange,
+    numbering: NumberingRange | None,
     header: InvoiceHeader,
     url: str,
 ) -> None:
+    """`sts:DianExtensions`; `sts:InvoiceControl` only for a document numbered from a range
+    DIAN authorized (`numbering`; notes, numbered by the issuer, pass None)."""
     with out.element("sts:DianExtensions"):
-        with out.element("sts:InvoiceControl"):
-            out.leaf("sts:InvoiceAuthorization", numbering.resolution)
-            with out.element("sts:AuthorizationPeriod"):
-                out.leaf("cbc:StartDate", numbering.valid_from.isoformat())
-                out.leaf("cbc:EndDate", numbering.valid_to.isoformat())
-            with out.element("sts:AuthorizedInvoices"):
-                if numbering.prefix:
-                    out.leaf("sts:Prefix", numbering.prefix)
-                out.leaf("sts:From", numbering.digits(numbering.first))
-                out.leaf("sts:To", numbering.digits(numbering.last))
+        if numbering is not None:
+            _invoice_control(out, numbering)
         with out.element("sts:InvoiceSource"):
             out.leaf("cbc:IdentificationCode", "CO", attributes(**COUNTRY_LIST))
         with out.element("sts:SoftwareProvider"):
@@ -512,6 +513,19 @@ def _dian_extensions(
             dian = attributes(schemeID=DIAN_DV, schemeName=NIT_TYPE)
             out.leaf("sts:AuthorizationProviderID", DIAN_NIT, _AGENCY + dian)
         out.leaf("sts:QRCode", url)
+
+
+def _invoice_control(out: XmlText, numbering: NumberingRange) -> None:
+    with out.element("sts:InvoiceControl"):
+        out.leaf("sts:InvoiceAuthorization", numbering.resolution)
+        with out.element("sts:AuthorizationPeriod"):
+            out.leaf("cbc:StartDate", numbering.valid_from.isoformat())
+            out.leaf("cbc:EndDate", numbering.valid_to.isoformat())
+        with out.element("sts:AuthorizedInvoices"):
+            if numbering.prefix:
+                out.leaf("sts:Prefix", numbering.prefix)
+            out.leaf("sts:From", numbering.digits(numbering.first))
+            out.leaf("sts:To", numbering.digits(numbering.last))
 
 
 def _address(out: XmlText, tag: str, address: Address) -> None:
@@ -534,7 +548,7 @@ def _tax_scheme(out: XmlText, code: str, name: str) -> None:
         out.leaf("cbc:Name", name)
 
 
-def _supplier(out: XmlText, issuer: IssuerProfile, numbering: NumberingRange) -> None:
+def write_supplier(out: XmlText, issuer: IssuerProfile, numbering: NumberingRange) -> None:
     out.leaf("cbc:AdditionalAccountID", issuer.person_type)
     company_id = _AGENCY + attributes(schemeID=issuer.dv, schemeName=NIT_TYPE)
     with out.element("cac:Party"):
@@ -571,7 +585,7 @@ def _buyer_name(buyer: Adquirente) -> str:
     return CONSUMIDOR_FINAL_NAME if buyer.is_consumidor_final else buyer.nombre
 
 
-def _customer(out: XmlText, buyer: Adquirente) -> None:
+def write_customer(out: XmlText, buyer: Adquirente) -> None:
     """Consumidor final (222222222222, CC, persona natural) or an identified buyer."""
     name = _buyer_name(buyer)
     if buyer.is_consumidor_final:
@@ -608,28 +622,29 @@ def _payment_means(out: XmlText, figures: InvoiceFigures) -> None:
             out.leaf("cbc:PaymentMeansCode", code)
 
 
-def _tip(out: XmlText, figures: InvoiceFigures) -> None:
-    base = figures.line_extension if figures.line_extension > 0 else figures.charge_total
+def write_tip(out: XmlText, tip: Decimal, line_extension: Decimal) -> None:
+    """The tip as a document-level charge on the lines' base (on itself when there is none)."""
+    base = line_extension if line_extension > 0 else tip
     with out.element("cac:AllowanceCharge"):
         out.leaf("cbc:ID", "1")
         out.leaf("cbc:ChargeIndicator", "true")
         out.leaf("cbc:AllowanceChargeReason", TIP_REASON)
-        out.leaf("cbc:MultiplierFactorNumeric", _percent(tip_factor(figures.charge_total, base)))
-        _amount(out, "cbc:Amount", figures.charge_total)
-        _amount(out, "cbc:BaseAmount", base)
+        out.leaf("cbc:MultiplierFactorNumeric", decimal_text(tip_factor(tip, base)))
+        write_amount(out, "cbc:Amount", tip)
+        write_amount(out, "cbc:BaseAmount", base)
 
 
-def _tax_total(
+def write_tax_total(
     out: XmlText, tribute: Tribute, amount: Decimal, subtotals: Iterable[TaxSubtotal]
 ) -> None:
     with out.element("cac:TaxTotal"):
-        _amount(out, "cbc:TaxAmount", amount)
+        write_amount(out, "cbc:TaxAmount", amount)
         for sub in subtotals:
             with out.element("cac:TaxSubtotal"):
-                _amount(out, "cbc:TaxableAmount", sub.taxable)
-                _amount(out, "cbc:TaxAmount", sub.amount)
+                write_amount(out, "cbc:TaxableAmount", sub.taxable)
+                write_amount(out, "cbc:TaxAmount", sub.amount)
                 with out.element("cac:TaxCategory"):
-                    out.leaf("cbc:Percent", _percent(sub.percent))
+                    out.leaf("cbc:Percent", decimal_text(sub.percent))
                     _tax_scheme(out, tribute.code, tribute.name)
 
 
@@ -638,15 +653,15 @@ def _invoice_line(out: XmlText, number: int, line: LineFigures) -> None:
     with out.element("cac:InvoiceLine"):
         out.leaf("cbc:ID", str(number))
         out.leaf("cbc:InvoicedQuantity", _quantity(item.cantidad), _UNIT)
-        _amount(out, "cbc:LineExtensionAmount", line.base)
+        write_amount(out, "cbc:LineExtensionAmount", line.base)
         for tax in line.taxes:
             subtotal = TaxSubtotal(tax.percent, tax.taxable, tax.amount)
-            _tax_total(out, tax.tribute, tax.amount, (subtotal,))
+            write_tax_total(out, tax.tribute, tax.amount, (subtotal,))
         with out.element("cac:Item"):
             out.leaf("cbc:Description", item.descripcion)
             code = item.id_producto or str(number)
             with out.element("cac:StandardItemIdentification"):
                 out.leaf("cbc:ID", code, attributes(schemeID="999"))
         with out.element("cac:Price"):
-            _amount(out, "cbc:PriceAmount", item.precio_unitario)
+            write_amount(out, "cbc:PriceAmount", item.precio_unitario)
             out.leaf("cbc:BaseQuantity", "1.00", _UNIT)
