@@ -34,7 +34,10 @@ NOTE_RANGES = {
 NOTE_SETUP = replace(SETUP, ranges={**SETUP.ranges, **NOTE_RANGES})
 SALE_ISSUED_AT = datetime(2024, 5, 1, 3, 0, 0, tzinfo=UTC)  # 22:00 on April 30 in Bogotá
 NOTE_ISSUED_AT = datetime(2024, 5, 2, 23, 30, 5, tzinfo=UTC)
-INVOICE_CUFE = "7e08eb9e1c18c85cb77dd46d2000c34b553eb46d270622b74b43401b3bfb2c6875ca88e605ab8dc854cce97002fa77fa"
+INVOICE_CUFE = (  # the CUFE of Odoo's signed fixture (dian-facts §3.5, vector 6)
+    "7e08eb9e1c18c85cb77dd46d2000c34b553eb46d270622b7"
+    "4b43401b3bfb2c6875ca88e605ab8dc854cce97002fa77fa"
+)
 INVOICE = ReferencedDocument(DocumentKind.INVOICE, "SETP990000007", INVOICE_CUFE, SALE_ISSUED_AT)
 POS_TICKET = ReferencedDocument(DocumentKind.POS, "EPOS1", LUNCH_CUDE, SALE_ISSUED_AT)
 # An identified buyer with two lines (IVA and INC) and a tip.
