@@ -19,10 +19,12 @@ from adapters.dian.signer import XadesSigner
 from adapters.dian.simulator.state import DEFAULT_UBL_XSD
 from domain.documents import DocumentKind
 from domain.errors import InvalidOrder
+from domain.ports import DocumentNumber, Submission
 from tests.integration.test_dian_document import _signxml, _xmlsec1
 from tests.note_data import (
     DINNER,
     INVOICE,
+    NOTE_RANGES,
     NOTE_SETUP,
     POS_TICKET,
     REQUESTS,
@@ -238,21 +240,29 @@ def test_a_void_credits_the_tip_as_a_charge(notes: dict[str, SignedInvoice]) -> 
     root = _root(notes["91-void"])
     assert _text(root, "cac:AllowanceCharge/cbc:ChargeIndicator") == "true"
     assert _text(root, "cac:AllowanceCharge/cbc:Amount") == "1234.00"
-    assert _text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == "14944.00"
+    # the lines, taxes and tip as the invoice wrote them; the POS charged 14944 (the invoice's
+    # PayableRoundingAmount was -0.01)
+    assert _text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == "14944.01"
     assert _text(root, "cbc:LineCountNumeric") == "2"
+
+
+def as_kind(submission: Submission, kind: DocumentKind) -> Submission:
+    numbering = NOTE_RANGES[kind]
+    number = DocumentNumber(numbering.prefix, 1)
+    return replace(submission, kind=kind, numbering=numbering, number=number)
 
 
 def test_a_credit_note_91_never_references_a_pos_ticket(signer: XadesSigner) -> None:
     factory = DianDocumentFactory(NOTE_SETUP, signer)
     on_ticket = note_submission(LUNCH, REQUESTS["void"], POS_TICKET)
-    wrong = replace(on_ticket, kind=DocumentKind.CREDIT_NOTE)
+    wrong = as_kind(on_ticket, DocumentKind.CREDIT_NOTE)
     with pytest.raises(InvalidOrder) as refused:
         factory.build(wrong, SIGNED_AT)
     error = refused.value.errors[0]
     assert error.rule == "note_reference" and "94/93" in error.message
     on_invoice = note_submission(DINNER, REQUESTS["void"], INVOICE)
     with pytest.raises(InvalidOrder):
-        factory.build(replace(on_invoice, kind=DocumentKind.POS_CREDIT_NOTE), SIGNED_AT)
+        factory.build(as_kind(on_invoice, DocumentKind.POS_CREDIT_NOTE), SIGNED_AT)
     unkeyed = replace(on_invoice, corrects=replace(INVOICE, key=""))
     with pytest.raises(InvalidOrder, match="no CUFE/CUDE"):
         factory.build(unkeyed, SIGNED_AT)
