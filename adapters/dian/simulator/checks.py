@@ -101,32 +101,49 @@ def parse_document(name: str, xml: bytes) -> Document:
         cufe=(tree.findtext("cbc:UUID", "", NS) or "").strip().lower(),
         supplier_nit=(supplier or "").strip(),
         tree=tree,
-        type_code=(tree.findtext("cbc:InvoiceTypeCode", "", NS) or "").strip(),
+        type_code=_type_code(tree),
     )
 
 
+def _type_code(tree: etree._Element) -> str:
+    """InvoiceTypeCode, CreditNoteTypeCode, or 92 for a DebitNote (which has no type element;
+    an adjustment debit note 93 is told apart by its ProfileID, see `simulator.notes`)."""
+    code = tree.findtext("cbc:InvoiceTypeCode", None, NS) or tree.findtext(
+        "cbc:CreditNoteTypeCode", None, NS
+    )
+    if code is None and etree.QName(tree).localname == "DebitNote":
+        return "92"
+    return (code or "").strip()
+
+
 class SchemaCheck:
-    """UBL 2.1 Invoice schema, loaded once on first use (the XSDs are large).
+    """UBL 2.1 schemas (Invoice, CreditNote, DebitNote), each loaded once on first use (the
+    XSDs are large) and chosen by the document's root element.
 
     The directory is fixed when the simulator starts; changing `ubl_xsd_dir` later has no effect.
     """
 
+    ROOTS = ("Invoice", "CreditNote", "DebitNote")
+
     def __init__(self, xsd_dir: Path | None) -> None:
         self._dir = xsd_dir
-        self._schema: etree.XMLSchema | None = None
+        self._schemas: dict[str, etree.XMLSchema] = {}
         self._lock = threading.Lock()
         self._warned = False
 
-    def _load(self) -> etree.XMLSchema | None:
+    def _load(self, root: str) -> etree.XMLSchema | None:
         with self._lock:
-            if self._schema is None and self._dir is not None:
-                main = self._dir / "maindoc" / "UBL-Invoice-2.1.xsd"
+            if root not in self._schemas and self._dir is not None:
+                main = self._dir / "maindoc" / f"UBL-{root}-2.1.xsd"
                 if main.is_file():
-                    self._schema = etree.XMLSchema(etree.parse(str(main)))
-            return self._schema
+                    self._schemas[root] = etree.XMLSchema(etree.parse(str(main)))
+            return self._schemas.get(root)
 
     def errors(self, document: Document) -> list[str]:
-        schema = self._load()
+        root = etree.QName(document.tree).localname
+        if root not in self.ROOTS:
+            return [SCHEMA_RULE]
+        schema = self._load(root)
         if schema is None:
             if not self._warned:
                 log.warning("UBL 2.1 schema not found in %s: schema check skipped", self._dir)

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from adapters.dian.simulator import checks, equivalent, responses
+from adapters.dian.simulator import checks, equivalent, notes, responses
 from adapters.dian.simulator.responses import DianAnswer
 from adapters.dian.simulator.state import Batch, State, Stored
 from adapters.dian.wssecurity import SecurityError, safe_parser, verify_envelope
@@ -26,6 +26,13 @@ DUPLICATE = "Regla: 90, Rechazo: Documento procesado anteriormente."
 NOT_FOUND = "TrackId no existe en los registros de la DIAN."
 BATCH_PENDING = "Batch en proceso de validación."
 NO_TEST_SET = "Identificador del set de pruebas es obligatorio."
+LABEL_INVOICE = ("La Factura electrónica", "autorizada")
+NOTE_LABELS = {
+    "91": ("La Nota Crédito", "autorizada"),
+    "92": ("La Nota Débito", "autorizada"),
+    "94": ("La Nota de Ajuste Crédito", "autorizada"),
+    "93": ("La Nota de Ajuste Débito", "autorizada"),
+}
 
 
 class SecurityRefused(Exception):
@@ -226,6 +233,7 @@ class DianService:
             if answer.status_code == "00":
                 self.state.counters["accepted"] += 1
                 self.state.accepted_numbers[number_key] = document.cufe
+                self._remember_note(document)
             else:
                 self.state.counters["rejected"] += 1
         if forced == "98":
@@ -236,40 +244,79 @@ class DianService:
             return DianAnswer("", "", "", False, xml_document_key=document.cufe)
         return answer
 
+    def _remember_note(self, document: checks.Document) -> None:
+        """An accepted note counts against the document it references (lock held)."""
+        kind = notes.kind_of(document)
+        named = notes.reference(document)
+        if kind is not None and named is not None:
+            entry = (kind, notes.figures(document.tree))
+            self.state.accepted_notes.setdefault(named.key, []).append(entry)
+
+    def _note_errors(self, document: checks.Document, kind: str) -> list[str]:
+        options = self.state.options
+        errors = notes.cude_errors(document, kind, options.software_pins, options.pos_software_pins)
+        named = notes.reference(document)
+        held: str | None = None
+        referenced: notes.Figures | None = None
+        earlier: list[tuple[str, notes.Figures]] = []
+        if named is not None:
+            rules = notes.RULES[kind]
+            with self.state.lock:
+                held = self.state.accepted_numbers.get(
+                    (document.supplier_nit, rules.corrects, named.number)
+                )
+                stored = self.state.documents.get(held) if held else None
+                earlier = list(self.state.accepted_notes.get(held or "", []))
+            if stored is not None:
+                referenced = notes.figures_of(stored.xml)
+        refused = notes.reference_errors(document, kind, held, referenced)
+        errors += refused
+        if not refused and referenced is not None:
+            errors += notes.amount_errors(document, kind, referenced, earlier)
+        return errors
+
     def _validate(self, document: checks.Document) -> DianAnswer:
         options = self.state.options
         errors: list[str] = []
-        pos = equivalent.is_equivalent(document, options.pos_software_pins)
+        note = notes.kind_of(document)
+        pos = note is None and equivalent.is_equivalent(document, options.pos_software_pins)
         if options.checks:
             errors += self._schema.errors(document)
             errors += checks.signature_errors(document)
-            if pos:
+            if note is not None:
+                errors += self._note_errors(document, note)
+            elif pos:
                 errors += equivalent.header_errors(document)
                 errors += equivalent.extension_errors(document)
                 errors += equivalent.cude_errors(document, options.pos_software_pins)
                 errors += equivalent.range_errors(document, options.authorized_pos_ranges())
             else:
                 errors += checks.cufe_errors(document, options.technical_keys)
-            errors += equivalent.prefix_errors(document)
+            if note is None:  # FAB10a compares the prefix with an authorized range's
+                errors += equivalent.prefix_errors(document)
         errors += options.extra_rejections
-        notes = list(options.notifications)
+        notifications = list(options.notifications)
         if errors:
             return DianAnswer(
                 "99",
                 REJECTED,
                 REJECTED_MESSAGE,
                 False,
-                errors + notes,
+                errors + notifications,
                 xml_document_key=document.cufe,
                 xml_file_name=document.xml_name,
             )
-        label = "El Documento Equivalente POS" if pos else "La Factura electrónica"
+        label, done = (
+            NOTE_LABELS[note]
+            if note is not None
+            else (("El Documento Equivalente POS", "autorizado") if pos else LABEL_INVOICE)
+        )
         return DianAnswer(
             "00",
             ACCEPTED,
-            f"{label} {document.number}, ha sido {'autorizado' if pos else 'autorizada'}.",
+            f"{label} {document.number}, ha sido {done}.",
             True,
-            notes,
+            notifications,
             xml_base64_bytes=responses.application_response(
                 document.cufe, document.number, document.supplier_nit
             ),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.dian.simulator.equivalent import AuthorizedRange
+from adapters.dian.simulator.notes import Figures
 from adapters.dian.simulator.responses import DianAnswer
 
 HABILITACION_TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
@@ -37,6 +38,8 @@ class Options:
     )
     # The software registered for equivalent documents: its PIN (CUDE) by software id.
     pos_software_pins: dict[str, str] = field(default_factory=dict)
+    # The software registered for invoices: its PIN (the CUDE of notes 91/92) by software id.
+    software_pins: dict[str, str] = field(default_factory=dict)
     # POS numbering authorizations by prefix: resolution, from, to, valid_from, valid_to.
     pos_ranges: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"EPOS": dict(HABILITACION_POS_RANGE)}
@@ -90,6 +93,7 @@ class Options:
         data = asdict(self)
         data["technical_keys"] = sorted(self.technical_keys)  # keys are secret
         data["pos_software_pins"] = sorted(self.pos_software_pins)  # PINs too
+        data["software_pins"] = sorted(self.software_pins)
         return data
 
 
@@ -116,6 +120,8 @@ class State:
     documents: dict[str, Stored] = field(default_factory=dict)  # by CUFE
     # (issuer NIT, document type, number) -> CUFE/CUDE of the accepted document
     accepted_numbers: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # CUFE/CUDE of a document -> (kind, figures) of each note accepted against it
+    accepted_notes: dict[str, list[tuple[str, Figures]]] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     submissions: Counter[str] = field(default_factory=Counter)
     counters: Counter[str] = field(default_factory=Counter)
@@ -126,6 +132,7 @@ class State:
         with self.lock:
             self.documents.clear()
             self.accepted_numbers.clear()
+            self.accepted_notes.clear()
             self.batches.clear()
             self.submissions.clear()
             self.counters.clear()
