@@ -28,6 +28,7 @@ def _dian(stack: ExitStack, workdir: Path) -> dict[str, str]:
     d = settings.dian
     server, url = start_simulator(
         technical_keys={prefix: settings.numbering.technical_key.get_secret_value()},
+        software_pins={d.software_id: d.software_pin.get_secret_value()},
         pos_software_pins={d.pos_software_id: d.pos_software_pin.get_secret_value()},
         pos_ranges={
             pos.prefix: {
