@@ -1,21 +1,27 @@
-"""Commands about the documents themselves: `render` (what DIAN would receive) and
-`documents` (fetch an issued document's files from the authority)."""
+"""Commands about the documents themselves: `render` (what DIAN would receive, for an order's
+sale document or, with `--note`, for a note against it) and `documents` (fetch an issued
+document's files from the authority)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.documents import DocumentKind
+from domain.notes import ReferencedDocument, note_figures, note_kind, parse_note, remaining_after
 from domain.order import Order, parse_order
 from domain.ports import DocumentNumber, OrderKey, Submission
 from worker.cli_exits import BadInput, Misconfigured
 from worker.cli_files import output_folder, read_input, write_output
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.dian.document import DianSetup
 
 
 def add_document_commands(sub: Any) -> None:
@@ -34,6 +40,17 @@ def add_document_commands(sub: Any) -> None:
     p.add_argument("--number", type=int, help="consecutive to use (default: first of the range)")
     p.add_argument("--issued-at", help="issue time, ISO 8601 with offset (default: now)")
     p.add_argument("--zip", metavar="OUT", help="write the zip DIAN receives to this file")
+    p.add_argument(
+        "--note",
+        metavar="NOTE_FILE",
+        help="render instead the note in this JSON file (as `note` and the intake take it: "
+        "id_nota, tipo, lineas, monto, motivo) against the order's document, rendered as "
+        "--number and --issued-at say, with nothing credited before it: a credit or debit "
+        "note (91/92) for an invoice, an adjustment note (94/93) for a POS document",
+    )
+    p.add_argument(
+        "--note-number", type=int, help="the note's consecutive (default: first of its range)"
+    )
     p.add_argument(
         "--test-certificate",
         action="store_true",
@@ -67,6 +84,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     settings = Settings()
     order = parse_order(_read(args.order_file))  # InvalidOrder: every field error, status 65
     submission = _render_submission(settings, order, args)  # an unknown caja: likewise
+    note_data = _read(args.note) if args.note else None
     if args.test_certificate:
         signer = XadesSigner.from_pkcs12(make_test_pkcs12(settings.issuer.nit, "render"), "render")
     elif settings.dian.cert_path is None:
@@ -78,6 +96,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         signer = None
     parts = dian_parts(settings, signer)
     try:
+        if note_data is not None:
+            submission = _note_submission(settings, submission, note_data, args, parts.setup)
         document = parts.factory.build(submission, signing_time=submission.issued_at)
     finally:
         parts.close()
@@ -117,6 +137,33 @@ def _render_submission(settings: Settings, order: Order, args: argparse.Namespac
         kind=kind,
         numbering=numbering,
         register=till,
+    )
+
+
+def _note_submission(
+    settings: Settings, sale: Submission, data: Any, args: argparse.Namespace, setup: DianSetup
+) -> Submission:
+    """The note `data` asks for against the document `sale` renders (its number, issue date
+    and CUFE/CUDE), numbered from the settings' range of notes of its kind."""
+    from adapters.dian.document import cufe_for
+    from worker.bootstrap import numbering_range
+
+    request = parse_note(data)  # InvalidOrder: every field error, status 65
+    figures = note_figures(request, sale.order, remaining_after(sale.order, []))
+    kind = note_kind(sale.kind, figures.type)
+    numbering = numbering_range(settings, kind)
+    corrects = ReferencedDocument(
+        sale.kind, str(sale.number), cufe_for(sale, setup), sale.issued_at
+    )
+    number = args.note_number or numbering.first
+    return replace(
+        sale,
+        key=OrderKey(sale.key.issuer, sale.key.order_id, request.id_nota),
+        number=DocumentNumber(numbering.prefix, number, numbering.width),
+        kind=kind,
+        numbering=numbering,
+        note=figures,
+        corrects=corrects,
     )
 
 

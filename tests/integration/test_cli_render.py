@@ -123,3 +123,49 @@ def test_render_refuses_an_unknown_register(tmp_path: Path) -> None:
     result = run(["render", _write(tmp_path, caja="NOPE"), "--kind", "pos", *ISSUED], POS_ENV)
     assert result.returncode == 65  # an order this deployment cannot issue: invalid input
     assert "caja: unknown register 'NOPE'" in result.stderr
+
+
+def _note(tmp_path: Path, request: dict[str, Any]) -> str:
+    source = tmp_path / "note.json"
+    source.write_text(json.dumps(request))
+    return str(source)
+
+
+def test_render_note_prints_the_note_against_the_document_the_order_becomes(
+    tmp_path: Path,
+) -> None:
+    order = _write(tmp_path)
+    void = _note(tmp_path, {"id_nota": "V-1", "tipo": "anulacion"})
+    env = {**POS_ENV, "DOCUMENTS__MODE": "pos", "NOTE_NUMBERING__POS_CREDIT_PREFIX": "AJC"}
+    sale = run(["render", order, "--number", "123", *ISSUED], env)
+    note = run(["render", order, "--number", "123", "--note", void, *ISSUED], env)
+    assert sale.returncode == 0 and note.returncode == 0, note.stderr
+    ticket = etree.fromstring(sale.stdout.strip().encode())
+    root = etree.fromstring(note.stdout.strip().encode())
+    assert etree.QName(root).localname == "CreditNote"
+    assert root.findtext("cbc:CreditNoteTypeCode", namespaces=NS) == "94"
+    assert root.findtext("cbc:ID", namespaces=NS) == "AJC1"  # the first of its own range
+    reference = ".//cac:BillingReference/cac:InvoiceDocumentReference/cbc:"
+    ns = {**NS, "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
+    assert root.findtext(reference + "ID", namespaces=ns) == "BAR123"
+    assert root.findtext(reference + "UUID", namespaces=ns) == ticket.findtext(
+        "cbc:UUID", namespaces=NS
+    )
+    assert root.findtext(".//sts:SoftwareID", namespaces=NS) == POS_ENV["DIAN__POS_SOFTWARE_ID"]
+
+    increase = _note(
+        tmp_path, {"id_nota": "A-1", "tipo": "aumento", "monto": "100", "motivo": "precio"}
+    )
+    as_invoice = run(
+        ["render", order, "--kind", "invoice", "--note", increase, "--note-number", "7", *ISSUED],
+        env,
+    )
+    assert as_invoice.returncode == 0, as_invoice.stderr
+    debit = etree.fromstring(as_invoice.stdout.strip().encode())
+    assert etree.QName(debit).localname == "DebitNote"
+    assert debit.findtext("cbc:CustomizationID", namespaces=NS) == "30"
+    assert debit.findtext("cbc:ID", namespaces=NS) == "ND7"
+
+    bad = _note(tmp_path, {"id_nota": "R-1", "tipo": "devolucion", "lineas": [{"linea": 9}]})
+    refused = run(["render", order, "--note", bad, *ISSUED], env)
+    assert refused.returncode == 65 and "lineas[0].cantidad" in refused.stderr
