@@ -27,6 +27,7 @@ from adapters.dian.gateway import DianGateway
 from adapters.dian.signer import XadesSigner
 from adapters.dian.simulator import SimulatorServer, start_simulator
 from domain.documents import DocumentKind, SoftwareFamily
+from domain.errors import OutcomeUnknown
 from domain.notes import ReferencedDocument
 from domain.order import parse_order
 from domain.ports import DocumentNumber, GatewayResult, OrderKey, Submission, Verdict
@@ -213,3 +214,20 @@ def test_credits_beyond_the_document_are_refused(gateway: DianGateway) -> None:
     assert raised.verdict is Verdict.ACCEPTED
     discount = gateway.submit(_note(DINNER, "discount", invoice, 3))  # 1000 > 500.50 raised
     assert _codes(discount) == {"CBG05"}
+
+
+def test_after_a_dropped_answer_the_note_is_asked_for_by_its_cude_not_sent_again(
+    gateway: DianGateway, dian: str
+) -> None:
+    ticket = _issue(gateway, replace(pos_submission(LUNCH, 10), issued_at=NOW))
+    note = _note(LUNCH, "void", ticket, 3)
+    control(dian, drops=1)  # DIAN processes the note, then the connection drops
+    with pytest.raises(OutcomeUnknown):
+        gateway.submit(note)
+    found = gateway.status(note)  # what the worker asks before any resend
+    assert found.verdict is Verdict.ACCEPTED and len(found.references["cufe"]) == 96
+    assert stats(dian)["submissions"]["NCP3"] == 1
+    # and sending it again anyway is DIAN's rule 90 on our own CUDE: accepted, still once
+    again = gateway.submit(note)
+    assert again.verdict is Verdict.ACCEPTED
+    assert again.references["cufe"] == found.references["cufe"]
