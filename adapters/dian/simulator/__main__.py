@@ -1,7 +1,7 @@
 """The DIAN simulator as a process:
 
 python -m adapters.dian.simulator --port 8701 [--no-checks] [--technical-key P=KEY ...]
-    [--pos-software-pin SOFTWARE_ID=PIN ...]
+    [--software-pin SOFTWARE_ID=PIN ...] [--pos-software-pin SOFTWARE_ID=PIN ...]
     [--pos-range PREFIX=RESOLUTION:FROM:TO:VALID_FROM:VALID_TO ...]
 """
 
@@ -33,11 +33,19 @@ def main(argv: list[str] | None = None) -> None:
         help="technical key of a numbering prefix (repeatable)",
     )
     parser.add_argument(
+        "--software-pin",
+        action="append",
+        default=[],
+        metavar="SOFTWARE_ID=PIN",
+        help="PIN of a software registered for invoices (CUDE of notes 91/92; repeatable)",
+    )
+    parser.add_argument(
         "--pos-software-pin",
         action="append",
         default=[],
         metavar="SOFTWARE_ID=PIN",
-        help="PIN of a software registered for equivalent documents (CUDE; repeatable)",
+        help="PIN of a software registered for equivalent documents (CUDE of POS documents "
+        "and their notes 94/93; repeatable)",
     )
     parser.add_argument(
         "--pos-range",
@@ -46,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PREFIX=RESOLUTION:FROM:TO:VALID_FROM:VALID_TO",
         help="an authorized POS numbering range (repeatable; default: EPOS habilitación)",
     )
-    parser.add_argument("--ubl-xsd", help="directory holding maindoc/UBL-Invoice-2.1.xsd")
+    parser.add_argument(
+        "--ubl-xsd", help="directory holding maindoc/UBL-{Invoice,CreditNote,DebitNote}-2.1.xsd"
+    )
     parser.add_argument("--batch-polls", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args(argv)
@@ -54,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     options = Options(checks=not args.no_checks, batch_polls=args.batch_polls, latency=args.latency)
     if args.technical_key:
         options.technical_keys = dict(item.split("=", 1) for item in args.technical_key)
+    if args.software_pin:
+        options.software_pins = dict(item.split("=", 1) for item in args.software_pin)
     if args.pos_software_pin:
         options.pos_software_pins = dict(item.split("=", 1) for item in args.pos_software_pin)
     if args.pos_range:
