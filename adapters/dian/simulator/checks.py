@@ -207,10 +207,12 @@ def tax_text(tree: etree._Element, scheme: str) -> str:
     return "0.00"
 
 
-def expected_cufe(document: Document, technical_key: str) -> str:
-    """Anexo técnico 11.2, recomputed from the XML as DIAN does."""
+def expected_cufe(
+    document: Document, technical_key: str, totals: str = "cac:LegalMonetaryTotal/"
+) -> str:
+    """Anexo técnico 11.2, recomputed from the XML as DIAN does; a CUDE with the PIN as
+    `technical_key` (and a debit note's `cac:RequestedMonetaryTotal/` as `totals`)."""
     tree = document.tree
-    totals = "cac:LegalMonetaryTotal/"
     customer = tree.findtext(
         "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", "", NS
     )

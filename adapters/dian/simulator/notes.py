@@ -28,14 +28,13 @@ with the code of the amount rule (here the next one in the reference group, CBG0
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
 from adapters.dian.simulator.checks import NS as BASE_NS
-from adapters.dian.simulator.checks import Document, amount_text, tax_text
+from adapters.dian.simulator.checks import Document, expected_cufe
 from adapters.dian.wssecurity import safe_parser
 
 NS = {
@@ -147,33 +146,9 @@ def reference(document: Document) -> Reference | None:
 
 def expected_cude(document: Document, pin: str) -> str:
     """The CUFE's chain over the note's totals (Anexo 11.2), keyed with the PIN."""
-    tree = document.tree
-    totals = _totals(tree)
-    customer = _text(tree, "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID")
-
-    def total(name: str) -> str:
-        return amount_text(None if totals is None else totals.findtext(f"cbc:{name}", None, NS))
-
-    parts = [
-        document.number,
-        _text(tree, "cbc:IssueDate"),
-        _text(tree, "cbc:IssueTime"),
-        amount_text(
-            None if totals is None else totals.findtext("cbc:LineExtensionAmount", None, NS)
-        ),
-        "01",
-        tax_text(tree, "01"),
-        "04",
-        tax_text(tree, "04"),
-        "03",
-        tax_text(tree, "03"),
-        total("PayableAmount"),
-        document.supplier_nit,
-        customer,
-        pin,
-        _text(tree, "cbc:ProfileExecutionID"),
-    ]
-    return hashlib.sha384("".join(parts).encode("utf-8")).hexdigest()
+    debit = document.tree.find("cac:LegalMonetaryTotal", NS) is None
+    totals = "cac:RequestedMonetaryTotal/" if debit else "cac:LegalMonetaryTotal/"
+    return expected_cufe(document, pin, totals)
 
 
 def cude_errors(
