@@ -152,6 +152,7 @@ def test_render_note_prints_the_note_against_the_document_the_order_becomes(
         "cbc:UUID", namespaces=NS
     )
     assert root.findtext(".//sts:SoftwareID", namespaces=NS) == POS_ENV["DIAN__POS_SOFTWARE_ID"]
+    assert root.findtext("cbc:ProfileExecutionID", namespaces=NS) == "1"  # the POS family's
 
     increase = _note(
         tmp_path, {"id_nota": "A-1", "tipo": "aumento", "monto": "100", "motivo": "precio"}
@@ -165,6 +166,8 @@ def test_render_note_prints_the_note_against_the_document_the_order_becomes(
     assert etree.QName(debit).localname == "DebitNote"
     assert debit.findtext("cbc:CustomizationID", namespaces=NS) == "30"
     assert debit.findtext("cbc:ID", namespaces=NS) == "ND7"
+    assert debit.findtext("cbc:ProfileExecutionID", namespaces=NS) == "2"  # the invoices'
+    assert debit.find(".//sts:InvoiceControl", namespaces=NS) is None
 
     bad = _note(tmp_path, {"id_nota": "R-1", "tipo": "devolucion", "lineas": [{"linea": 9}]})
     refused = run(["render", order, "--note", bad, *ISSUED], env)
