@@ -4,10 +4,15 @@ with the order, and never crediting more than remains whatever arrives at once."
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +26,7 @@ from domain.store import State, StepNote
 from tests.factories import line, order
 from tests.integration.api_fixtures import (
     ISSUER,
+    REDIS_URL,
     api_database,
     api_key,
     api_keys,
@@ -51,6 +57,7 @@ __all__ = [  # fixtures used by name
 ORDERS = "/api/v1/pedidos"
 PROBLEM_JSON = "application/problem+json"
 CUFE = "c" * 96
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def notes_of(order_id: str) -> str:
@@ -395,3 +402,52 @@ def test_returns_racing_for_the_last_units_never_over_credit(
         int(r[0][2:]) for r in query(api_database, "SELECT number FROM documents WHERE kind = '91'")
     ]
     assert sorted(numbers) == list(range(1, len(numbers) + 1)), "gap-free: nothing in vain"
+
+
+def test_the_status_command_shows_what_the_order_read_back_shows(
+    http: httpx.Client, sale: Callable[..., str], store: SqlDocumentStore, api_database: str
+) -> None:
+    order_id = sale()
+    issued = http.post(notes_of(order_id), json=ret(unique_id("DEV"))).json()
+    http.post(notes_of(order_id), json=ret(unique_id("DEV")))
+    claim = store.claim(OrderKey.parse(issued["note_key"]), 60)
+    assert claim is not None
+    store.finish(claim, State.SUCCESS, {"cufe": "d" * 96}, StepNote("SUCCESS"), None)
+    env = {
+        **os.environ,
+        "DATABASE_URL": api_database,
+        "BROKER_URL": REDIS_URL,
+        "GATEWAY": "simulated",
+        "ISSUER__NIT": ISSUER,
+    }
+
+    def status(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "worker", "status", order_id, *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    shown = json.loads(status("--json"))
+    view = http.get(f"{ORDERS}/{order_id}").json()
+
+    assert shown["creditable"] == view["creditable"]
+    assert view["creditable"]["lines"][0]["cantidad"] == "0"
+    assert [
+        (n["key"], n["document_type"], n["state"], n["number"], n["cude"], n["total"])
+        for n in shown["notes"]
+    ] == [
+        (n["note_key"], n["document_type"], n["state"], n["number"], n["cude"], n["total"])
+        for n in view["notes"]
+    ]
+    assert [n["state"] for n in view["notes"]] == ["SUCCESS", "PENDIENTE"]
+    assert view["notes"][0]["cude"] == "d" * 96
+    printed = status()
+    assert f"CUDE {'d' * 96}" in printed
+    assert "creditable 3000.00 left of the document" in printed  # the tip alone
+    assert "line 1" in printed and "tip" in printed
