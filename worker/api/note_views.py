@@ -40,9 +40,9 @@ def waits_for_document(record: DocumentRecord) -> bool:
 
 def note_fields(record: DocumentRecord) -> dict[str, Any]:
     """The members of `Note` for a note's record (subclasses add theirs)."""
-    assert record.note is not None and record.key.note is not None
-    figures = record.note["figures"]
     corrects = record.corrects
+    assert record.note is not None and record.key.note is not None and corrects is not None
+    figures = record.note["figures"]
     reason = record.reason
     return {
         "note_key": str(record.key),
@@ -57,10 +57,10 @@ def note_fields(record: DocumentRecord) -> dict[str, Any]:
         "number": str(record.number) if record.number else None,
         "cude": record.references.get("cufe"),
         "corrects": CorrectedDocument(
-            document_type=corrects.kind.value if corrects else "",
-            number=(corrects.number or None) if corrects else None,
-            cufe=(corrects.key or None) if corrects else None,
-            issued_at=corrects.issued_at if corrects else record.issued_at,
+            document_type=corrects.kind.value,
+            number=corrects.number or None,
+            cufe=corrects.key or None,
+            issued_at=corrects.issued_at,
         ),
         "total": figures["total"],
         "propina": figures["propina"],

@@ -111,7 +111,8 @@ class Problem(BaseModel):
     detail: str
     instance: str = Field(description="The path of the request that met the problem.")
     errors: list[ProblemFieldError] | None = Field(
-        default=None, description="Every broken rule, when an order or its body was refused."
+        default=None,
+        description="Every broken rule, when an order, a note or its body was refused.",
     )
 
 
