@@ -155,16 +155,21 @@ def _key_of(data: Any, issuer: str) -> OrderKey | None:
     return None
 
 
+def refusal_answer(refused: Refused, request: Request) -> JSONResponse:
+    """A refusal as a problem (the native shape)."""
+    return problem(
+        refused.status,
+        refused.detail,
+        request.url.path,
+        refused.kind,
+        refused.errors,
+        refused.headers,
+    )
+
+
 def native_answer(outcome: Taken | Refused, request: Request) -> JSONResponse:
     if isinstance(outcome, Refused):
-        return problem(
-            outcome.status,
-            outcome.detail,
-            request.url.path,
-            outcome.kind,
-            outcome.errors,
-            outcome.headers,
-        )
+        return refusal_answer(outcome, request)
     result = outcome.result
     link = f"{ORDERS_PATH}/{result.key.order_id}"
     accepted = schemas.Accepted(

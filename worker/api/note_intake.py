@@ -25,10 +25,10 @@ from domain.store import DocumentRecord
 from domain.usecases.enqueue import Enqueued
 from domain.usecases.notes import enqueue_note
 from worker.api.auth import Client, services
-from worker.api.intake import Refused, broken, read_body
+from worker.api.intake import Refused, broken, read_body, refusal_answer
 from worker.api.note_schemas import AcceptedNote
 from worker.api.note_views import note_fields, note_link
-from worker.api.problems import INVALID_NOTE, NOTE_CONFLICT, UNKNOWN_ORDER, problem
+from worker.api.problems import INVALID_NOTE, NOTE_CONFLICT, UNKNOWN_ORDER
 from worker.api.services import Services
 from worker.bootstrap import offered_notes
 
@@ -94,14 +94,7 @@ def _enqueue(svc: Services, sale: OrderKey, data: object) -> Enqueued:
 
 def note_answer(outcome: NoteTaken | Refused, request: Request) -> JSONResponse:
     if isinstance(outcome, Refused):
-        return problem(
-            outcome.status,
-            outcome.detail,
-            request.url.path,
-            outcome.kind,
-            outcome.errors,
-            outcome.headers,
-        )
+        return refusal_answer(outcome, request)
     result = outcome.result
     body = AcceptedNote(
         **note_fields(outcome.record), created=result.created, warnings=list(result.warnings)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from domain.order import ORDER_ID
 from domain.ports import OrderKey
 from worker.api.auth import Client, services
-from worker.api.intake import ORDERS_PATH
+from worker.api.intake import ORDERS_PATH, refusal_answer
 from worker.api.note_intake import note_answer, take_note, unknown_order
 from worker.api.note_schemas import NOTE_EXAMPLE, AcceptedNote, NoteView, OrderNotes
 from worker.api.note_views import creditable_view, note_fields, note_link, note_view
@@ -107,10 +107,7 @@ def read_notes(id_pedido: str, request: Request, client: Client) -> Any:
         else []
     )
     if not any(not d.kind.is_note for d in documents):
-        refused = unknown_order(id_pedido)
-        return problem(
-            refused.status, refused.detail, request.url.path, refused.kind, refused.errors
-        )
+        return refusal_answer(unknown_order(id_pedido), request)
     return OrderNotes(
         id_pedido_origen=id_pedido,
         notes=[note_view(d) for d in documents if d.kind.is_note],
