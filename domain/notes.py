@@ -19,6 +19,7 @@ behind nor credits one too many.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -101,7 +102,14 @@ class NoteRequest(_Strict):
         return NoteType(self.tipo)
 
     def to_payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
+        """The request as stored and fingerprinted: amounts as plain decimal strings, so the
+        same note spelled otherwise (`1`, `1.0`, `"1.000"`) is the same note."""
+        data: dict[str, Any] = json.loads(
+            json.dumps(
+                self.model_dump(mode="python", exclude_none=True),
+                default=lambda amount: format(amount.normalize(), "f"),
+            )
+        )
         return data
 
 
@@ -197,14 +205,14 @@ class Remaining:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "total": str(self.total),
-            "tip": str(self.tip),
+            "total": str(_cents(self.total)),
+            "tip": str(_cents(self.tip)),
             "lines": [
                 {
                     "linea": number,
                     "cantidad": format(left.quantity.normalize(), "f"),
-                    "base": str(left.base),
-                    "impuestos": str(sum((t.amount for t in left.taxes), ZERO)),
+                    "base": str(_cents(left.base)),
+                    "impuestos": str(_cents(sum((t.amount for t in left.taxes), ZERO))),
                 }
                 for number, left in sorted(self.lines.items())
             ],

@@ -146,6 +146,7 @@ def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from domain.store import State
     from domain.usecases.notes import creditable
     from worker.bootstrap import container
 
@@ -166,7 +167,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     timeline = timeline[hidden:]
     documents = store.documents_of(key) if record is not None and not key.note else []
     notes = [d for d in documents if d.kind.is_note]
-    left = creditable(documents) if notes else None
+    issued = record is not None and record.state is not State.FAILED
+    left = creditable(documents) if documents and issued else None
     if args.json:
         print(
             json.dumps(

@@ -73,7 +73,15 @@ def print_status(
             if cude:
                 print(f"  {'':<20} CUDE {cude}")
     if creditable is not None:
-        print(f"creditable {creditable.total} left of the document")
+        left = creditable.as_dict()
+        print(f"creditable {left['total']} left of the document")
+        for line in left["lines"]:
+            print(
+                f"  line {line['linea']:<4} {line['cantidad']:>8} left   base {line['base']:>12}"
+                f"   taxes {line['impuestos']:>10}"
+            )
+        if creditable.tip:
+            print(f"  tip {left['tip']:>31}")
     if refused.count:
         print(f"refused at intake under this id: {refused.count}")
         _entries(refused.latest)

@@ -1,5 +1,6 @@
 """End to end over HTTP: the served API (`python -m worker.api`) and a real worker process on
-real Redis and PostgreSQL; an order POSTed by a POS comes back as SUCCESS with its CUFE."""
+real Redis and PostgreSQL; an order POSTed by a POS comes back as SUCCESS with its CUFE, and
+the notes POSTed against it come back SUCCESS with their CUDEs, each submitted once."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import redis
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
+from adapters.gateways.simulated import SimulatedAuthority
 from domain.ports import OrderKey
 from tests.integration.api_fixtures import (
     ISSUER,
@@ -149,4 +151,68 @@ def test_an_order_posted_over_http_is_read_back_as_success(deployment: Deploymen
         "status": "SUCCESS",
         "message": f"order {order_id} is issued; the document is accepted",
     }
+    assert key not in deployment.logs()
+
+
+def _final(http: httpx.Client, location: str, timeout: float = 90) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = http.get(location).json()
+        if view.get("state") in ("SUCCESS", "FAILED"):
+            break
+        time.sleep(0.25)
+    return view
+
+
+def test_notes_posted_over_http_go_out_through_a_real_worker(deployment: Deployment) -> None:
+    engine = make_engine(deployment.env["DATABASE_URL"], pool_size=1)
+    _, key = SqlApiKeys(engine).create("caja-e2e", ISSUER)
+    engine.dispose()
+    deployment.start("worker", "-m", "worker", "worker", "--pool", "solo")
+    deployment.start("beat", "-m", "worker", "beat")  # wakes a note once its sale is issued
+    deployment.start("api", "-m", "worker.api", "--port", str(deployment.port))
+    deployment.wait_for_api()
+
+    order_id = unique_id()
+    notes = f"/api/v1/pedidos/{order_id}/notas"
+    give_back: dict[str, Any] = {
+        "id_nota": f"DEV-{order_id}",
+        "tipo": "devolucion",
+        "lineas": [{"linea": 1, "cantidad": 1}],
+    }
+    with httpx.Client(base_url=deployment.base_url, headers={"X-API-Key": key}, timeout=10) as http:
+        assert http.post("/api/v1/pedidos", json=seed_order(order_id)).status_code == 202
+        returned = http.post(notes, json=give_back)  # at once: it may wait for its sale
+        assert returned.status_code == 201, returned.text
+        sale = _final(http, f"/api/v1/pedidos/{order_id}")
+        first = _final(http, returned.headers["location"])
+
+        void = http.post(notes, json={"id_nota": f"VOID-{order_id}", "tipo": "anulacion"})
+        assert void.status_code == 201, void.text
+        assert void.json()["waits_for_document"] is False  # its sale is SUCCESS: out at once
+        voided = _final(http, void.headers["location"])
+        again = http.post(notes, json=give_back)
+        order_view = http.get(f"/api/v1/pedidos/{order_id}").json()
+
+    assert sale["state"] == "SUCCESS", f"{sale}\n{deployment.logs()}"
+    for note in (first, voided):
+        assert note.get("state") == "SUCCESS", f"{note}\n{deployment.logs()}"
+        assert note["document_type"] == "91" and note["number"].startswith("NC")
+        assert note["cude"] and len(note["cude"]) == 96 and note["cude"] != sale["cufe"]
+        assert note["corrects"]["cufe"] == sale["cufe"]
+        assert note["corrects"]["number"] == sale["number"]
+        statuses = [e["status"] for e in note["timeline"]]
+        assert statuses[0] == "RECIBIDO" and statuses[-1] == "SUCCESS"
+        assert "PROCESANDO" in statuses
+    assert voided["total"] == "13800.00"  # the other beer, its tax and the tip
+    assert again.status_code == 200 and again.json()["state"] == "SUCCESS"
+    assert again.json()["cude"] == first["cude"]
+    assert [(n["id_nota"], n["state"], n["cude"]) for n in order_view["notes"]] == [
+        (first["id_nota"], "SUCCESS", first["cude"]),
+        (voided["id_nota"], "SUCCESS", voided["cude"]),
+    ]
+    assert order_view["creditable"]["total"] == "0.00"
+    submissions = SimulatedAuthority(deployment.workdir / "authority.sqlite").submissions()
+    assert sorted(submissions.values()) == [1, 1, 1], "the sale and each note submitted once"
     assert key not in deployment.logs()

@@ -23,11 +23,13 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from domain.errors import FieldError
+from domain.notes import NoteRequest
 from worker.api import original, schemas
 from worker.api.body import BodyTooLarge
 from worker.api.config import ApiSettings
 from worker.api.intake import INTAKE_PATH
 from worker.api.intake_routes import intake_router
+from worker.api.note_routes import router as note_router
 from worker.api.problems import Problem, ProblemFieldError, problem, problems_router
 from worker.api.routes import router
 from worker.api.services import Services, build_services
@@ -43,7 +45,9 @@ DESCRIPTION = (
     "are RFC 9457 problem details (`application/problem+json`). The original API's path, "
     "`POST /api/v1/pedidos/consumo-local/`, takes the same body and, in compatibility mode "
     "(the default), answers as the original did: 201 with `{track_id, cufe, status, message}` "
-    "and FastAPI's 422 `detail[]`."
+    "and FastAPI's 422 `detail[]`. `POST /api/v1/pedidos/{id}/notas` voids, returns, discounts "
+    "or changes the price of an order's document with a note, idempotent by the client's "
+    "`id_nota`; the order's read-back shows its notes and what remains creditable."
 )
 
 
@@ -72,6 +76,7 @@ def create_api(
     app.state.original_paths = {INTAKE_PATH} if api.compat_mode else set()
     app.include_router(intake_router(api.compat_mode))
     app.include_router(router)
+    app.include_router(note_router)
     app.include_router(problems_router)
     _add_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
@@ -92,7 +97,7 @@ def served_api() -> FastAPI:
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the order schema the intake body follows."""
+    """FastAPI's document plus the schemas the intake's bodies follow (order, note)."""
     if app.openapi_schema is None:
         doc = get_openapi(
             title=app.title,
@@ -104,7 +109,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         components = doc.setdefault("components", {}).setdefault("schemas", {})
         components.update(defs)
         components["Order"] = order
-        for model in (Problem, ProblemFieldError):
+        for model in (NoteRequest, Problem, ProblemFieldError):
             problem_schema, problem_defs = schemas.component_schema(model)
             components.update(problem_defs)
             components[model.__name__] = problem_schema

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.message
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,12 +67,29 @@ def is_json(content_type: str | None) -> bool:
     )
 
 
-async def take(request: Request, client: Client, want_cufe: bool = False) -> Taken | Refused:
+@dataclass(frozen=True)
+class Body:
+    """A request body read as exact JSON, holding only text the store can keep."""
+
+    data: Any
+
+
+async def read_body(
+    request: Request,
+    client: Client,
+    what: str,
+    key_of: Callable[[Any], OrderKey | None],
+    invalid: ProblemType = INVALID_ORDER,
+) -> Body | Refused:
+    """The body of a request that sends `what` (an order, a note), or why it is refused: not
+    sent as JSON (415, nothing read), not JSON or holding text no row can keep (422, recorded
+    as refused input under `key_of(data)`, the latter as an `invalid` problem). Oversized
+    bodies raise `BodyTooLarge`."""
     svc = services(request)
     if not is_json(request.headers.get("content-type")):
         return Refused(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"send the order as application/json, not {request.headers['content-type']!r}",
+            f"send the {what} as application/json, not {request.headers['content-type']!r}",
             headers={"Accept-Post": "application/json"},
         )
     body = await read_limited(request, request.app.state.max_body_bytes)
@@ -81,7 +99,7 @@ async def take(request: Request, client: Client, want_cufe: bool = False) -> Tak
         error = FieldError("(body)", "json", str(exc))
         await run_in_threadpool(
             svc.store.refuse,
-            None,
+            key_of(None),
             {"unreadable": True, "size": len(body), "issuer": client.issuer, "client": client.name},
             [error],
         )
@@ -90,11 +108,20 @@ async def take(request: Request, client: Client, want_cufe: bool = False) -> Tak
     if text_errors:
         await run_in_threadpool(
             svc.store.refuse,
-            _key_of(data, client.issuer),
+            key_of(data),
             {"unstorable_text": True, "size": len(body), "client": client.name},
             text_errors,
         )
-        return Refused(422, _broken(text_errors), INVALID_ORDER, text_errors, data)
+        return Refused(422, broken(what, text_errors), invalid, text_errors, data)
+    return Body(data)
+
+
+async def take(request: Request, client: Client, want_cufe: bool = False) -> Taken | Refused:
+    svc = services(request)
+    read = await read_body(request, client, "order", lambda data: _key_of(data, client.issuer))
+    if isinstance(read, Refused):
+        return read
+    data = read.data
     try:
         result: Enqueued = await run_in_threadpool(
             lambda: enqueue(
@@ -107,7 +134,7 @@ async def take(request: Request, client: Client, want_cufe: bool = False) -> Tak
             )
         )
     except InvalidOrder as exc:
-        return Refused(422, _broken(exc.errors), INVALID_ORDER, exc.errors, data)
+        return Refused(422, broken("order", exc.errors), INVALID_ORDER, exc.errors, data)
     except OrderConflict as exc:
         return Refused(status.HTTP_409_CONFLICT, str(exc), ORDER_CONFLICT)
     cufe = None
@@ -117,8 +144,8 @@ async def take(request: Request, client: Client, want_cufe: bool = False) -> Tak
     return Taken(result, cufe)
 
 
-def _broken(errors: list[FieldError]) -> str:
-    return f"the order breaks {len(errors)} rule{'s' if len(errors) != 1 else ''}"
+def broken(what: str, errors: list[FieldError]) -> str:
+    return f"the {what} breaks {len(errors)} rule{'s' if len(errors) != 1 else ''}"
 
 
 def _key_of(data: Any, issuer: str) -> OrderKey | None:
@@ -128,16 +155,21 @@ def _key_of(data: Any, issuer: str) -> OrderKey | None:
     return None
 
 
+def refusal_answer(refused: Refused, request: Request) -> JSONResponse:
+    """A refusal as a problem (the native shape)."""
+    return problem(
+        refused.status,
+        refused.detail,
+        request.url.path,
+        refused.kind,
+        refused.errors,
+        refused.headers,
+    )
+
+
 def native_answer(outcome: Taken | Refused, request: Request) -> JSONResponse:
     if isinstance(outcome, Refused):
-        return problem(
-            outcome.status,
-            outcome.detail,
-            request.url.path,
-            outcome.kind,
-            outcome.errors,
-            outcome.headers,
-        )
+        return refusal_answer(outcome, request)
     result = outcome.result
     link = f"{ORDERS_PATH}/{result.key.order_id}"
     accepted = schemas.Accepted(

@@ -56,7 +56,41 @@ ORDER_CONFLICT = ProblemType(
     "POS order id identifies one document forever: send the same payload again to read the "
     "existing order, or use a new id for a new sale.",
 )
-TYPES = {t.slug: t for t in (INVALID_ORDER, UNREADABLE_BODY, ORDER_CONFLICT)}
+INVALID_NOTE = ProblemType(
+    "invalid-note",
+    "Invalid note",
+    "The note cannot correct the order's document as sent. `errors` lists every broken rule, "
+    "each with its field, a JSON Pointer to it, the rule's name and a sentence: a line the "
+    "document does not have (`unknown_line`), more than remains to return or credit after "
+    "earlier notes (`beyond_remaining`), nothing left to void (`nothing_left`), an order whose "
+    "document failed (`document_failed`), a kind of note this deployment's gateway does not "
+    "issue (`note_kind_not_offered`). Nothing is numbered; the refusal is recorded apart from "
+    "every document's timeline.",
+)
+NOTE_CONFLICT = ProblemType(
+    "note-conflict",
+    "Note conflict",
+    "A note with this `id_nota` was already accepted for the issuer with a different request "
+    "(or against another order). A note id identifies one note forever: send the same request "
+    "again to read the existing note, or use a new id for a new note.",
+)
+UNKNOWN_ORDER = ProblemType(
+    "unknown-order",
+    "Unknown order",
+    "No order with this `id_pedido_origen` was accepted for the API key's issuer, so there is "
+    "no document for a note to correct. Send the order first (`POST /api/v1/pedidos`).",
+)
+TYPES = {
+    t.slug: t
+    for t in (
+        INVALID_ORDER,
+        UNREADABLE_BODY,
+        ORDER_CONFLICT,
+        INVALID_NOTE,
+        NOTE_CONFLICT,
+        UNKNOWN_ORDER,
+    )
+}
 
 
 class ProblemFieldError(BaseModel):
@@ -77,7 +111,8 @@ class Problem(BaseModel):
     detail: str
     instance: str = Field(description="The path of the request that met the problem.")
     errors: list[ProblemFieldError] | None = Field(
-        default=None, description="Every broken rule, when an order or its body was refused."
+        default=None,
+        description="Every broken rule, when an order, a note or its body was refused.",
     )
 
 

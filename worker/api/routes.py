@@ -1,4 +1,5 @@
-"""The endpoints: read an order back, report health (accepting is `worker.api.intake`)."""
+"""The endpoints: read an order back, report health (accepting is `worker.api.intake`, notes
+are `worker.api.note_routes`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from domain.ports import OrderKey
-from domain.store import AuditEntry, DocumentRecord, Refused, TimelinePage
+from domain.store import AuditEntry, DocumentRecord, Refused
+from domain.store import TimelinePage as Page
 from worker.api import schemas
 from worker.api.auth import Client, services
 from worker.api.intake import ORDERS_PATH
+from worker.api.note_views import creditable_view, errors_of, note_view, rules_of
 from worker.api.problems import problem, problem_response
+from worker.api.trail_schemas import Refusals, TimelineEntry, TimelinePage
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -34,12 +38,15 @@ REFUSALS_SHOWN = 10
     f"{ORDERS_PATH}/{{id_pedido}}",
     response_model=schemas.OrderView,
     operation_id="readOrder",
-    summary="An order's document, its state and references, and its audit timeline",
+    summary="An order's document, its notes, what remains creditable, and its audit timeline",
     description=(
-        "The timeline comes in pages of `limit` entries (oldest first); `timeline_page.next` "
-        "is the link to the next page. Input the intake refused under this id is counted "
-        "apart (`refusals`) and is never part of the order's own timeline; an id that only "
-        "ever had refused input is a 404 whose problem carries `refusals`."
+        "The order's sale document (state, number, CUFE/CUDE, rule codes), its notes (`notes`: "
+        "state, number and CUDE of each) and what remains creditable of the document after "
+        "them (`creditable`: per line and in all). The timeline comes in pages of `limit` "
+        "entries (oldest first); `timeline_page.next` is the link to the next page. Input the "
+        "intake refused under this id is counted apart (`refusals`) and is never part of the "
+        "order's own timeline; an id that only ever had refused input is a 404 whose problem "
+        "carries `refusals`."
     ),
     responses={
         404: problem_response("No such order (the problem carries `refusals`)."),
@@ -66,16 +73,17 @@ def read_order(
             extensions={"refusals": refusals.model_dump(mode="json")},
         )
     page = store.timeline_page(key, after, limit)
-    return order_view(key, record, page, refusals, limit)
+    documents = store.documents_of(key)
+    return order_view(key, record, page, refusals, limit, documents)
 
 
-def refusals_view(refused: Refused) -> schemas.Refusals:
-    return schemas.Refusals(count=refused.count, latest=_entries(refused.latest))
+def refusals_view(refused: Refused) -> Refusals:
+    return Refusals(count=refused.count, latest=entries_view(refused.latest))
 
 
-def _entries(entries: list[AuditEntry]) -> list[schemas.TimelineEntry]:
+def entries_view(entries: list[AuditEntry]) -> list[TimelineEntry]:
     return [
-        schemas.TimelineEntry(id=e.id, status=e.status, at=e.created_at, response=e.response_out)
+        TimelineEntry(id=e.id, status=e.status, at=e.created_at, response=e.response_out)
         for e in entries
     ]
 
@@ -83,11 +91,13 @@ def _entries(entries: list[AuditEntry]) -> list[schemas.TimelineEntry]:
 def order_view(
     key: OrderKey,
     record: DocumentRecord,
-    page: TimelinePage,
-    refusals: schemas.Refusals,
+    page: Page,
+    refusals: Refusals,
     limit: int,
+    documents: list[DocumentRecord],
 ) -> schemas.OrderView:
-    """The read-back of an accepted order's sale document."""
+    """The read-back of an accepted order: its sale document, then its notes and what remains
+    creditable (`documents`: the sale first, then its notes)."""
     reason = record.reason
     refs: dict[str, Any] = dict(record.references)
     number = str(record.number) if record.number else refs.get("number")
@@ -107,27 +117,17 @@ def order_view(
         cufe=refs.get("cufe"),
         references=refs,
         attempts=record.attempts,
-        rules=[schemas.Rule(**r) for r in _dicts(reason, "rules", ("code", "kind", "text"))],
-        errors=[
-            schemas.FieldErrorBody(**e)
-            for e in _dicts(reason, "errors", ("field", "rule", "message"))
-        ],
+        rules=rules_of(reason),
+        errors=errors_of(reason),
         reason=reason,
         created_at=record.created_at,
         updated_at=record.updated_at,
-        timeline=_entries(page.entries),
-        timeline_page=schemas.TimelinePage(next=next_link, limit=limit),
+        timeline=entries_view(page.entries),
+        timeline_page=TimelinePage(next=next_link, limit=limit),
         refusals=refusals,
+        notes=[note_view(d) for d in documents if d.kind.is_note],
+        creditable=creditable_view(documents),
     )
-
-
-def _dicts(
-    reason: dict[str, Any] | None, name: str, fields: tuple[str, ...]
-) -> list[dict[str, str]]:
-    items = reason.get(name) if reason else None
-    if not isinstance(items, list):
-        return []
-    return [{f: str(item.get(f, "")) for f in fields} for item in items if isinstance(item, dict)]
 
 
 @router.get(

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.order import Order
+from worker.api.note_schemas import Creditable, Note
+from worker.api.trail_schemas import FieldErrorBody, Refusals, Rule, TimelineEntry, TimelinePage
 
 SEED_EXAMPLE: dict[str, Any] = {
     "id_pedido_origen": "POS-100",
@@ -76,12 +78,6 @@ def component_schema(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, 
     return schema, defs
 
 
-class FieldErrorBody(BaseModel):
-    field: str = Field(description="Path of the broken field, e.g. `items[0].cantidad`.")
-    rule: str = Field(description="Which rule it breaks, e.g. `missing`, `total_factura`.")
-    message: str
-
-
 class ErrorBody(BaseModel):
     """The original API's (FastAPI's) error body, answered on its path in compatibility mode."""
 
@@ -105,29 +101,6 @@ class Accepted(BaseModel):
     links: Links
 
 
-class Rule(BaseModel):
-    code: str
-    kind: str
-    text: str
-
-
-class TimelineEntry(BaseModel):
-    id: int
-    status: str
-    at: datetime
-    response: dict[str, Any] | None
-
-
-class TimelinePage(BaseModel):
-    next: str | None = Field(description="Where the next page of the timeline is; null at its end.")
-    limit: int
-
-
-class Refusals(BaseModel):
-    count: int = Field(description="Submissions under this id the intake refused.")
-    latest: list[TimelineEntry] = Field(description="The latest refusals, oldest first.")
-
-
 class OrderView(BaseModel):
     order_key: str
     id_pedido_origen: str
@@ -135,7 +108,7 @@ class OrderView(BaseModel):
     document_type: str = Field(
         description="DIAN document type: `01` invoice, `20` POS equivalent document."
     )
-    document: str = Field(description="What the document is, in DIAN's words.")
+    document: str = Field(description="What the order's sale document is, in DIAN's words.")
     caja: str | None = Field(description="The till (register) that sold it.")
     number: str | None = Field(description="Document number (own range, or Factus's).")
     cufe: str | None = Field(description="CUFE (invoice) or CUDE (POS document).")
@@ -150,6 +123,14 @@ class OrderView(BaseModel):
     timeline_page: TimelinePage
     refusals: Refusals = Field(
         description="Input refused under this id (never part of the order's own timeline)."
+    )
+    notes: list[Note] = Field(
+        description="The notes that correct the document (voids, returns, discounts, price "
+        "changes), in the order they were accepted, each with its state, number and CUDE."
+    )
+    creditable: Creditable | None = Field(
+        description="What remains creditable of the document after its notes, per line and in "
+        "all; null when the document failed."
     )
 
 
