@@ -1,14 +1,16 @@
 """HTTP client for the Factus v2 bill endpoints.
 
 Every request takes a slot from the shared rate limiter and carries the shared Bearer token;
-a 401 drops that token and the request is sent once more with a new one. httpx exceptions and
+a 401 drops that access token (keeping its refresh token) and the request goes again with a
+renewed one, up to three tokens. httpx exceptions and
 HTTP statuses are translated here, at the boundary, into what the caller must do next:
 
     connect error / connect or pool timeout, 408, 429, 5xx  → GatewayUnavailable (safe to resend)
     read/write timeout, reset or broken answer after sending → OutcomeUnknown on POST/DELETE,
                                                              GatewayUnavailable on GET
     504 on POST/DELETE (a proxy gave up; Factus may be done) → OutcomeUnknown
-    401 twice, 402, 403, other 4xx, bad URL                  → GatewayMisconfigured
+    401 on three tokens in a row                             → GatewayUnavailable (retried)
+    402, 403, other 4xx, bad URL                             → GatewayMisconfigured
     404 / 409 / 422                                          → FactusNotFound / FactusConflict /
                                                                FactusUnprocessable, for the gateway
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +32,8 @@ from adapters.factus.ratelimit import RateLimiter
 from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+UNAUTHORIZED_ATTEMPTS = 3
+UNAUTHORIZED_PAUSE = 0.3  # seconds before the third token, so renewals elsewhere can settle
 
 
 class FactusResponseError(Exception):
@@ -182,17 +188,21 @@ class FactusClient:
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        for attempt in (1, 2):
+        # A 401 on a call says the token died (it expired, was used up, or a login elsewhere
+        # revoked it), never that the credentials are wrong: Factus says that at login.
+        for attempt in range(1, UNAUTHORIZED_ATTEMPTS + 1):
             self._limiter.acquire(self._max_wait)
             token = self._tokens.get()
             response = self._send(method, path, token, json=json, params=params)
-            if response.status_code == 401:
-                self._tokens.invalidate(token)
-                if attempt == 1:
-                    continue
-                raise GatewayMisconfigured("Factus refused a freshly issued token (HTTP 401 twice)")
-            return _interpret(method, response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            if response.status_code != 401:
+                return _interpret(method, response)
+            self._tokens.invalidate(token)
+            if attempt > 1 and attempt < UNAUTHORIZED_ATTEMPTS:
+                time.sleep(random.uniform(0.5, 1.0) * UNAUTHORIZED_PAUSE * (attempt - 1))
+        raise GatewayUnavailable(
+            f"Factus refused {UNAUTHORIZED_ATTEMPTS} tokens in a row (HTTP 401); "
+            "the request is retried later with a new token"
+        )
 
     def _send(
         self,

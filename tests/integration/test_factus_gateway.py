@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -35,7 +36,7 @@ from domain.errors import (
 from domain.order import parse_order
 from domain.ports import OrderKey, Rule, Submission, Verdict
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 CLIENT_ID = "it-client-7f3a"
 CLIENT_SECRET = "it-secret-Q9zX81"
 USERNAME = "caja@restaurante.test"
@@ -95,6 +96,9 @@ DEFAULTS: dict[str, Any] = {
     "drop_next": 0,
     "conflict_next": 0,
     "token_ttl": 600,
+    "token_uses": 0,
+    "login_revokes_tokens": False,
+    "unauthorized_next": 0,
 }
 
 
@@ -353,7 +357,7 @@ def test_dropped_connection_after_processing_is_outcome_unknown(
         ({"maintenance": True}, GatewayUnavailable),
         ({"fail_next": 5}, GatewayUnavailable),
         ({"payment_required": True}, GatewayMisconfigured),
-        ({"reject_all_tokens": True}, GatewayMisconfigured),
+        ({"reject_all_tokens": True}, GatewayUnavailable),
     ],
 )
 def test_factus_failures_map_to_what_the_caller_does_next(
@@ -417,8 +421,75 @@ def test_401_reauthenticates_once_and_retries(sim: SimulatorServer, gateway_fact
     assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
     counts = stats(sim)
     assert counts["unauthorized"] == 1
-    assert counts["logins"] == 2
+    assert counts["logins"] + counts["refreshes"] == 2
     assert counts["bills_created"] == {"900123456-POS-100": 1}
+
+
+def test_401_twice_in_a_row_is_retried_not_misconfigured(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    gateway.status(submission())  # logs in
+    control(sim, unauthorized_next=2)  # revoked twice in a row: by logins elsewhere
+    assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
+    assert stats(sim)["bills_created"] == {"900123456-POS-100": 1}
+
+
+def test_401_that_persists_is_unavailable_never_final(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    control(sim, reject_all_tokens=True)
+    with pytest.raises(GatewayUnavailable) as caught:
+        gateway.submit(submission())
+    assert not isinstance(caught.value, GatewayMisconfigured)
+    assert "401" in str(record(caught.value))
+    assert stats(sim)["bills_created"] == {}
+
+
+def test_tokens_that_die_after_two_uses_never_fail_a_sale(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    control(sim, token_uses=2, login_revokes_tokens=True)
+    gateways = [gateway_factory() for _ in range(4)]
+    outcomes: list[object] = []
+
+    def sell(gateway: FactusGateway, first: int) -> None:
+        for n in range(first, first + 10):
+            try:
+                outcomes.append(gateway.submit(submission(f"POS-T{n}")).verdict)
+            except GatewayError as exc:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=sell, args=(g, 100 * i)) for i, g in enumerate(gateways)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 40
+    assert not [o for o in outcomes if isinstance(o, GatewayMisconfigured)]
+
+
+def test_a_401_keeps_the_refresh_token_and_renews_with_it(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    gateway.status(submission())  # logs in
+    control(sim, revoke_tokens=True)
+    assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
+    counts = stats(sim)
+    assert (counts["logins"], counts["refreshes"]) == (1, 1)
+
+
+def test_a_401_with_a_refused_refresh_falls_back_to_login(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    gateway.status(submission())
+    control(sim, revoke_tokens=True, refresh_fails=True)
+    assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
+    counts = stats(sim)
+    assert (counts["logins"], counts["refreshes"], counts["failed_refreshes"]) == (2, 0, 1)
 
 
 class FakeClock:
@@ -503,6 +574,12 @@ def test_wrong_credentials_are_misconfigured(sim: SimulatorServer, gateway_facto
     with pytest.raises(GatewayMisconfigured) as caught:
         gateway_factory(password="not-the-password").submit(submission())
     record(caught.value)
+
+
+def test_wrong_client_is_misconfigured(sim: SimulatorServer, gateway_factory: Any) -> None:
+    with pytest.raises(GatewayMisconfigured) as caught:
+        gateway_factory(client_secret="not-the-secret").submit(submission())
+    assert "invalid_client" in str(record(caught.value))
 
 
 # -- rate limit --------------------------------------------------------------------------------
@@ -612,7 +689,8 @@ def test_every_status_and_transport_error_maps_to_a_known_outcome(method: str) -
         outcomes[cls.__name__] = run(boom)
 
     assert outcomes["429"] == outcomes["503"] == outcomes["500"] == "GatewayUnavailable"
-    assert outcomes["402"] == outcomes["401"] == outcomes["400"] == "GatewayMisconfigured"
+    assert outcomes["402"] == outcomes["400"] == "GatewayMisconfigured"
+    assert outcomes["401"] == "GatewayUnavailable"  # a dead token is never final
     assert outcomes["409"] == "FactusConflict" and outcomes["422"] == "FactusUnprocessable"
     assert outcomes["ConnectError"] == outcomes["ConnectTimeout"] == "GatewayUnavailable"
     unsent_kind = "OutcomeUnknown" if method == "POST" else "GatewayUnavailable"
@@ -634,7 +712,7 @@ def test_no_secret_or_token_in_results_or_errors(
     control(sim, dian_slow=1)
     record(gateway.submit(submission("POS-S2")))
     control(sim, reject_all_tokens=True)
-    with pytest.raises(GatewayMisconfigured) as caught:
+    with pytest.raises(GatewayUnavailable) as caught:
         gateway.submit(submission("POS-S3"))
     record(caught.value)
     record(caught.value.__cause__)

@@ -56,6 +56,9 @@ class SimulatorOptions:
     username: str = "sandbox@factus.test"
     password: str = "sim-password"
     token_ttl: int = 600  # expires_in of the password grant (Factus' example)
+    token_uses: int = 0  # an access token dies after this many API requests (0: no limit)
+    login_revokes_tokens: bool = False  # a password login revokes the account's other tokens
+    unauthorized_next: int = 0  # the next N API requests answer 401 (tokens revoked elsewhere)
     refresh_ttl: int = 3600  # expires_in of the refresh grant
     numbering_range_ids: list[int] = field(default_factory=lambda: [8])
     prefix: str = "SETP"
@@ -113,6 +116,7 @@ class FactusSimulator:
 
     def _reset(self) -> None:
         self._tokens: dict[str, float] = {}  # access token → expiry (monotonic)
+        self._token_uses: Counter[str] = Counter()
         self._refresh_tokens: set[str] = set()
         self._bills: dict[str, _Bill] = {}
         self._next_number = 990000001
@@ -241,12 +245,19 @@ class FactusSimulator:
                 user_ok = (
                     form.get("username") == opts.username and form.get("password") == opts.password
                 )
-                if not (client_ok and user_ok):
+                if not client_ok:
                     self.stats["failed_logins"] += 1
                     return Reply(
-                        401, {"error": "invalid_grant", "message": "Credenciales inválidas"}
+                        401, {"error": "invalid_client", "message": "Client authentication failed"}
+                    )
+                if not user_ok:
+                    self.stats["failed_logins"] += 1
+                    return Reply(
+                        400, {"error": "invalid_grant", "message": "Credenciales inválidas"}
                     )
                 self.stats["logins"] += 1
+                if opts.login_revokes_tokens:
+                    self._tokens.clear()
                 return self._issue(opts.token_ttl)
             if grant == "refresh_token":
                 token = form.get("refresh_token", "")
@@ -277,10 +288,20 @@ class FactusSimulator:
         )
 
     def _authorized(self, header: str) -> bool:
-        if self.options.reject_all_tokens or not header.startswith("Bearer "):
+        opts = self.options
+        if opts.unauthorized_next > 0:
+            opts.unauthorized_next -= 1
             return False
-        expiry = self._tokens.get(header[len("Bearer ") :])
-        return expiry is not None and expiry > time.monotonic()
+        if opts.reject_all_tokens or not header.startswith("Bearer "):
+            return False
+        token = header[len("Bearer ") :]
+        expiry = self._tokens.get(token)
+        if expiry is None or expiry <= time.monotonic():
+            return False
+        self._token_uses[token] += 1
+        if opts.token_uses and self._token_uses[token] >= opts.token_uses:
+            del self._tokens[token]  # this use is the last one
+        return True
 
     def _rate_limit(self) -> Reply:
         opts = self.options
