@@ -5,6 +5,7 @@ a 401 drops that access token (keeping its refresh token) and the request goes a
 renewed one, up to three tokens. httpx exceptions and
 HTTP statuses are translated here, at the boundary, into what the caller must do next:
 
+    our request budget spent (nothing sent)                  → GatewayBusy (due when it reopens)
     connect error / connect or pool timeout, 408, 429, 5xx  → GatewayUnavailable (safe to resend)
     read/write timeout, reset or broken answer after sending → OutcomeUnknown on POST/DELETE,
                                                              GatewayUnavailable on GET
@@ -112,7 +113,10 @@ class FactusClient:
 
     def create_and_validate(self, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /v2/bills/validate` → the bill (`data`)."""
-        answer = self._request("POST", "/v2/bills/validate", json=body)
+        owner = body.get("reference_code")
+        answer = self._request(
+            "POST", "/v2/bills/validate", json=body, owner=owner if isinstance(owner, str) else None
+        )
         if not isinstance(answer.get("data"), dict):
             raise OutcomeUnknown("Factus accepted the bill request but answered without the bill")
         return _data(answer)
@@ -134,6 +138,7 @@ class FactusClient:
                     "page": str(page),
                     "per_page": str(LOOKUP_PAGE_SIZE),
                 },
+                owner=reference_code,
             )
             data = answer.get("data")
             rows = data.get("data") if isinstance(data, dict) else data
@@ -163,7 +168,11 @@ class FactusClient:
 
     def delete_by_reference(self, reference_code: str) -> None:
         """`DELETE /v2/bills/destroy/reference/{reference_code}` (unvalidated bills only)."""
-        self._request("DELETE", f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}")
+        self._request(
+            "DELETE",
+            f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}",
+            owner=reference_code,
+        )
 
     def _download(self, number: str, kind: str) -> DownloadedFile:
         path = f"/v2/bills/{quote(number, safe='')}/download-{kind}"
@@ -187,13 +196,19 @@ class FactusClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> dict[str, Any]:
+        """`owner`: the reference_code the request is for; when the request budget is spent
+        the slot that opens first is reserved for it (see `ratelimit`)."""
         # A 401 on a call says the token died (it expired, was used up, or a login elsewhere
         # revoked it), never that the credentials are wrong: Factus says that at login.
         for attempt in range(1, UNAUTHORIZED_ATTEMPTS + 1):
-            self._limiter.acquire(self._max_wait)
             token = self._tokens.get()
-            response = self._send(method, path, token, json=json, params=params)
+            slot = self._limiter.acquire(self._max_wait, owner)
+            try:
+                response = self._send(method, path, token, json=json, params=params)
+            finally:
+                self._limiter.release(slot)
             if response.status_code != 401:
                 return _interpret(method, response)
             self._tokens.invalidate(token)

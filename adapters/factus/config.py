@@ -35,8 +35,9 @@ class FactusConfig:
     # Below the documented 80/min so clock skew and in-flight requests never reach a 429.
     rate_limit_safety: int = 5
     rate_limit_window_seconds: float = 60.0
-    # How long a request may wait for a slot before GatewayUnavailable(retry_after).
-    rate_limit_max_wait: float = 20.0
+    # How long a request may wait in the worker for a slot; a longer wait sends the order
+    # back to the queue, due when its reserved slot opens (GatewayBusy).
+    rate_limit_max_wait: float = 1.0
     # Factus blocks further bills while a rejected one exists; delete it once it is recorded.
     delete_rejected: bool = True
 

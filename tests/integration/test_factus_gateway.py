@@ -24,9 +24,10 @@ from adapters.factus.client import (
 )
 from adapters.factus.config import FactusConfig, build_factus_gateway
 from adapters.factus.gateway import FactusGateway
-from adapters.factus.ratelimit import InMemoryRateLimiter, RedisRateLimiter
+from adapters.factus.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from adapters.factus.simulator import SimulatorServer, start_simulator
 from domain.errors import (
+    GatewayBusy,
     GatewayError,
     GatewayMisconfigured,
     GatewayUnavailable,
@@ -619,6 +620,51 @@ def test_limiter_gives_up_with_retry_after(store: redis.Redis[bytes], prefix: st
     with pytest.raises(GatewayUnavailable) as caught:
         limiter.acquire(0.1)
     assert caught.value.retry_after is not None and 4 < caught.value.retry_after <= 5
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_a_waiting_order_holds_the_slot_that_opens_first(
+    store: redis.Redis[bytes], prefix: str, kind: str
+) -> None:
+    limiter: RateLimiter = (
+        RedisRateLimiter(store, f"{prefix}:ratelimit:u", limit=2, window_seconds=1.0)
+        if kind == "redis"
+        else InMemoryRateLimiter(limit=2, window_seconds=1.0)
+    )
+    limiter.acquire(0)
+    limiter.acquire(0)
+
+    def opens(owner: str | None) -> float:
+        """When the slot this caller waits for opens (monotonic seconds)."""
+        with pytest.raises(GatewayBusy) as busy:
+            limiter.acquire(0, owner=owner)
+        assert busy.value.retry_after is not None and 0 < busy.value.retry_after <= 2.0
+        return time.monotonic() + busy.value.retry_after
+
+    a = opens("REF-A")
+    assert opens("REF-A") == pytest.approx(a, abs=0.02)  # the same reservation, kept
+    b = opens("REF-B")
+    c = opens(None)
+    assert a - 0.02 <= b  # served in order
+    assert c > b + 0.5  # without a reservation: after both, once a window has passed
+    limiter.acquire(5, owner="REF-A")  # its slot opens: taken, in order
+    with pytest.raises(GatewayBusy):
+        limiter.acquire(0)  # nobody jumps the queue
+
+
+def test_a_slow_request_counts_from_when_it_was_answered(
+    sim: SimulatorServer, store: redis.Redis[bytes], prefix: str
+) -> None:
+    control(sim, latency=0.5)
+    tokens, http = provider(sim, store, prefix)
+    limiter = RedisRateLimiter(store, f"{prefix}:ratelimit:u", limit=1, window_seconds=0.4)
+    client = FactusClient(http, sim.base_url, tokens, limiter, max_wait=0)
+    with http:
+        tokens.get()
+        client.find_by_reference("none")  # taken, then answered 0.5 s later
+        # Taken 0.5 s ago, which is past the 0.4 s window; answered just now, which is not.
+        with pytest.raises(GatewayBusy):
+            client.find_by_reference("none")
 
 
 def test_429_from_factus_is_unavailable_with_retry_after(
