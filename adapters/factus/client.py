@@ -184,8 +184,7 @@ class FactusClient:
             content = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise GatewayUnavailable(f"Factus sent a {kind} file that is not base64") from exc
-        name = data.get("file_name")
-        return DownloadedFile(str(name) if name else f"{number}.{kind}", content)
+        return DownloadedFile(_file_name(data.get("file_name"), number, kind), content)
 
     # -- transport ----------------------------------------------------------------------------
 
@@ -254,6 +253,16 @@ def translate_transport_error(method: str, exc: Exception) -> Exception:
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
         return GatewayMisconfigured(f"HTTP client error talking to Factus ({kind})")
     return GatewayMisconfigured(f"unexpected error talking to Factus ({kind})")
+
+
+def _file_name(given: Any, number: str, kind: str) -> str:
+    """A file name ending in `.pdf` / `.xml`: Factus names both files of a bill alike and
+    without an extension, and one must not be saved over the other. Only the last path
+    part is kept."""
+    name = str(given).replace("\\", "/").rsplit("/", 1)[-1].strip() if given else ""
+    if not name or name in (".", ".."):
+        name = number
+    return name if name.lower().endswith(f".{kind}") else f"{name}.{kind}"
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -398,8 +398,10 @@ def test_downloads_decode_base64_files(sim: SimulatorServer, gateway_factory: An
     number = result.references["number"]
     pdf = gateway.client.download_pdf(number)
     xml = gateway.client.download_xml(number)
-    assert pdf.file_name == f"{number}.pdf" and pdf.content.startswith(b"%PDF")
-    assert xml.file_name == f"{number}.xml" and result.references["cufe"].encode() in xml.content
+    # Factus names both files alike, without an extension: the PDF must not become the XML.
+    assert pdf.file_name.endswith(".pdf") and pdf.content.startswith(b"%PDF")
+    assert xml.file_name.endswith(".xml") and result.references["cufe"].encode() in xml.content
+    assert pdf.file_name.removesuffix(".pdf") == xml.file_name.removesuffix(".xml")
     with pytest.raises(FactusNotFound):
         gateway.client.download_pdf("SETP1")
 

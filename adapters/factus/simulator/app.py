@@ -503,7 +503,8 @@ class FactusSimulator:
             {
                 "status": "OK",
                 "message": "Solicitud exitosa",
-                "data": {"file_name": f"{bill.number}.{kind}", f"{kind}_base_64_encoded": encoded},
+                # Factus names both files alike and without an extension (the DIAN name).
+                "data": {"file_name": _dian_file_name(bill), f"{kind}_base_64_encoded": encoded},
             },
         )
 
@@ -757,6 +758,11 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+def _dian_file_name(bill: _Bill) -> str:
+    """The name DIAN gives the document's files: fv + NIT (10 digits) + 000 + year + number."""
+    return f"fv0900123456000{datetime.now(UTC):%y}{bill.id:08d}"
 
 
 def _method_not_allowed() -> Reply:
