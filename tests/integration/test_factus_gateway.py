@@ -36,6 +36,7 @@ from domain.errors import (
 )
 from domain.order import parse_order
 from domain.ports import OrderKey, Rule, Submission, Verdict
+from tests.factories import line, order
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 CLIENT_ID = "it-client-7f3a"
@@ -189,6 +190,20 @@ def test_validated_bill_is_accepted_with_its_references(
     assert "qr_image" not in result.response
     assert result.response["totals"]["total"] == "24600.00"
     assert stats(sim)["bills_created"] == {"900123456-POS-100": 1}
+
+
+def test_pos_rounding_and_untaxed_items_are_bills_factus_accepts(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    data = order(
+        "POS-R1",
+        [line("Almuerzo", 1, 8333, (("INC", "0.08"),)), line("Agua", 2, 2500, ())],
+    )
+    parsed = parse_order(data)
+    result = gateway_factory().submit(
+        Submission(OrderKey("900123456", "POS-R1"), parsed, datetime.now(UTC))
+    )
+    assert result.verdict is Verdict.ACCEPTED
 
 
 def test_notifications_are_kept_as_warnings_on_accepted(

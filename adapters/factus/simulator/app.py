@@ -31,7 +31,7 @@ from collections import Counter, deque
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -409,7 +409,6 @@ class FactusSimulator:
             code: f"Regla: {code}, Rechazo: {text}"
             for code, text in self.options.dian_rejections.items()
         }
-        rules.update(totals_rule(bill.body))
         status_word = "Created" if created else "OK"
         if rules:
             bill.errors = rules
@@ -641,11 +640,21 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             quantity is not None and quantity > 0,
             f"El campo items.{i}.quantity debe ser mayor que 0.",
         )
+        need(
+            f"items.{i}.quantity",
+            quantity is None or _places(quantity) <= MAX_DECIMALS,
+            f"El campo items.{i}.quantity debe tener máximo {MAX_DECIMALS} decimales.",
+        )
         price = _decimal(item.get("price"))
         need(
             f"items.{i}.price",
             price is not None and price >= 0,
             f"El campo items.{i}.price es obligatorio.",
+        )
+        need(
+            f"items.{i}.price",
+            price is None or _places(price) <= MAX_DECIMALS,
+            f"El campo items.{i}.price debe tener máximo {MAX_DECIMALS} decimales.",
         )
         need(
             f"items.{i}.unit_measure_code",
@@ -662,6 +671,13 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             f"items.{i}.taxes",
             isinstance(taxes, list),
             f"El campo items.{i}.taxes debe ser una lista.",
+        )
+        # An item without taxes is sent in the excluded form, never as an empty list.
+        need(
+            f"items.{i}.taxes",
+            not isinstance(taxes, list) or bool(taxes),
+            f"El campo items.{i}.taxes es obligatorio; un producto excluido se envía con "
+            "is_excluded.",
         )
         for j, tax in enumerate(taxes if isinstance(taxes, list) else []):
             ok = isinstance(tax, dict) and tax.get("code") in TRIBUTE_CODES
@@ -698,6 +714,12 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             amount is not None and amount > 0,
             "El valor del pago no es válido.",
         )
+    rounding = _decimal(body.get("cash_rounding_amount", "0"))
+    need(
+        "cash_rounding_amount",
+        rounding is not None and abs(rounding) <= MAX_CASH_ROUNDING and _places(rounding) <= 2,
+        f"El redondeo debe estar entre -{MAX_CASH_ROUNDING} y {MAX_CASH_ROUNDING}.",
+    )
     for m, charge in enumerate(body.get("allowance_charges") or []):
         ok = isinstance(charge, dict)
         need(
@@ -710,19 +732,38 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             ok and _decimal(charge.get("amount")) is not None,
             "El valor del cargo no es válido.",
         )
+    if not errors and rounding is not None:
+        total = Decimal(bill_totals(body)["total"]) + rounding
+        paid = sum((Decimal(str(p["amount"])) for p in payments), Decimal(0))
+        need(
+            "payment_details",
+            paid == total,
+            f"La suma de payment_details ({paid}) no coincide con el total ({total}).",
+        )
     return errors
 
 
+def _places(number: Decimal) -> int:
+    exponent = number.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 CENT = Decimal("0.01")
+MAX_DECIMALS = 2  # quantities, prices and rates: Factus keeps two decimals
+MAX_CASH_ROUNDING = Decimal(500)
 
 
 def bill_totals(body: dict[str, Any]) -> dict[str, str]:
+    """Factus' arithmetic: each line and each line's tax rounded half up to the cent."""
     gross = tax = Decimal(0)
     for item in body.get("items", []):
-        line = (Decimal(str(item["quantity"])) * Decimal(str(item["price"]))).quantize(CENT)
+        line = (Decimal(str(item["quantity"])) * Decimal(str(item["price"]))).quantize(
+            CENT, ROUND_HALF_UP
+        )
         gross += line
         for t in item.get("taxes", []):
-            tax += (line * Decimal(str(t["rate"])) / 100).quantize(CENT)
+            if not t.get("is_excluded"):
+                tax += (line * Decimal(str(t["rate"])) / 100).quantize(CENT, ROUND_HALF_UP)
     surcharge = sum(
         (
             Decimal(str(c["amount"]))
@@ -738,19 +779,6 @@ def bill_totals(body: dict[str, Any]) -> dict[str, str]:
         "surcharge_amount": str(surcharge),
         "total": str(total),
     }
-
-
-def totals_rule(body: dict[str, Any]) -> dict[str, str]:
-    """DIAN-style check that the payments add up to the bill total (rounding tolerated)."""
-    total = Decimal(bill_totals(body)["total"])
-    paid = sum((Decimal(str(p["amount"])) for p in body.get("payment_details", [])), Decimal(0))
-    tolerance = max(Decimal(2), Decimal(len(body.get("items", []))))
-    if abs(paid - total) > tolerance:
-        return {
-            "FAU14": f"Regla: FAU14, Rechazo: El total de los pagos ({paid}) no corresponde "
-            f"al valor total de la factura ({total})"
-        }
-    return {}
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
