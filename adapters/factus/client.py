@@ -5,7 +5,7 @@ a 401 drops that access token (keeping its refresh token) and the request goes a
 renewed one, up to three tokens. httpx exceptions and
 HTTP statuses are translated here, at the boundary, into what the caller must do next:
 
-    our request budget spent (nothing sent)                  → GatewayBusy (due when it reopens)
+    our request budget spent, or the breaker open (not sent) → GatewayBusy (due when it reopens)
     connect error / connect or pool timeout, 408, 429, 5xx  → GatewayUnavailable (safe to resend)
     read/write timeout, reset or broken answer after sending → OutcomeUnknown on POST/DELETE,
                                                              GatewayUnavailable on GET
@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.factus.auth import TokenProvider
+from adapters.factus.breaker import CircuitBreaker, InMemoryCircuitBreaker
 from adapters.factus.ratelimit import RateLimiter
 from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
 
@@ -99,12 +100,14 @@ class FactusClient:
         limiter: RateLimiter,
         *,
         max_wait: float = 20.0,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._tokens = tokens
         self._limiter = limiter
         self._max_wait = max_wait
+        self.breaker: CircuitBreaker = breaker or InMemoryCircuitBreaker()
 
     def close(self) -> None:
         self._http.close()
@@ -202,12 +205,20 @@ class FactusClient:
         # A 401 on a call says the token died (it expired, was used up, or a login elsewhere
         # revoked it), never that the credentials are wrong: Factus says that at login.
         for attempt in range(1, UNAUTHORIZED_ATTEMPTS + 1):
+            self.breaker.before()
             token = self._tokens.get()
             slot = self._limiter.acquire(self._max_wait, owner)
             try:
                 response = self._send(method, path, token, json=json, params=params)
+            except (GatewayUnavailable, OutcomeUnknown):
+                self.breaker.failed()
+                raise
             finally:
                 self._limiter.release(slot)
+            if response.status_code == 408 or response.status_code >= 500:
+                self.breaker.failed()
+            else:
+                self.breaker.succeeded()
             if response.status_code != 401:
                 return _interpret(method, response)
             self._tokens.invalidate(token)
