@@ -98,7 +98,11 @@ class InMemoryRateLimiter:
                 reserved = self._at.get(RESERVED + owner)
                 if reserved is not None and reserved > now:
                     return reserved - now, True
-                self._at.pop(RESERVED + owner, None)
+                if reserved is not None:  # its turn, unless the last window is full
+                    del self._at[RESERVED + owner]
+                    if sum(1 for at in self._at.values() if at <= now) < self.limit:
+                        self._at[slot] = now
+                        return 0.0, False
             times = sorted(self._at.values())
             opens = now
             if len(times) >= self.limit:
@@ -125,7 +129,14 @@ if owner ~= '' then
   if reserved and tonumber(reserved) > now then
     return {math.max(1, tonumber(reserved) - now), 1}
   end
-  redis.call('ZREM', KEYS[1], 'r:' .. owner)
+  if reserved then
+    -- its turn: the slot was planned for it; it takes it unless the last window is full
+    redis.call('ZREM', KEYS[1], 'r:' .. owner)
+    if redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), now) < limit then
+      redis.call('ZADD', KEYS[1], now, ARGV[3])
+      return {0, 0}
+    end
+  end
 end
 local opens = now
 local count = redis.call('ZCARD', KEYS[1])

@@ -219,7 +219,9 @@ class ProcessOrder:
     def _busy(self, attempt: _Attempt, exc: GatewayBusy) -> Processed:
         """The request budget is spent: due again when it reopens, never FAILED for it."""
         response: dict[str, Any] = {"error": "gateway_busy", "message": str(exc)}
-        delay = max(0.05, exc.retry_after or 0.0)
+        # A longer wait comes back once within it (a retry message, not the reconciler's
+        # next pass) and is told the rest: the slot held for it is not missed.
+        delay = max(0.05, min(exc.retry_after or 0.0, self._policy.quick_retry_limit))
         state = State.PENDIENTE if attempt.absent else State.EN_ESPERA
         return self._defer(attempt, state, delay, {}, "REINTENTO", response, unsent=True)
 

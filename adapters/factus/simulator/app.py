@@ -134,6 +134,7 @@ class FactusSimulator:
             "bills_created": Counter(),
             "validate_requests": Counter(),
             "deleted": Counter(),
+            "by_kind": Counter(),  # requests that got past auth and the rate limit
         }
 
     # -- control ------------------------------------------------------------------------------
@@ -207,6 +208,7 @@ class FactusSimulator:
             limited = self._rate_limit()
             if limited.status == 429:
                 return limited
+            self.stats["by_kind"][_kind(method, path)] += 1
             reply = self._route(method, path, query, raw)
             reply.headers.update(limited.headers)
             return reply
@@ -791,6 +793,16 @@ def _json_object(raw: bytes) -> dict[str, Any]:
 def _dian_file_name(bill: _Bill) -> str:
     """The name DIAN gives the document's files: fv + NIT (10 digits) + 000 + year + number."""
     return f"fv0900123456000{datetime.now(UTC):%y}{bill.id:08d}"
+
+
+def _kind(method: str, path: str) -> str:
+    if path == "/v2/bills/validate":
+        return "validate"
+    if path == "/v2/bills":
+        return "lookup"
+    if method == "DELETE":
+        return "delete"
+    return "download" if "/download-" in path else "show"
 
 
 def _method_not_allowed() -> Reply:
