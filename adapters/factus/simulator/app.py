@@ -4,8 +4,16 @@ Implements `/oauth/token` (password and refresh grants) and the v2 bill endpoint
 behaviour Factus documents: Laravel-style 422 field errors, DIAN rule rejections as 422
 `{status:"Validation error", data:{errors:{"FAK24": "Regla: FAK24, Rechazo: ..."}}}`, bills
 unique by `reference_code`, 409 "Se encontró una factura pendiente por enviar a la DIAN",
-deletion of unvalidated bills only, base64 downloads, and 80 requests/minute per user with
-429 + Retry-After + X-RateLimit-* headers.
+deletion of unvalidated bills only, base64 downloads named as Factus names them (one name
+for the PDF and the XML, no extension), and 80 requests/minute per user with 429 +
+Retry-After + X-RateLimit-* headers.
+
+Stricter where Factus is: access tokens that die after `token_ttl` seconds or `token_uses`
+requests, logins that revoke the account's other tokens (`login_revokes_tokens`), rotating
+refresh tokens, `invalid_client` / `invalid_grant` at login; quantities and prices with at
+most two decimals, untaxed items only in the excluded form (`is_excluded`), and payments equal
+to Factus' cent arithmetic (each line and its tax rounded half up) plus
+`cash_rounding_amount` (at most 500 either way), else a 422 on `payment_details`.
 
 Same `reference_code` again: a pending (unvalidated, not rejected) bill is re-sent to DIAN and
 updated (200); a rejected bill answers 409 until it is deleted; a validated bill answers 409
