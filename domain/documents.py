@@ -12,7 +12,7 @@ environment, so a POS family may still be in habilitación while invoices are in
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -125,7 +125,9 @@ class Planner:
       gets).
     - `payload`: what `documento` says; absent means `default`.
     `pos_as_invoice` issues what would be a POS ticket as an invoice (a provider without the
-    equivalent document). `registers` maps every known till to its mode.
+    equivalent document). `registers` maps every known till to its mode. `gateway_check`, when
+    given, raises `InvalidOrder` for an order the gateway could never issue (a provider's own
+    precision rules), so it is refused at intake rather than accepted and then failed.
     """
 
     registers: Mapping[str, DocumentMode]
@@ -133,9 +135,11 @@ class Planner:
     numbered: bool
     default: str = "factura"
     pos_as_invoice: bool = False
+    gateway_check: Callable[[Order], None] | None = None
 
     def plan(self, order: Order) -> DocumentPlan:
-        """Raises `InvalidOrder` naming `caja` or `documento` and the rule."""
+        """Raises `InvalidOrder` naming `caja` or `documento` and the rule, or the field the
+        gateway cannot carry."""
         register = order.caja or self.default_register
         mode = self.registers.get(register)
         if mode is None:
@@ -152,6 +156,8 @@ class Planner:
         kind = _kind(order, mode, self.default)
         if kind is DocumentKind.POS and self.pos_as_invoice:
             kind = DocumentKind.INVOICE
+        if self.gateway_check is not None:
+            self.gateway_check(order)
         return DocumentPlan(kind, register, self.numbered)
 
 

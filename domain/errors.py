@@ -7,6 +7,8 @@ DomainError
 ├── NumberingError          the numbering range is exhausted or expired: final until fixed
 └── GatewayError            raised by gateway adapters (see domain.ports)
     ├── GatewayUnavailable  nothing was accepted by the authority: retry with backoff
+    │   └── GatewayBusy     nothing was sent: our share of the authority's request budget
+    │                       is spent; due again when it reopens, no backoff, no lookup
     ├── OutcomeUnknown      the request may have been processed: ask before sending again
     └── GatewayMisconfigured the authority refuses us (certificate, plan, credentials):
                             final, loud
@@ -89,6 +91,14 @@ class GatewayUnavailable(GatewayError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class GatewayBusy(GatewayUnavailable):
+    """Nothing was sent: the request budget the authority allows is spent until `retry_after`
+    seconds from now. Not an outage: the order is due again then, without a backoff."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class OutcomeUnknown(GatewayError):

@@ -207,10 +207,13 @@ class DocumentStore(Protocol):
         note: StepNote,
         reason: dict[str, Any] | None,
         published: bool = False,
+        maybe_sent: bool | None = None,
     ) -> bool:
         """Back to PENDIENTE / EN_ESPERA until `due_at`, with an audit row. `published` says a
         wake-up for `due_at` will be sent by the caller (a retry message), so the reconciler
-        need not send one unless `mark_unpublished` says it could not be."""
+        need not send one unless `mark_unpublished` says it could not be. `maybe_sent`, when
+        given, replaces the flag the claim set (False: the authority surely lacks the document,
+        so the next attempt need not ask before sending)."""
         ...
 
     def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from adapters.db.store import SqlDocumentStore, utc_now
 from domain.dian_codes import nit_check_digit
 from domain.documents import DocumentKind, Planner, Register, SoftwareMaker
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
+from domain.order import Order
 from domain.ports import Gateway, Publisher
 from domain.usecases.process import ProcessOrder, RetryPolicy
 from worker.settings import Settings
@@ -90,7 +92,14 @@ def planner(settings: Settings) -> Planner:
         numbered=settings.needs_numbering,
         default=d.default,
         pos_as_invoice=settings.gateway == "factus" and d.factus_pos_as_invoice,
+        gateway_check=_factus_check() if settings.gateway == "factus" else None,
     )
+
+
+def _factus_check() -> Callable[[Order], None]:
+    from adapters.factus.mapping import check_order
+
+    return check_order
 
 
 def sync_configured_ranges(settings: Settings, engine: Engine) -> list[NumberingRange]:

@@ -556,6 +556,7 @@ class SqlDocumentStore:
         note: StepNote,
         reason: dict[str, Any] | None,
         published: bool = False,
+        maybe_sent: bool | None = None,
     ) -> bool:
         now = self._clock()
         refs = {**claim.record.references, **references}
@@ -571,6 +572,8 @@ class SqlDocumentStore:
         }
         if published:
             values["published_at"] = due_at
+        if maybe_sent is not None:
+            values["maybe_sent"] = maybe_sent
         return self._transition(claim, values, note)
 
     def _transition(self, claim: Claim, values: dict[str, Any], note: StepNote) -> bool:

@@ -34,6 +34,10 @@ class Token:
     obtained_at: float  # wall-clock seconds: shared between processes and machines
     expires_at: float
 
+    def spent(self) -> Token:
+        """This token once Factus refused its access token: only the refresh token is left."""
+        return Token("", self.refresh_token, self.obtained_at, self.obtained_at)
+
     def is_fresh(self, now: float) -> bool:
         """Usable without renewal: more than the margin (10% of its life, at most 60 s) left."""
         margin = min(60.0, 0.1 * (self.expires_at - self.obtained_at))
@@ -76,8 +80,15 @@ class OAuthEndpoint:
         }
         response = self._post(form)
         if response.status_code in (400, 401, 403):
-            raise GatewayMisconfigured(
-                f"Factus refused the OAuth credentials (HTTP {response.status_code})"
+            error = _oauth_error(response)
+            if error in CREDENTIAL_ERRORS:
+                raise GatewayMisconfigured(
+                    f"Factus refused the OAuth credentials ({error}, HTTP {response.status_code})"
+                )
+            # Not a verdict on the credentials (a proxy, a hiccup): try again later.
+            raise GatewayUnavailable(
+                f"Factus token endpoint refused the login without naming the credentials "
+                f"(HTTP {response.status_code})"
             )
         return self._token(response)
 
@@ -126,6 +137,19 @@ class OAuthEndpoint:
             raise GatewayUnavailable("malformed answer from the Factus token endpoint") from exc
         now = self._clock()
         return Token(access, str(refresh) if refresh else None, now, now + expires_in)
+
+
+# The only answers that say the configured credentials are wrong (RFC 6749 §5.2).
+CREDENTIAL_ERRORS = frozenset({"invalid_grant", "invalid_client"})
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else ""
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -193,7 +217,7 @@ class InMemoryTokenProvider(_RenewingProvider):
     def invalidate(self, token: str) -> None:
         with self._lock:
             if self._token is not None and self._token.access_token == token:
-                self._token = None
+                self._token = self._token.spent()
 
     def _load(self) -> Token | None:
         return self._token
@@ -207,9 +231,11 @@ class InMemoryTokenProvider(_RenewingProvider):
             yield
 
 
-_DELETE_IF_SAME = """
+# Forget the access token Factus refused, keeping the refresh token for the renewal.
+_SPEND_IF_SAME = """
 if redis.call('HGET', KEYS[1], 'access_token') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'access_token', '', 'expires_at', '0')
+  return 1
 end
 return 0
 """
@@ -241,11 +267,11 @@ class RedisTokenProvider(_RenewingProvider):
         self._key = f"{key_prefix}:token:{account_key(oauth.client_id, oauth.username)}"
         self._lock_timeout = lock_timeout
         self._wait_timeout = wait_timeout
-        self._delete_if_same = store.register_script(_DELETE_IF_SAME)
+        self._spend_if_same = store.register_script(_SPEND_IF_SAME)
 
     def invalidate(self, token: str) -> None:
         try:
-            self._delete_if_same(keys=[self._key], args=[token])
+            self._spend_if_same(keys=[self._key], args=[token])
         except RedisError as exc:
             raise GatewayUnavailable("shared token cache (Redis) unavailable") from exc
 

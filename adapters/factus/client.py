@@ -1,14 +1,17 @@
 """HTTP client for the Factus v2 bill endpoints.
 
 Every request takes a slot from the shared rate limiter and carries the shared Bearer token;
-a 401 drops that token and the request is sent once more with a new one. httpx exceptions and
+a 401 drops that access token (keeping its refresh token) and the request goes again with a
+renewed one, up to three tokens. httpx exceptions and
 HTTP statuses are translated here, at the boundary, into what the caller must do next:
 
+    our request budget spent, or the breaker open (not sent) → GatewayBusy (due when it reopens)
     connect error / connect or pool timeout, 408, 429, 5xx  → GatewayUnavailable (safe to resend)
     read/write timeout, reset or broken answer after sending → OutcomeUnknown on POST/DELETE,
                                                              GatewayUnavailable on GET
     504 on POST/DELETE (a proxy gave up; Factus may be done) → OutcomeUnknown
-    401 twice, 402, 403, other 4xx, bad URL                  → GatewayMisconfigured
+    401 on three tokens in a row                             → GatewayUnavailable (retried)
+    402, 403, other 4xx, bad URL                             → GatewayMisconfigured
     404 / 409 / 422                                          → FactusNotFound / FactusConflict /
                                                                FactusUnprocessable, for the gateway
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -24,10 +29,13 @@ from urllib.parse import quote
 import httpx
 
 from adapters.factus.auth import TokenProvider
+from adapters.factus.breaker import CircuitBreaker, InMemoryCircuitBreaker
 from adapters.factus.ratelimit import RateLimiter
 from domain.errors import GatewayMisconfigured, GatewayUnavailable, OutcomeUnknown
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+UNAUTHORIZED_ATTEMPTS = 3
+UNAUTHORIZED_PAUSE = 0.3  # seconds before the third token, so renewals elsewhere can settle
 
 
 class FactusResponseError(Exception):
@@ -92,12 +100,14 @@ class FactusClient:
         limiter: RateLimiter,
         *,
         max_wait: float = 20.0,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._tokens = tokens
         self._limiter = limiter
         self._max_wait = max_wait
+        self.breaker: CircuitBreaker = breaker or InMemoryCircuitBreaker()
 
     def close(self) -> None:
         self._http.close()
@@ -106,7 +116,10 @@ class FactusClient:
 
     def create_and_validate(self, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /v2/bills/validate` → the bill (`data`)."""
-        answer = self._request("POST", "/v2/bills/validate", json=body)
+        owner = body.get("reference_code")
+        answer = self._request(
+            "POST", "/v2/bills/validate", json=body, owner=owner if isinstance(owner, str) else None
+        )
         if not isinstance(answer.get("data"), dict):
             raise OutcomeUnknown("Factus accepted the bill request but answered without the bill")
         return _data(answer)
@@ -128,6 +141,7 @@ class FactusClient:
                     "page": str(page),
                     "per_page": str(LOOKUP_PAGE_SIZE),
                 },
+                owner=reference_code,
             )
             data = answer.get("data")
             rows = data.get("data") if isinstance(data, dict) else data
@@ -157,7 +171,11 @@ class FactusClient:
 
     def delete_by_reference(self, reference_code: str) -> None:
         """`DELETE /v2/bills/destroy/reference/{reference_code}` (unvalidated bills only)."""
-        self._request("DELETE", f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}")
+        self._request(
+            "DELETE",
+            f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}",
+            owner=reference_code,
+        )
 
     def _download(self, number: str, kind: str) -> DownloadedFile:
         path = f"/v2/bills/{quote(number, safe='')}/download-{kind}"
@@ -169,8 +187,7 @@ class FactusClient:
             content = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise GatewayUnavailable(f"Factus sent a {kind} file that is not base64") from exc
-        name = data.get("file_name")
-        return DownloadedFile(str(name) if name else f"{number}.{kind}", content)
+        return DownloadedFile(_file_name(data.get("file_name"), number, kind), content)
 
     # -- transport ----------------------------------------------------------------------------
 
@@ -181,18 +198,36 @@ class FactusClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> dict[str, Any]:
-        for attempt in (1, 2):
-            self._limiter.acquire(self._max_wait)
+        """`owner`: the reference_code the request is for; when the request budget is spent
+        the slot that opens first is reserved for it (see `ratelimit`)."""
+        # A 401 on a call says the token died (it expired, was used up, or a login elsewhere
+        # revoked it), never that the credentials are wrong: Factus says that at login.
+        for attempt in range(1, UNAUTHORIZED_ATTEMPTS + 1):
+            self.breaker.before()
             token = self._tokens.get()
-            response = self._send(method, path, token, json=json, params=params)
-            if response.status_code == 401:
-                self._tokens.invalidate(token)
-                if attempt == 1:
-                    continue
-                raise GatewayMisconfigured("Factus refused a freshly issued token (HTTP 401 twice)")
-            return _interpret(method, response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            slot = self._limiter.acquire(self._max_wait, owner)
+            try:
+                response = self._send(method, path, token, json=json, params=params)
+            except (GatewayUnavailable, OutcomeUnknown):
+                self.breaker.failed()
+                raise
+            finally:
+                self._limiter.release(slot)
+            if response.status_code == 408 or response.status_code >= 500:
+                self.breaker.failed()
+            else:
+                self.breaker.succeeded()
+            if response.status_code != 401:
+                return _interpret(method, response)
+            self._tokens.invalidate(token)
+            if attempt > 1 and attempt < UNAUTHORIZED_ATTEMPTS:
+                time.sleep(random.uniform(0.5, 1.0) * UNAUTHORIZED_PAUSE * (attempt - 1))
+        raise GatewayUnavailable(
+            f"Factus refused {UNAUTHORIZED_ATTEMPTS} tokens in a row (HTTP 401); "
+            "the request is retried later with a new token"
+        )
 
     def _send(
         self,
@@ -229,6 +264,16 @@ def translate_transport_error(method: str, exc: Exception) -> Exception:
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
         return GatewayMisconfigured(f"HTTP client error talking to Factus ({kind})")
     return GatewayMisconfigured(f"unexpected error talking to Factus ({kind})")
+
+
+def _file_name(given: Any, number: str, kind: str) -> str:
+    """A file name ending in `.pdf` / `.xml`: Factus names both files of a bill alike and
+    without an extension, and one must not be saved over the other. Only the last path
+    part is kept."""
+    name = str(given).replace("\\", "/").rsplit("/", 1)[-1].strip() if given else ""
+    if not name or name in (".", ".."):
+        name = number
+    return name if name.lower().endswith(f".{kind}") else f"{name}.{kind}"
 
 
 def _retry_after(response: httpx.Response) -> float | None:

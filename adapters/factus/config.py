@@ -13,6 +13,7 @@ from adapters.factus.auth import (
     RedisTokenProvider,
     TokenProvider,
 )
+from adapters.factus.breaker import CircuitBreaker, InMemoryCircuitBreaker, RedisCircuitBreaker
 from adapters.factus.client import FactusClient
 from adapters.factus.gateway import FactusGateway
 from adapters.factus.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter, user_key
@@ -35,8 +36,9 @@ class FactusConfig:
     # Below the documented 80/min so clock skew and in-flight requests never reach a 429.
     rate_limit_safety: int = 5
     rate_limit_window_seconds: float = 60.0
-    # How long a request may wait for a slot before GatewayUnavailable(retry_after).
-    rate_limit_max_wait: float = 20.0
+    # How long a request may wait in the worker for a slot; a longer wait sends the order
+    # back to the queue, due when its reserved slot opens (GatewayBusy).
+    rate_limit_max_wait: float = 1.0
     # Factus blocks further bills while a rejected one exists; delete it once it is recorded.
     delete_rejected: bool = True
 
@@ -70,9 +72,13 @@ def build_factus_gateway(
     )
     tokens: TokenProvider
     limiter: RateLimiter
+    breaker: CircuitBreaker
     if redis_url:
         store = redis.Redis.from_url(redis_url)
         tokens = RedisTokenProvider(store, oauth, key_prefix=key_prefix)
+        breaker = RedisCircuitBreaker(
+            store, f"{key_prefix}:breaker:{user_key(config.base_url, config.username)}"
+        )
         limiter = RedisRateLimiter(
             store,
             f"{key_prefix}:ratelimit:{user_key(config.base_url, config.username)}",
@@ -81,10 +87,16 @@ def build_factus_gateway(
         )
     else:
         tokens = InMemoryTokenProvider(oauth)
+        breaker = InMemoryCircuitBreaker()
         limiter = InMemoryRateLimiter(
             limit=config.effective_rate_limit, window_seconds=config.rate_limit_window_seconds
         )
     client = FactusClient(
-        http, config.base_url, tokens, limiter, max_wait=config.rate_limit_max_wait
+        http,
+        config.base_url,
+        tokens,
+        limiter,
+        max_wait=config.rate_limit_max_wait,
+        breaker=breaker,
     )
     return FactusGateway(client, config)

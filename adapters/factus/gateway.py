@@ -99,6 +99,8 @@ class FactusGateway:
     ) -> GatewayResult:
         bill = self._lookup(submission.reference_code)
         if bill is None:
+            # Every bill of the account waits behind that one: stop sending, probe later.
+            self.client.breaker.trip()
             raise GatewayUnavailable(
                 "Factus holds another bill pending to be sent to DIAN (HTTP 409); "
                 "it must be resolved before new bills go through"

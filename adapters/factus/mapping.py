@@ -3,12 +3,19 @@
 v2 semantics: `price` is the net unit price (the POS's precio_unitario), `quantity` is a
 decimal string, each item carries `taxes[]{code, rate}` with the DIAN tribute code and the rate
 as a percent string, payments go to `payment_details[]`, and the tip is a surcharge
-(`allowance_charges[]`, concept "03"). Anything that cannot be mapped raises `InvalidOrder`.
+(`allowance_charges[]`, concept "03"). Anything that cannot be mapped raises `InvalidOrder`,
+and the intake runs the same mapping, so such an order is refused before it is accepted.
+
+Factus' precision: quantities, prices and rates with at most two decimals; an item without
+taxes in the excluded form (`{code "01", rate "0.00", is_excluded true}`), never `[]`; every
+line and every line's tax rounded half up to the cent, and the payments equal to that total
+plus `cash_rounding_amount` (at most 500 either way), which absorbs a POS that rounds its
+taxes to whole pesos.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from domain.catalog import CONSUMIDOR_FINAL_ID, payment_means_for, tribute_for
@@ -31,29 +38,44 @@ STANDARD_CODE_OWN = "999"
 SURCHARGE_CONDITIONAL = "03"
 PAYMENT_FORM_CASH = "1"
 MAX_OBSERVATION = 250
+MAX_DECIMALS = 2
+MAX_CASH_ROUNDING = Decimal(500)
+EXCLUDED = {"code": "01", "rate": "0.00", "is_excluded": True}
 
 
 def build_bill(
     submission: Submission, *, numbering_range_id: int, send_email: bool = False
 ) -> dict[str, Any]:
     """The v2 bill body for this submission; the same submission always gives the same body."""
-    order = submission.order
+    return _bill(submission.order, submission.reference_code, numbering_range_id, send_email)
+
+
+def check_order(order: Order) -> None:
+    """Raises `InvalidOrder` for an order no Factus bill can carry: the intake's check."""
+    _bill(order, "intake-check", 0, False)
+
+
+def _bill(
+    order: Order, reference_code: str, numbering_range_id: int, send_email: bool
+) -> dict[str, Any]:
     errors: list[FieldError] = []
     customer = _customer(order.adquirente, errors)
     items = [_item(i, item, errors) for i, item in enumerate(order.items)]
     payments = _payments(order, errors)
+    rounding = _cash_rounding(order, items, payments, errors)
     if errors:
         raise InvalidOrder(errors)
     body: dict[str, Any] = {
         "numbering_range_id": numbering_range_id,
         "document": "01",
         "operation_type": "10",
-        "reference_code": submission.reference_code,
+        "reference_code": reference_code,
         "observation": f"Pedido POS {order.id_pedido_origen}"[:MAX_OBSERVATION],
         "send_email": send_email,
         "customer": customer,
         "items": items,
         "payment_details": payments,
+        "cash_rounding_amount": _money(rounding),
     }
     if order.propina_voluntaria > 0:
         body["allowance_charges"] = [
@@ -66,6 +88,45 @@ def build_bill(
             }
         ]
     return body
+
+
+def _cash_rounding(
+    order: Order,
+    items: list[dict[str, Any]],
+    payments: list[dict[str, Any]],
+    errors: list[FieldError],
+) -> Decimal:
+    """What the POS charged minus the total Factus computes from the lines: the rounding."""
+    if errors:
+        return Decimal(0)
+    total = order.propina_voluntaria
+    for item in items:
+        line = _cents(Decimal(item["quantity"]) * Decimal(item["price"]))
+        total += line
+        for tax in item["taxes"]:
+            if not tax.get("is_excluded"):
+                total += _cents(line * Decimal(tax["rate"]) / 100)
+    paid = sum((Decimal(p["amount"]) for p in payments), Decimal(0))
+    rounding = paid - total
+    if abs(rounding) > MAX_CASH_ROUNDING:
+        errors.append(
+            FieldError(
+                "total_factura",
+                "factus_cash_rounding",
+                f"Factus computes {total} from the lines; the {paid} charged differs by "
+                f"{rounding}, beyond the {MAX_CASH_ROUNDING} pesos of rounding Factus accepts",
+            )
+        )
+    return rounding
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _money(value: Decimal) -> str:
@@ -121,11 +182,21 @@ def _item(index: int, item: Item, errors: list[FieldError]) -> dict[str, Any]:
     path = f"items[{index}]"
     if item.cantidad <= 0:
         errors.append(FieldError(f"{path}.cantidad", "positive", "quantity must be above zero"))
+    elif _places(item.cantidad) > MAX_DECIMALS:
+        errors.append(
+            FieldError(
+                f"{path}.cantidad",
+                "factus_quantity_decimals",
+                f"Factus takes quantities with at most {MAX_DECIMALS} decimals; "
+                f"{_quantity(item.cantidad)} has {_places(item.cantidad)}: sell it in a smaller "
+                "unit (375 g rather than 0.375 kg)",
+            )
+        )
     if item.precio_unitario < 0:
         errors.append(
             FieldError(f"{path}.precio_unitario", "non_negative", "price may not be negative")
         )
-    taxes: list[dict[str, str]] = []
+    taxes: list[dict[str, Any]] = []
     for t_index, tax in enumerate(item.impuestos):
         t_path = f"{path}.impuestos[{t_index}]"
         tribute = tribute_for(tax.nombre)
@@ -152,7 +223,7 @@ def _item(index: int, item: Item, errors: list[FieldError]) -> dict[str, Any]:
         "discount_rate": "0.00",
         "unit_measure_code": UNIT_MEASURE_UNIDAD,
         "standard_code": STANDARD_CODE_OWN,
-        "taxes": taxes,
+        "taxes": taxes or [dict(EXCLUDED)],
     }
 
 

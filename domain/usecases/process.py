@@ -8,6 +8,9 @@
     PENDING / OutcomeUnknown ─▶ EN_ESPERA: ask again later, never resend blindly
     GatewayUnavailable ─▶ PENDIENTE with backoff when the authority surely lacks the document
                           (FAILED once too old), EN_ESPERA when it may have it (never FAILED)
+    GatewayBusy (the request budget is spent, nothing sent) ─▶ due again when it reopens,
+                          never FAILED for it; like a too-short lease, it leaves "maybe sent"
+                          as it was before the claim, so no lookup is spent on it
     GatewayMisconfigured, NumberingError ─▶ FAILED, loud
     any other error ─▶ EN_ESPERA, re-raised: soon (a quick retry) when no submission was under
                        way, a few times in a row; otherwise after the outcome-unknown wait
@@ -30,6 +33,7 @@ from pydantic import ValidationError
 
 from domain.documents import Register
 from domain.errors import (
+    GatewayBusy,
     GatewayMisconfigured,
     GatewayUnavailable,
     InvalidOrder,
@@ -165,7 +169,11 @@ class ProcessOrder:
             return self._defer(attempt, State.EN_ESPERA, delay, {}, "EN_ESPERA", response)
         except _LeaseTooShort:
             response = {"error": "lease_too_short", "message": "not submitted; retried at once"}
-            return self._defer(attempt, State.EN_ESPERA, 1.0, {}, "EN_ESPERA", response)
+            return self._defer(
+                attempt, State.EN_ESPERA, 1.0, {}, "EN_ESPERA", response, unsent=True
+            )
+        except GatewayBusy as exc:
+            return self._busy(attempt, exc)
         except GatewayUnavailable as exc:
             return self._unavailable(attempt, exc)
         return self._decide(attempt, result)
@@ -207,6 +215,15 @@ class ProcessOrder:
             summary,
             reason={"waiting": "the authority has not decided yet"},
         )
+
+    def _busy(self, attempt: _Attempt, exc: GatewayBusy) -> Processed:
+        """The request budget is spent: due again when it reopens, never FAILED for it."""
+        response: dict[str, Any] = {"error": "gateway_busy", "message": str(exc)}
+        # A longer wait comes back once within it (a retry message, not the reconciler's
+        # next pass) and is told the rest: the slot held for it is not missed.
+        delay = max(0.05, min(exc.retry_after or 0.0, self._policy.quick_retry_limit))
+        state = State.PENDIENTE if attempt.absent else State.EN_ESPERA
+        return self._defer(attempt, state, delay, {}, "REINTENTO", response, unsent=True)
 
     def _unavailable(self, attempt: _Attempt, exc: GatewayUnavailable) -> Processed:
         claim = attempt.claim
@@ -278,6 +295,7 @@ class ProcessOrder:
         response: dict[str, Any],
         reason: dict[str, Any] | None = None,
         quick_allowed: bool = True,
+        unsent: bool = False,
     ) -> Processed:
         due = self._clock() + timedelta(seconds=delay)
         quick = (
@@ -287,7 +305,16 @@ class ProcessOrder:
         )
         note = StepNote(status, response)
         owned = self._store.defer(
-            attempt.claim, state, due, references, note, reason or response, published=quick
+            attempt.claim,
+            state,
+            due,
+            references,
+            note,
+            reason or response,
+            published=quick,
+            # Nothing left for the authority in this attempt: the flag is what it was before
+            # the claim, so an order never sent is sent next time without a lookup first.
+            maybe_sent=attempt.claim.was_maybe_sent if unsent else None,
         )
         if owned and quick and attempt.quick_retry is not None and not attempt.quick_retry(delay):
             self._store.mark_unpublished(attempt.claim.record.key)

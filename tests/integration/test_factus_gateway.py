@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -23,9 +24,10 @@ from adapters.factus.client import (
 )
 from adapters.factus.config import FactusConfig, build_factus_gateway
 from adapters.factus.gateway import FactusGateway
-from adapters.factus.ratelimit import InMemoryRateLimiter, RedisRateLimiter
+from adapters.factus.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from adapters.factus.simulator import SimulatorServer, start_simulator
 from domain.errors import (
+    GatewayBusy,
     GatewayError,
     GatewayMisconfigured,
     GatewayUnavailable,
@@ -34,8 +36,9 @@ from domain.errors import (
 )
 from domain.order import parse_order
 from domain.ports import OrderKey, Rule, Submission, Verdict
+from tests.factories import line, order
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 CLIENT_ID = "it-client-7f3a"
 CLIENT_SECRET = "it-secret-Q9zX81"
 USERNAME = "caja@restaurante.test"
@@ -95,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     "drop_next": 0,
     "conflict_next": 0,
     "token_ttl": 600,
+    "token_uses": 0,
+    "login_revokes_tokens": False,
+    "unauthorized_next": 0,
 }
 
 
@@ -184,6 +190,20 @@ def test_validated_bill_is_accepted_with_its_references(
     assert "qr_image" not in result.response
     assert result.response["totals"]["total"] == "24600.00"
     assert stats(sim)["bills_created"] == {"900123456-POS-100": 1}
+
+
+def test_pos_rounding_and_untaxed_items_are_bills_factus_accepts(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    data = order(
+        "POS-R1",
+        [line("Almuerzo", 1, 8333, (("INC", "0.08"),)), line("Agua", 2, 2500, ())],
+    )
+    parsed = parse_order(data)
+    result = gateway_factory().submit(
+        Submission(OrderKey("900123456", "POS-R1"), parsed, datetime.now(UTC))
+    )
+    assert result.verdict is Verdict.ACCEPTED
 
 
 def test_notifications_are_kept_as_warnings_on_accepted(
@@ -353,7 +373,7 @@ def test_dropped_connection_after_processing_is_outcome_unknown(
         ({"maintenance": True}, GatewayUnavailable),
         ({"fail_next": 5}, GatewayUnavailable),
         ({"payment_required": True}, GatewayMisconfigured),
-        ({"reject_all_tokens": True}, GatewayMisconfigured),
+        ({"reject_all_tokens": True}, GatewayUnavailable),
     ],
 )
 def test_factus_failures_map_to_what_the_caller_does_next(
@@ -393,8 +413,10 @@ def test_downloads_decode_base64_files(sim: SimulatorServer, gateway_factory: An
     number = result.references["number"]
     pdf = gateway.client.download_pdf(number)
     xml = gateway.client.download_xml(number)
-    assert pdf.file_name == f"{number}.pdf" and pdf.content.startswith(b"%PDF")
-    assert xml.file_name == f"{number}.xml" and result.references["cufe"].encode() in xml.content
+    # Factus names both files alike, without an extension: the PDF must not become the XML.
+    assert pdf.file_name.endswith(".pdf") and pdf.content.startswith(b"%PDF")
+    assert xml.file_name.endswith(".xml") and result.references["cufe"].encode() in xml.content
+    assert pdf.file_name.removesuffix(".pdf") == xml.file_name.removesuffix(".xml")
     with pytest.raises(FactusNotFound):
         gateway.client.download_pdf("SETP1")
 
@@ -417,8 +439,75 @@ def test_401_reauthenticates_once_and_retries(sim: SimulatorServer, gateway_fact
     assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
     counts = stats(sim)
     assert counts["unauthorized"] == 1
-    assert counts["logins"] == 2
+    assert counts["logins"] + counts["refreshes"] == 2
     assert counts["bills_created"] == {"900123456-POS-100": 1}
+
+
+def test_401_twice_in_a_row_is_retried_not_misconfigured(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    gateway.status(submission())  # logs in
+    control(sim, unauthorized_next=2)  # revoked twice in a row: by logins elsewhere
+    assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
+    assert stats(sim)["bills_created"] == {"900123456-POS-100": 1}
+
+
+def test_401_that_persists_is_unavailable_never_final(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    control(sim, reject_all_tokens=True)
+    with pytest.raises(GatewayUnavailable) as caught:
+        gateway.submit(submission())
+    assert not isinstance(caught.value, GatewayMisconfigured)
+    assert "401" in str(record(caught.value))
+    assert stats(sim)["bills_created"] == {}
+
+
+def test_tokens_that_die_after_two_uses_never_fail_a_sale(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    control(sim, token_uses=2, login_revokes_tokens=True)
+    gateways = [gateway_factory() for _ in range(4)]
+    outcomes: list[object] = []
+
+    def sell(gateway: FactusGateway, first: int) -> None:
+        for n in range(first, first + 10):
+            try:
+                outcomes.append(gateway.submit(submission(f"POS-T{n}")).verdict)
+            except GatewayError as exc:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=sell, args=(g, 100 * i)) for i, g in enumerate(gateways)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 40
+    assert not [o for o in outcomes if isinstance(o, GatewayMisconfigured)]
+
+
+def test_a_401_keeps_the_refresh_token_and_renews_with_it(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    gateway.status(submission())  # logs in
+    control(sim, revoke_tokens=True)
+    assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
+    counts = stats(sim)
+    assert (counts["logins"], counts["refreshes"]) == (1, 1)
+
+
+def test_a_401_with_a_refused_refresh_falls_back_to_login(
+    sim: SimulatorServer, gateway_factory: Any
+) -> None:
+    gateway = gateway_factory()
+    gateway.status(submission())
+    control(sim, revoke_tokens=True, refresh_fails=True)
+    assert gateway.submit(submission()).verdict is Verdict.ACCEPTED
+    counts = stats(sim)
+    assert (counts["logins"], counts["refreshes"], counts["failed_refreshes"]) == (2, 0, 1)
 
 
 class FakeClock:
@@ -505,6 +594,12 @@ def test_wrong_credentials_are_misconfigured(sim: SimulatorServer, gateway_facto
     record(caught.value)
 
 
+def test_wrong_client_is_misconfigured(sim: SimulatorServer, gateway_factory: Any) -> None:
+    with pytest.raises(GatewayMisconfigured) as caught:
+        gateway_factory(client_secret="not-the-secret").submit(submission())
+    assert "invalid_client" in str(record(caught.value))
+
+
 # -- rate limit --------------------------------------------------------------------------------
 
 
@@ -542,6 +637,51 @@ def test_limiter_gives_up_with_retry_after(store: redis.Redis[bytes], prefix: st
     with pytest.raises(GatewayUnavailable) as caught:
         limiter.acquire(0.1)
     assert caught.value.retry_after is not None and 4 < caught.value.retry_after <= 5
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_a_waiting_order_holds_the_slot_that_opens_first(
+    store: redis.Redis[bytes], prefix: str, kind: str
+) -> None:
+    limiter: RateLimiter = (
+        RedisRateLimiter(store, f"{prefix}:ratelimit:u", limit=1, window_seconds=1.0)
+        if kind == "redis"
+        else InMemoryRateLimiter(limit=1, window_seconds=1.0)
+    )
+    limiter.acquire(0)
+
+    def opens(owner: str | None) -> float:
+        """When the slot this caller waits for opens (monotonic seconds)."""
+        with pytest.raises(GatewayBusy) as busy:
+            limiter.acquire(0, owner=owner)
+        assert busy.value.retry_after is not None and 0 < busy.value.retry_after <= 3.5
+        return time.monotonic() + busy.value.retry_after
+
+    a = opens("REF-A")
+    assert opens("REF-A") == pytest.approx(a, abs=0.02)  # the same reservation, kept
+    b = opens("REF-B")
+    c = opens(None)
+    assert a + 0.5 < b  # served in order, one window apart
+    assert c > b + 0.5  # without a reservation: after both, once a window has passed
+    time.sleep(max(0.0, a - time.monotonic()))  # until the time it was given, no longer
+    limiter.acquire(0.1, owner="REF-A")  # its turn: taken, though REF-B still waits
+    with pytest.raises(GatewayBusy):
+        limiter.acquire(0)  # nobody jumps the queue
+
+
+def test_a_slow_request_counts_from_when_it_was_answered(
+    sim: SimulatorServer, store: redis.Redis[bytes], prefix: str
+) -> None:
+    control(sim, latency=0.5)
+    tokens, http = provider(sim, store, prefix)
+    limiter = RedisRateLimiter(store, f"{prefix}:ratelimit:u", limit=1, window_seconds=0.4)
+    client = FactusClient(http, sim.base_url, tokens, limiter, max_wait=0)
+    with http:
+        tokens.get()
+        client.find_by_reference("none")  # taken, then answered 0.5 s later
+        # Taken 0.5 s ago, which is past the 0.4 s window; answered just now, which is not.
+        with pytest.raises(GatewayBusy):
+            client.find_by_reference("none")
 
 
 def test_429_from_factus_is_unavailable_with_retry_after(
@@ -612,7 +752,8 @@ def test_every_status_and_transport_error_maps_to_a_known_outcome(method: str) -
         outcomes[cls.__name__] = run(boom)
 
     assert outcomes["429"] == outcomes["503"] == outcomes["500"] == "GatewayUnavailable"
-    assert outcomes["402"] == outcomes["401"] == outcomes["400"] == "GatewayMisconfigured"
+    assert outcomes["402"] == outcomes["400"] == "GatewayMisconfigured"
+    assert outcomes["401"] == "GatewayUnavailable"  # a dead token is never final
     assert outcomes["409"] == "FactusConflict" and outcomes["422"] == "FactusUnprocessable"
     assert outcomes["ConnectError"] == outcomes["ConnectTimeout"] == "GatewayUnavailable"
     unsent_kind = "OutcomeUnknown" if method == "POST" else "GatewayUnavailable"
@@ -634,7 +775,7 @@ def test_no_secret_or_token_in_results_or_errors(
     control(sim, dian_slow=1)
     record(gateway.submit(submission("POS-S2")))
     control(sim, reject_all_tokens=True)
-    with pytest.raises(GatewayMisconfigured) as caught:
+    with pytest.raises(GatewayUnavailable) as caught:
         gateway.submit(submission("POS-S3"))
     record(caught.value)
     record(caught.value.__cause__)

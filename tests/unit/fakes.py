@@ -146,10 +146,12 @@ class FakeStore:
         note: StepNote,
         reason: dict[str, Any] | None,
         published: bool = False,
+        maybe_sent: bool | None = None,
     ) -> bool:
         refs = {**claim.record.references, **references}
+        sent = {} if maybe_sent is None else {"maybe_sent": maybe_sent}
         owned = self._transition(
-            claim, note, state=state, due_at=due_at, references=refs, reason=reason
+            claim, note, state=state, due_at=due_at, references=refs, reason=reason, **sent
         )
         if owned and published:
             self.rows[claim.record.key].published_at = due_at

@@ -9,6 +9,7 @@ import pytest
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import (
     FieldError,
+    GatewayBusy,
     GatewayMisconfigured,
     GatewayUnavailable,
     InvalidOrder,
@@ -338,3 +339,36 @@ def test_the_count_of_unexpected_errors_starts_again_after_another_outcome() -> 
     assert record is not None and record.reason is not None
     assert record.reason["in_a_row"] == 1
     assert len(offered) == 3
+
+
+def test_a_spent_request_budget_is_due_again_when_it_reopens_without_a_lookup() -> None:
+    clock, store, gateway, process = setup([GatewayBusy("budget", retry_after=7.5), ACCEPTED])
+    first = process(KEY)
+    assert first.retry_in == 7.5
+    record = store.get(KEY)
+    assert record is not None and record.state is State.PENDIENTE and not record.maybe_sent
+    clock.advance(7.5)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["submit", "submit"]  # nothing had left: no status question
+
+
+def test_a_spent_budget_never_fails_the_order() -> None:
+    policy = RetryPolicy(max_attempts=2, give_up_after=1.0)
+    clock, store, _, process = setup([GatewayBusy("budget", retry_after=5.0)] * 5, [], policy)
+    for _ in range(5):
+        assert process(KEY).step is Step.RETRYING
+        clock.advance(5.0)
+    assert store.get(KEY).state is State.PENDIENTE  # type: ignore[union-attr]
+
+
+def test_a_spent_budget_after_an_unknown_outcome_still_asks_first() -> None:
+    clock, store, gateway, process = setup(
+        [OutcomeUnknown("reset"), ACCEPTED], [GatewayBusy("budget", retry_after=2.0), NOT_FOUND]
+    )
+    process(KEY)
+    clock.advance(3600)
+    assert process(KEY).step is Step.WAITING
+    assert store.get(KEY).maybe_sent  # type: ignore[union-attr]
+    clock.advance(2.0)
+    assert process(KEY).step is Step.SUCCEEDED
+    assert gateway.calls == ["submit", "status", "status", "submit"]

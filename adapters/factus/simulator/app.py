@@ -4,8 +4,16 @@ Implements `/oauth/token` (password and refresh grants) and the v2 bill endpoint
 behaviour Factus documents: Laravel-style 422 field errors, DIAN rule rejections as 422
 `{status:"Validation error", data:{errors:{"FAK24": "Regla: FAK24, Rechazo: ..."}}}`, bills
 unique by `reference_code`, 409 "Se encontró una factura pendiente por enviar a la DIAN",
-deletion of unvalidated bills only, base64 downloads, and 80 requests/minute per user with
-429 + Retry-After + X-RateLimit-* headers.
+deletion of unvalidated bills only, base64 downloads named as Factus names them (one name
+for the PDF and the XML, no extension), and 80 requests/minute per user with 429 +
+Retry-After + X-RateLimit-* headers.
+
+Stricter where Factus is: access tokens that die after `token_ttl` seconds or `token_uses`
+requests, logins that revoke the account's other tokens (`login_revokes_tokens`), rotating
+refresh tokens, `invalid_client` / `invalid_grant` at login; quantities and prices with at
+most two decimals, untaxed items only in the excluded form (`is_excluded`), and payments equal
+to Factus' cent arithmetic (each line and its tax rounded half up) plus
+`cash_rounding_amount` (at most 500 either way), else a 422 on `payment_details`.
 
 Same `reference_code` again: a pending (unvalidated, not rejected) bill is re-sent to DIAN and
 updated (200); a rejected bill answers 409 until it is deleted; a validated bill answers 409
@@ -31,7 +39,7 @@ from collections import Counter, deque
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,6 +64,9 @@ class SimulatorOptions:
     username: str = "sandbox@factus.test"
     password: str = "sim-password"
     token_ttl: int = 600  # expires_in of the password grant (Factus' example)
+    token_uses: int = 0  # an access token dies after this many API requests (0: no limit)
+    login_revokes_tokens: bool = False  # a password login revokes the account's other tokens
+    unauthorized_next: int = 0  # the next N API requests answer 401 (tokens revoked elsewhere)
     refresh_ttl: int = 3600  # expires_in of the refresh grant
     numbering_range_ids: list[int] = field(default_factory=lambda: [8])
     prefix: str = "SETP"
@@ -113,6 +124,7 @@ class FactusSimulator:
 
     def _reset(self) -> None:
         self._tokens: dict[str, float] = {}  # access token → expiry (monotonic)
+        self._token_uses: Counter[str] = Counter()
         self._refresh_tokens: set[str] = set()
         self._bills: dict[str, _Bill] = {}
         self._next_number = 990000001
@@ -130,6 +142,7 @@ class FactusSimulator:
             "bills_created": Counter(),
             "validate_requests": Counter(),
             "deleted": Counter(),
+            "by_kind": Counter(),  # requests that got past auth and the rate limit
         }
 
     # -- control ------------------------------------------------------------------------------
@@ -203,6 +216,7 @@ class FactusSimulator:
             limited = self._rate_limit()
             if limited.status == 429:
                 return limited
+            self.stats["by_kind"][_kind(method, path)] += 1
             reply = self._route(method, path, query, raw)
             reply.headers.update(limited.headers)
             return reply
@@ -241,12 +255,19 @@ class FactusSimulator:
                 user_ok = (
                     form.get("username") == opts.username and form.get("password") == opts.password
                 )
-                if not (client_ok and user_ok):
+                if not client_ok:
                     self.stats["failed_logins"] += 1
                     return Reply(
-                        401, {"error": "invalid_grant", "message": "Credenciales inválidas"}
+                        401, {"error": "invalid_client", "message": "Client authentication failed"}
+                    )
+                if not user_ok:
+                    self.stats["failed_logins"] += 1
+                    return Reply(
+                        400, {"error": "invalid_grant", "message": "Credenciales inválidas"}
                     )
                 self.stats["logins"] += 1
+                if opts.login_revokes_tokens:
+                    self._tokens.clear()
                 return self._issue(opts.token_ttl)
             if grant == "refresh_token":
                 token = form.get("refresh_token", "")
@@ -277,10 +298,20 @@ class FactusSimulator:
         )
 
     def _authorized(self, header: str) -> bool:
-        if self.options.reject_all_tokens or not header.startswith("Bearer "):
+        opts = self.options
+        if opts.unauthorized_next > 0:
+            opts.unauthorized_next -= 1
             return False
-        expiry = self._tokens.get(header[len("Bearer ") :])
-        return expiry is not None and expiry > time.monotonic()
+        if opts.reject_all_tokens or not header.startswith("Bearer "):
+            return False
+        token = header[len("Bearer ") :]
+        expiry = self._tokens.get(token)
+        if expiry is None or expiry <= time.monotonic():
+            return False
+        self._token_uses[token] += 1
+        if opts.token_uses and self._token_uses[token] >= opts.token_uses:
+            del self._tokens[token]  # this use is the last one
+        return True
 
     def _rate_limit(self) -> Reply:
         opts = self.options
@@ -388,7 +419,6 @@ class FactusSimulator:
             code: f"Regla: {code}, Rechazo: {text}"
             for code, text in self.options.dian_rejections.items()
         }
-        rules.update(totals_rule(bill.body))
         status_word = "Created" if created else "OK"
         if rules:
             bill.errors = rules
@@ -482,7 +512,8 @@ class FactusSimulator:
             {
                 "status": "OK",
                 "message": "Solicitud exitosa",
-                "data": {"file_name": f"{bill.number}.{kind}", f"{kind}_base_64_encoded": encoded},
+                # Factus names both files alike and without an extension (the DIAN name).
+                "data": {"file_name": _dian_file_name(bill), f"{kind}_base_64_encoded": encoded},
             },
         )
 
@@ -619,11 +650,21 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             quantity is not None and quantity > 0,
             f"El campo items.{i}.quantity debe ser mayor que 0.",
         )
+        need(
+            f"items.{i}.quantity",
+            quantity is None or _places(quantity) <= MAX_DECIMALS,
+            f"El campo items.{i}.quantity debe tener máximo {MAX_DECIMALS} decimales.",
+        )
         price = _decimal(item.get("price"))
         need(
             f"items.{i}.price",
             price is not None and price >= 0,
             f"El campo items.{i}.price es obligatorio.",
+        )
+        need(
+            f"items.{i}.price",
+            price is None or _places(price) <= MAX_DECIMALS,
+            f"El campo items.{i}.price debe tener máximo {MAX_DECIMALS} decimales.",
         )
         need(
             f"items.{i}.unit_measure_code",
@@ -640,6 +681,13 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             f"items.{i}.taxes",
             isinstance(taxes, list),
             f"El campo items.{i}.taxes debe ser una lista.",
+        )
+        # An item without taxes is sent in the excluded form, never as an empty list.
+        need(
+            f"items.{i}.taxes",
+            not isinstance(taxes, list) or bool(taxes),
+            f"El campo items.{i}.taxes es obligatorio; un producto excluido se envía con "
+            "is_excluded.",
         )
         for j, tax in enumerate(taxes if isinstance(taxes, list) else []):
             ok = isinstance(tax, dict) and tax.get("code") in TRIBUTE_CODES
@@ -676,6 +724,12 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             amount is not None and amount > 0,
             "El valor del pago no es válido.",
         )
+    rounding = _decimal(body.get("cash_rounding_amount", "0"))
+    need(
+        "cash_rounding_amount",
+        rounding is not None and abs(rounding) <= MAX_CASH_ROUNDING and _places(rounding) <= 2,
+        f"El redondeo debe estar entre -{MAX_CASH_ROUNDING} y {MAX_CASH_ROUNDING}.",
+    )
     for m, charge in enumerate(body.get("allowance_charges") or []):
         ok = isinstance(charge, dict)
         need(
@@ -688,19 +742,38 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
             ok and _decimal(charge.get("amount")) is not None,
             "El valor del cargo no es válido.",
         )
+    if not errors and rounding is not None:
+        total = Decimal(bill_totals(body)["total"]) + rounding
+        paid = sum((Decimal(str(p["amount"])) for p in payments), Decimal(0))
+        need(
+            "payment_details",
+            paid == total,
+            f"La suma de payment_details ({paid}) no coincide con el total ({total}).",
+        )
     return errors
 
 
+def _places(number: Decimal) -> int:
+    exponent = number.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 CENT = Decimal("0.01")
+MAX_DECIMALS = 2  # quantities, prices and rates: Factus keeps two decimals
+MAX_CASH_ROUNDING = Decimal(500)
 
 
 def bill_totals(body: dict[str, Any]) -> dict[str, str]:
+    """Factus' arithmetic: each line and each line's tax rounded half up to the cent."""
     gross = tax = Decimal(0)
     for item in body.get("items", []):
-        line = (Decimal(str(item["quantity"])) * Decimal(str(item["price"]))).quantize(CENT)
+        line = (Decimal(str(item["quantity"])) * Decimal(str(item["price"]))).quantize(
+            CENT, ROUND_HALF_UP
+        )
         gross += line
         for t in item.get("taxes", []):
-            tax += (line * Decimal(str(t["rate"])) / 100).quantize(CENT)
+            if not t.get("is_excluded"):
+                tax += (line * Decimal(str(t["rate"])) / 100).quantize(CENT, ROUND_HALF_UP)
     surcharge = sum(
         (
             Decimal(str(c["amount"]))
@@ -718,24 +791,26 @@ def bill_totals(body: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def totals_rule(body: dict[str, Any]) -> dict[str, str]:
-    """DIAN-style check that the payments add up to the bill total (rounding tolerated)."""
-    total = Decimal(bill_totals(body)["total"])
-    paid = sum((Decimal(str(p["amount"])) for p in body.get("payment_details", [])), Decimal(0))
-    tolerance = max(Decimal(2), Decimal(len(body.get("items", []))))
-    if abs(paid - total) > tolerance:
-        return {
-            "FAU14": f"Regla: FAU14, Rechazo: El total de los pagos ({paid}) no corresponde "
-            f"al valor total de la factura ({total})"
-        }
-    return {}
-
-
 def _json_object(raw: bytes) -> dict[str, Any]:
     value = json.loads(raw.decode() or "{}")
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+def _dian_file_name(bill: _Bill) -> str:
+    """The name DIAN gives the document's files: fv + NIT (10 digits) + 000 + year + number."""
+    return f"fv0900123456000{datetime.now(UTC):%y}{bill.id:08d}"
+
+
+def _kind(method: str, path: str) -> str:
+    if path == "/v2/bills/validate":
+        return "validate"
+    if path == "/v2/bills":
+        return "lookup"
+    if method == "DELETE":
+        return "delete"
+    return "download" if "/download-" in path else "show"
 
 
 def _method_not_allowed() -> Reply:
