@@ -5,7 +5,10 @@ created at Factus once and sent once."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +17,7 @@ import pytest
 from adapters.factus.simulator.app import SimulatorOptions, SimulatorServer, start_simulator
 from domain.errors import InvalidOrder
 from domain.ports import OrderKey
-from tests.e2e.harness import Pipeline, wait_until
+from tests.e2e.harness import ROOT, Pipeline, wait_until
 from tests.factories import line, order
 from worker.producer import Producer
 
@@ -54,7 +57,7 @@ def stats(server: SimulatorServer) -> dict[str, Any]:
 
 
 def test_sales_then_credit_and_debit_notes_through_factus_each_sent_once(
-    pipeline_factory: Factory, factus: SimulatorServer, redis_url: str
+    pipeline_factory: Factory, factus: SimulatorServer, redis_url: str, tmp_path: Path
 ) -> None:
     p = factus_pipeline(pipeline_factory, factus, redis_url)
     p.start_worker()
@@ -123,3 +126,19 @@ def test_sales_then_credit_and_debit_notes_through_factus_each_sent_once(
     assert voided is not None
     invoice = factus.simulator._find_number(voided.references["number"])
     assert invoice is not None and factus.simulator.notes.balance(invoice) == 0
+
+    # the note's files, as Factus keeps them
+    fetched = subprocess.run(
+        [sys.executable, "-m", "worker", "documents", "FN-1", "--note", "V-1", "--out", tmp_path],
+        env=p.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    void = p.store.get(OrderKey(keys[0].issuer, "FN-1", "V-1"))
+    assert void is not None
+    number = void.references["number"]
+    assert (tmp_path / f"{number}.pdf").read_bytes().startswith(b"%PDF")
+    assert b"<CreditNote>" in (tmp_path / f"{number}.xml").read_bytes()
