@@ -92,9 +92,17 @@ class Submission:
 
     @property
     def reference_code(self) -> str:
-        """Stable idempotency key at the authority (Factus `reference_code`)."""
-        sale = f"{self.key.issuer}-{self.key.order_id}"
-        return f"{sale}-{self.key.note}" if self.key.note else sale
+        """Stable idempotency key at the authority (Factus `reference_code`).
+
+        A sale: `ISSUER-ORDER_ID`. A note: `ISSUER-LENGTH-ORDER_ID-NOTE_ID`, the order id's
+        length first, because both ids may hold `-`: order `A-B` with note `C` and order `A`
+        with note `B-C` would otherwise share a code, and the second note would be taken for
+        the first one at the authority.
+        """
+        key = self.key
+        if key.note:
+            return f"{key.issuer}-{len(key.order_id)}-{key.order_id}-{key.note}"
+        return f"{key.issuer}-{key.order_id}"
 
 
 class Verdict(enum.StrEnum):

@@ -22,6 +22,7 @@ from domain.documents import DocumentKind, Planner, Register, SoftwareMaker
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.order import Order
 from domain.ports import Gateway, Publisher
+from domain.usecases.notes import NoteOffer
 from domain.usecases.process import ProcessOrder, RetryPolicy
 from worker.settings import Settings
 
@@ -113,9 +114,14 @@ def sync_configured_ranges(settings: Settings, engine: Engine) -> list[Numbering
     ]
 
 
-def offered_notes(settings: Settings) -> frozenset[DocumentKind] | None:
-    """The note kinds the gateway issues (None: all)."""
-    return frozenset() if settings.gateway == "factus" else None
+def offered_notes(settings: Settings) -> NoteOffer | None:
+    """The note kinds the gateway issues (None: all). Factus: credit and debit notes to
+    invoices (its v2 API documents both); it has no POS document, so no notes 93/94."""
+    if settings.gateway != "factus":
+        return None
+    from adapters.factus.notes import NOT_OFFERED_RULE, OFFERED
+
+    return NoteOffer(OFFERED, NOT_OFFERED_RULE)
 
 
 def registers(settings: Settings) -> dict[str, Register]:

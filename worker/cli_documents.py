@@ -62,6 +62,7 @@ def add_document_commands(sub: Any) -> None:
         "documents", help="download an issued order's files (Factus PDF and XML; DIAN XML)"
     )
     p.add_argument("order", help="the POS order id or ISSUER:ORDER_ID")
+    p.add_argument("--note", metavar="NOTE_ID", help="the files of this note of the order")
     p.add_argument("--out", default=".", help="folder to write the files into")
     p.set_defaults(func=cmd_documents)
 
@@ -176,6 +177,8 @@ def cmd_documents(args: argparse.Namespace) -> int:
         if ":" in args.order
         else OrderKey(settings.issuer.nit, args.order)
     )
+    if args.note:
+        key = OrderKey(key.issuer, key.order_id, args.note)
     record = container(settings).store.get(key)
     if record is None:
         print(f"no order {key}", file=sys.stderr)
@@ -188,19 +191,23 @@ def cmd_documents(args: argparse.Namespace) -> int:
         return 1
     out = output_folder(args.out)
     if record.gateway == "factus":
-        return _factus_documents(settings, record.references, out)
+        return _factus_documents(settings, record.references, out, record.kind)
     return _dian_documents(settings, record.references, out)
 
 
-def _factus_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
+def _factus_documents(
+    settings: Settings, refs: dict[str, str], out: Path, kind: DocumentKind
+) -> int:
     from adapters.factus.gateway import FactusGateway
+    from adapters.factus.notes import family_of
     from worker.wiring import build_factus_gateway
 
     gateway = build_factus_gateway(settings)
     assert isinstance(gateway, FactusGateway)
     number = refs["number"]
+    resource = family_of(kind).resource if kind.is_note else "bills"
     for fetch in (gateway.client.download_pdf, gateway.client.download_xml):
-        file = fetch(number)
+        file = fetch(number, resource)
         target = out / Path(file.file_name).name
         write_output(target, file.content)
         print(target)

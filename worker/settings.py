@@ -104,6 +104,9 @@ class FactusSettings(BaseModel):
     username: str = ""
     password: SecretStr = SecretStr("")
     numbering_range_id: int | None = None
+    # The note ranges at Factus (document 22, 23); unset: Factus uses the one active range.
+    credit_note_range_id: int | None = None
+    debit_note_range_id: int | None = None
     rate_limit_per_minute: int = 80
     rate_limit_window_seconds: float = 60.0  # Factus counts per minute; tests shorten it
     send_email: bool = False

@@ -105,6 +105,8 @@ def build_factus_gateway(settings: Settings) -> Gateway:
         username=f.username,
         password=f.password.get_secret_value(),
         numbering_range_id=f.numbering_range_id,
+        credit_note_range_id=f.credit_note_range_id,
+        debit_note_range_id=f.debit_note_range_id,
         rate_limit_per_minute=f.rate_limit_per_minute,
         rate_limit_window_seconds=f.rate_limit_window_seconds,
         send_email=f.send_email,

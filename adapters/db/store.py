@@ -91,6 +91,7 @@ _RECORD_COLUMNS = (
     *(c.label(f"numbering_{c.name}") for c in _RANGE.c),
     _CORRECTED.c.kind.label("corrected_kind"),
     _CORRECTED.c.number.label("corrected_number"),
+    _CORRECTED.c.refs.label("corrected_refs"),
     _CORRECTED.c.cufe.label("corrected_cufe"),
     _CORRECTED.c.issued_at.label("corrected_issued_at"),
 )
@@ -120,9 +121,11 @@ def _corrects(row: Row[Any]) -> ReferencedDocument | None:
         return None
     issued = _aware(row.corrected_issued_at)
     assert issued is not None
+    # A document the authority numbered (Factus) has its number in its references only.
+    number = row.corrected_number or (row.corrected_refs or {}).get("number", "")
     return ReferencedDocument(
         DocumentKind(row.corrected_kind),
-        row.corrected_number or "",
+        number,
         row.corrected_cufe or "",
         issued,
     )

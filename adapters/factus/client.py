@@ -1,4 +1,4 @@
-"""HTTP client for the Factus v2 bill endpoints.
+"""HTTP client for the Factus v2 document endpoints: bills, credit notes and debit notes.
 
 Every request takes a slot from the shared rate limiter and carries the shared Bearer token;
 a 401 drops that access token (keeping its refresh token) and the request goes again with a
@@ -114,17 +114,22 @@ class FactusClient:
 
     # -- calls --------------------------------------------------------------------------------
 
-    def create_and_validate(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /v2/bills/validate` → the bill (`data`)."""
+    def create_and_validate(self, body: dict[str, Any], resource: str = "bills") -> dict[str, Any]:
+        """`POST /v2/bills/validate` (or `/v2/credit-notes/validate`, ...) → the document."""
         owner = body.get("reference_code")
         answer = self._request(
-            "POST", "/v2/bills/validate", json=body, owner=owner if isinstance(owner, str) else None
+            "POST",
+            f"/v2/{resource}/validate",
+            json=body,
+            owner=owner if isinstance(owner, str) else None,
         )
         if not isinstance(answer.get("data"), dict):
             raise OutcomeUnknown("Factus accepted the bill request but answered without the bill")
         return _data(answer)
 
-    def find_by_reference(self, reference_code: str) -> dict[str, Any] | None:
+    def find_by_reference(
+        self, reference_code: str, resource: str = "bills"
+    ) -> dict[str, Any] | None:
         """`GET /v2/bills?filter[reference_code]=…` → the listed bill with exactly that code,
         or None once every page was read without it.
 
@@ -135,7 +140,7 @@ class FactusClient:
         for page in range(1, MAX_LOOKUP_PAGES + 1):
             answer = self._request(
                 "GET",
-                "/v2/bills",
+                f"/v2/{resource}",
                 params={
                     "filter[reference_code]": reference_code,
                     "page": str(page),
@@ -159,26 +164,28 @@ class FactusClient:
             "reference_code filter; the lookup cannot conclude"
         )
 
-    def show(self, number: str) -> dict[str, Any]:
-        """`GET /v2/bills/{number}` → the bill (`data`)."""
-        return _data(self._request("GET", f"/v2/bills/{quote(number, safe='')}"))
+    def show(self, number: str, resource: str = "bills") -> dict[str, Any]:
+        """`GET /v2/bills/{number}` (or `/v2/credit-notes/{number}`, ...) → the document."""
+        return _data(self._request("GET", f"/v2/{resource}/{quote(number, safe='')}"))
 
-    def download_pdf(self, number: str) -> DownloadedFile:
-        return self._download(number, "pdf")
+    def download_pdf(self, number: str, resource: str = "bills") -> DownloadedFile:
+        return self._download(number, "pdf", resource)
 
-    def download_xml(self, number: str) -> DownloadedFile:
-        return self._download(number, "xml")
+    def download_xml(self, number: str, resource: str = "bills") -> DownloadedFile:
+        return self._download(number, "xml", resource)
 
-    def delete_by_reference(self, reference_code: str) -> None:
-        """`DELETE /v2/bills/destroy/reference/{reference_code}` (unvalidated bills only)."""
+    def delete_by_reference(self, reference_code: str, resource: str = "bills") -> None:
+        """`DELETE /v2/bills/destroy/reference/{reference_code}`, or for notes
+        `/v2/credit-notes/reference/{reference_code}` (unvalidated documents only)."""
+        where = "bills/destroy" if resource == "bills" else resource
         self._request(
             "DELETE",
-            f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}",
+            f"/v2/{where}/reference/{quote(reference_code, safe='')}",
             owner=reference_code,
         )
 
-    def _download(self, number: str, kind: str) -> DownloadedFile:
-        path = f"/v2/bills/{quote(number, safe='')}/download-{kind}"
+    def _download(self, number: str, kind: str, resource: str = "bills") -> DownloadedFile:
+        path = f"/v2/{resource}/{quote(number, safe='')}/download-{kind}"
         data = _data(self._request("GET", path))
         encoded = data.get(f"{kind}_base_64_encoded")
         if not isinstance(encoded, str):

@@ -16,6 +16,7 @@ from adapters.factus.auth import (
 from adapters.factus.breaker import CircuitBreaker, InMemoryCircuitBreaker, RedisCircuitBreaker
 from adapters.factus.client import FactusClient
 from adapters.factus.gateway import FactusGateway
+from adapters.factus.notes import FactusNoteGateway
 from adapters.factus.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter, user_key
 
 
@@ -29,6 +30,10 @@ class FactusConfig:
     username: str
     password: str = field(repr=False)
     numbering_range_id: int
+    # The Factus ranges of notes (document 22 credit, 23 debit); None: Factus uses the one
+    # active range of that kind.
+    credit_note_range_id: int | None = None
+    debit_note_range_id: int | None = None
     rate_limit_per_minute: int = 80
     send_email: bool = False
     connect_timeout: float = 5.0
@@ -99,4 +104,4 @@ def build_factus_gateway(
         max_wait=config.rate_limit_max_wait,
         breaker=breaker,
     )
-    return FactusGateway(client, config)
+    return FactusGateway(client, config, notes=FactusNoteGateway(client, config))

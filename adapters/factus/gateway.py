@@ -9,6 +9,9 @@
 409 "factura pendiente por enviar a la DIAN" → look the bill up by reference_code:
     validated → ACCEPTED (never deleted); rejected → delete it and re-send once;
     pending → re-send once (Factus treats it as a retry); absent → GatewayUnavailable
+
+Notes to an invoice go to the notes gateway given at construction (`adapters.factus.notes`),
+which applies the same rules to Factus' credit-note and debit-note endpoints.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from adapters.factus.client import (
     FactusUnprocessable,
 )
 from adapters.factus.mapping import build_bill
-from domain.errors import FieldError, GatewayUnavailable, InvalidOrder
-from domain.ports import GatewayResult, Rule, Submission, Verdict
+from domain.errors import FieldError, GatewayMisconfigured, GatewayUnavailable, InvalidOrder
+from domain.ports import Gateway, GatewayResult, Rule, Submission, Verdict
 
 if TYPE_CHECKING:
     from adapters.factus.config import FactusConfig
@@ -39,17 +42,25 @@ MAX_LIST = 50
 class FactusGateway:
     name = "factus"
 
-    def __init__(self, client: FactusClient, config: FactusConfig) -> None:
+    def __init__(
+        self, client: FactusClient, config: FactusConfig, notes: Gateway | None = None
+    ) -> None:
+        """`notes`: the gateway of credit and debit notes (`adapters.factus.notes`)."""
         self.client = client
         self._config = config
+        self.notes = notes
 
     def close(self) -> None:
         self.client.close()
 
     def submit(self, submission: Submission) -> GatewayResult:
+        if submission.kind.is_note:
+            return self._notes().submit(submission)
         return self._send(submission, self._body(submission), repairs_left=1)
 
     def status(self, submission: Submission) -> GatewayResult:
+        if submission.kind.is_note:
+            return self._notes().status(submission)
         bill = self._lookup(submission.reference_code)
         if bill is None:
             return GatewayResult(
@@ -64,6 +75,11 @@ class FactusGateway:
         if result.verdict is Verdict.REJECTED and self._config.delete_rejected:
             self._delete(submission.reference_code)
         return result
+
+    def _notes(self) -> Gateway:
+        if self.notes is None:
+            raise GatewayMisconfigured("this Factus gateway was built without notes")
+        return self.notes
 
     # -- steps --------------------------------------------------------------------------------
 

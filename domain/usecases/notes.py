@@ -10,6 +10,7 @@ from every document's timeline, under the note's key when it could be one.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from domain.documents import DocumentKind
@@ -33,6 +34,15 @@ from domain.usecases.enqueue import Enqueued, recordable
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class NoteOffer:
+    """The note kinds a deployment's gateway issues, and the rule that keeps the others out
+    (a refusal says it)."""
+
+    kinds: frozenset[DocumentKind]
+    rule: str
+
+
 def enqueue_note(
     data: Any,
     *,
@@ -42,12 +52,12 @@ def enqueue_note(
     numbered: bool,
     store: DocumentStore,
     publisher: Publisher,
-    offered: frozenset[DocumentKind] | None = None,
+    offered: NoteOffer | None = None,
 ) -> Enqueued:
     """Raises InvalidOrder (recorded), OrderConflict (recorded), UnknownOrder.
 
     `offered`: the note kinds the gateway issues (None: every kind); a note of another kind
-    is refused as invalid."""
+    is refused as invalid, naming the offer's rule, before anything is numbered."""
     sale = OrderKey(issuer, order_id)
     try:
         request = parse_note(data)
@@ -99,17 +109,17 @@ def _check_offered(
     request: NoteRequest,
     kind: DocumentKind,
     figures: NoteFigures,
-    offered: frozenset[DocumentKind] | None,
+    offered: NoteOffer | None,
 ) -> None:
     wanted = note_kind(kind, figures.type)
-    if offered is not None and wanted not in offered:
+    if offered is not None and wanted not in offered.kinds:
         raise InvalidOrder(
             [
                 FieldError(
                     "tipo",
                     "note_kind_not_offered",
                     f"this deployment's gateway does not issue {wanted.label.lower()} "
-                    f"({wanted.value}) for a {request.tipo} note",
+                    f"({wanted.value}) for a {request.tipo} note: {offered.rule}",
                 )
             ]
         )

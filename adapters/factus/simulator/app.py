@@ -19,6 +19,9 @@ Same `reference_code` again: a pending (unvalidated, not rejected) bill is re-se
 updated (200); a rejected bill answers 409 until it is deleted; a validated bill answers 409
 ("ya existe ... validado") — the client looks the bill up and keeps it.
 
+Credit and debit notes (`/v2/credit-notes/...`, `/v2/debit-notes/...`) are served by
+`adapters.factus.simulator.notes`, with the checks Factus makes on them.
+
 Faults are options, set at start (`start_simulator(**options)`) or at run time with
 `POST /_control` (JSON with the same names; `{"reset": true}` clears bills, tokens and stats;
 `{"revoke_tokens": true}` expires every access token). `GET /_stats` returns counters.
@@ -86,6 +89,8 @@ class SimulatorOptions:
     refresh_fails: bool = False  # the refresh grant answers 401
     reject_all_tokens: bool = False  # every API request answers 401
     block_on_rejected: bool = True  # a rejected bill blocks every new bill (409) until deleted
+    credit_note_range_ids: list[int] = field(default_factory=lambda: [9])  # Factus document 22
+    debit_note_range_ids: list[int] = field(default_factory=lambda: [10])  # Factus document 23
 
 
 @dataclass
@@ -144,6 +149,9 @@ class FactusSimulator:
             "deleted": Counter(),
             "by_kind": Counter(),  # requests that got past auth and the rate limit
         }
+        from adapters.factus.simulator.notes import NoteDesk  # it builds on this module
+
+        self.notes = NoteDesk(self)
 
     # -- control ------------------------------------------------------------------------------
 
@@ -222,6 +230,8 @@ class FactusSimulator:
             return reply
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> Reply:
+        if path.startswith(("/v2/credit-notes", "/v2/debit-notes")):
+            return self.notes.route(method, path, query, raw)
         if path == "/v2/bills/validate":
             return self._validate(raw) if method == "POST" else _method_not_allowed()
         if path == "/v2/bills":
