@@ -136,6 +136,11 @@ def read_document(document_xml: bytes) -> Document:
     except etree.XMLSyntaxError as exc:
         raise UnreadableDocument(f"not XML: {exc}") from None
     local = etree.QName(root).localname
+    if local == "AttachedDocument":  # the buyer's container: the document is inside
+        inner = root.findtext("cac:Attachment/cac:ExternalReference/cbc:Description", None, NS)
+        if not inner or not inner.strip():
+            raise UnreadableDocument("the AttachedDocument holds no document")
+        return read_document(inner.strip().encode("utf-8"))
     if local not in _ROOTS:
         raise UnreadableDocument(f"root element {local!r} is not Invoice, CreditNote or DebitNote")
     return _Reader(root, *_ROOTS[local]).document(_NOTE_KINDS.get(local))

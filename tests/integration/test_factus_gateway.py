@@ -393,8 +393,8 @@ def test_downloads_decode_base64_files(sim: SimulatorServer, gateway_factory: An
     number = result.references["number"]
     pdf = gateway.client.download_pdf(number)
     xml = gateway.client.download_xml(number)
-    assert pdf.file_name == f"{number}.pdf" and pdf.content.startswith(b"%PDF")
-    assert xml.file_name == f"{number}.xml" and result.references["cufe"].encode() in xml.content
+    assert pdf.file_name == xml.file_name == f"fv{number}"  # as Factus names them
+    assert pdf.content.startswith(b"%PDF") and result.references["cufe"].encode() in xml.content
     with pytest.raises(FactusNotFound):
         gateway.client.download_pdf("SETP1")
 

@@ -482,7 +482,8 @@ class FactusSimulator:
             {
                 "status": "OK",
                 "message": "Solicitud exitosa",
-                "data": {"file_name": f"{bill.number}.{kind}", f"{kind}_base_64_encoded": encoded},
+                # Factus names both files of a bill alike, with no extension.
+                "data": {"file_name": f"fv{bill.number}", f"{kind}_base_64_encoded": encoded},
             },
         )
 
