@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from domain.cufe import qr_url
+from domain.documents import SoftwareFamily
 from domain.store import DocumentRecord, State
 from worker.settings import Settings
 
@@ -87,6 +89,19 @@ def _dian_xml(settings: Settings, refs: dict[str, str]) -> DocumentFile:
     if answer.code != "100" or answer.xml is None:
         raise NoDocumentFile(f"DIAN has no XML for CUFE/CUDE {key}: {answer.code} {answer.message}")
     return DocumentFile(file_name(refs.get("number") or key[:12], "xml"), answer.xml)
+
+
+def qr_link(settings: Settings, record: DocumentRecord) -> str | None:
+    """The QR's URL (DIAN's catalogue page of the CUFE/CUDE) of an issued document: as the
+    authority's answer gave it, or made from the key in the environment of its family."""
+    refs = record.references
+    if refs.get("qr"):
+        return refs["qr"]
+    if record.state is not State.SUCCESS or record.gateway != "dian" or not refs.get("cufe"):
+        return None
+    pos = record.kind.family is SoftwareFamily.POS
+    environment = settings.dian.pos_environment if pos else settings.dian.environment
+    return qr_url(refs["cufe"], environment)
 
 
 def representation(settings: Settings, record: DocumentRecord, layout: str) -> DocumentFile:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.db.api_keys import SqlApiKeys
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.dian.devcert import make_test_pkcs12
 from adapters.dian.simulator import start_simulator as start_dian
@@ -21,10 +22,12 @@ from domain.documents import DocumentKind
 from domain.issuer import NumberingRange
 from tests.e2e.harness import Pipeline, wait_until
 from tests.factories import line, order
+from tests.integration.api_fixtures import free_port
 from worker.producer import Producer
 
 pytestmark = pytest.mark.e2e
 Factory = Callable[..., Pipeline]
+CATALOGUE = "https://catalogo-vpfe-hab.dian.gov.co/document/searchqr?documentkey="
 TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
 
 
@@ -285,6 +288,34 @@ def test_an_issued_dian_document_is_fetched_as_xml_and_printed_from_it(
             ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
         ).stdout
         assert "Café tinto" in text and record.references["cufe"][:40] in text.replace("\n", "")
+
+    # The POS fetches the same copy over HTTP, and reads the QR's URL with the order.
+    _, api_key = SqlApiKeys(p.engine).create("caja-copia", key.issuer)
+    port = free_port()
+    p.start("serve-api", "--port", str(port), name="api")
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{base}/health"), 30, "the API up", p)
+    with httpx.Client(base_url=base, headers={"X-API-Key": api_key}, timeout=30) as http:
+        view = http.get(f"/api/v1/pedidos/{key.order_id}").json()
+        assert view["cufe"] == record.references["cufe"]
+        assert view["qr_url"] == CATALOGUE + record.references["cufe"]
+        for layout in ("ticket", "a4"):
+            got = http.get(f"/api/v1/pedidos/{key.order_id}/representacion?formato={layout}")
+            assert got.status_code == 200, got.text
+            assert got.headers["content-type"] == "application/pdf"
+            assert got.content.startswith(b"%PDF") and b"/FontFile2" in got.content
+        wrong = http.get(f"/api/v1/pedidos/{key.order_id}/representacion?formato=carta")
+        assert wrong.status_code == 422
+        missing = http.get("/api/v1/pedidos/NOPE/representacion")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_a_factus_bills_pdf_and_xml_are_written_under_their_own_names(

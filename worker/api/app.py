@@ -26,6 +26,7 @@ from domain.errors import FieldError
 from worker.api import original, schemas
 from worker.api.body import BodyTooLarge
 from worker.api.config import ApiSettings
+from worker.api.copy_routes import copy_router
 from worker.api.intake import INTAKE_PATH
 from worker.api.intake_routes import intake_router
 from worker.api.problems import Problem, ProblemFieldError, problem, problems_router
@@ -72,6 +73,7 @@ def create_api(
     app.state.original_paths = {INTAKE_PATH} if api.compat_mode else set()
     app.include_router(intake_router(api.compat_mode))
     app.include_router(router)
+    app.include_router(copy_router)
     app.include_router(problems_router)
     _add_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

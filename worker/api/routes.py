@@ -14,6 +14,7 @@ from worker.api import schemas
 from worker.api.auth import Client, services
 from worker.api.intake import ORDERS_PATH
 from worker.api.problems import problem, problem_response
+from worker.document_files import qr_link
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -66,7 +67,9 @@ def read_order(
             extensions={"refusals": refusals.model_dump(mode="json")},
         )
     page = store.timeline_page(key, after, limit)
-    return order_view(key, record, page, refusals, limit)
+    view = order_view(key, record, page, refusals, limit)
+    view.qr_url = qr_link(services(request).settings, record)
+    return view
 
 
 def refusals_view(refused: Refused) -> schemas.Refusals:
