@@ -204,3 +204,46 @@ def test_what_is_not_a_dian_document_is_refused_by_name() -> None:
 def test_an_unknown_layout_is_refused(documents: dict[str, SignedInvoice]) -> None:
     with pytest.raises(ValueError, match="'ticket' or 'a4'"):
         render_pdf(documents["pos"].xml, "letter")  # type: ignore[arg-type]
+
+
+def _as_credit_note(invoice: SignedInvoice) -> bytes:
+    """The invoice's XML reshaped as UBL 2.1 CreditNote 91 correcting it (the DIAN builder
+    writes no notes yet): what a note's copy must add is the document it corrects."""
+    ubl = "urn:oasis:names:specification:ubl:schema:xsd:"
+    cac, cbc = f"{ubl}CommonAggregateComponents-2", f"{ubl}CommonBasicComponents-2"
+    root = etree.fromstring(invoice.xml)
+    root.tag = f"{{{ubl}CreditNote-2}}CreditNote"
+    type_code = root.find(f"{{{cbc}}}InvoiceTypeCode")
+    assert type_code is not None
+    type_code.tag, type_code.text = f"{{{cbc}}}CreditNoteTypeCode", "91"
+    root.find(f"{{{cbc}}}ID").text = "NC7"  # type: ignore[union-attr]
+    for line in root.iterfind(f"{{{cac}}}InvoiceLine"):
+        line.tag = f"{{{cac}}}CreditNoteLine"
+        quantity = line.find(f"{{{cbc}}}InvoicedQuantity")
+        assert quantity is not None
+        quantity.tag = f"{{{cbc}}}CreditedQuantity"
+    discrepancy = etree.SubElement(root, f"{{{cac}}}DiscrepancyResponse")
+    etree.SubElement(discrepancy, f"{{{cbc}}}Description").text = "Devolución de mercancía"
+    reference = etree.SubElement(
+        etree.SubElement(root, f"{{{cac}}}BillingReference"), f"{{{cac}}}InvoiceDocumentReference"
+    )
+    etree.SubElement(reference, f"{{{cbc}}}ID").text = invoice.number
+    uuid = etree.SubElement(reference, f"{{{cbc}}}UUID", schemeName="CUFE-SHA384")
+    uuid.text = invoice.cufe
+    etree.SubElement(reference, f"{{{cbc}}}IssueDate").text = "2024-05-02"
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+@pytest.mark.parametrize("layout", ["ticket", "a4"])
+def test_a_credit_note_prints_the_document_it_corrects(
+    documents: dict[str, SignedInvoice], layout: str, tmp_path: Path
+) -> None:
+    invoice = documents["invoice"]
+    text = _text(render_pdf(_as_credit_note(invoice), layout), tmp_path)  # type: ignore[arg-type]
+    words = " ".join(text.split())
+    assert "Nota crédito de factura electrónica de venta" in words
+    assert "No. NC7" in words
+    assert f"Documento referenciado: {invoice.number} del 2024-05-02" in words
+    assert f"CUFEreferenciado:{invoice.cufe}" in _flat(text)
+    assert "Motivo: Devolución de mercancía" in words
+    assert "Almuerzo ejecutivo" in words and "TOTAL 23.600,00" in words
