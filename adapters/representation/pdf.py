@@ -78,18 +78,18 @@ def _a4_pages(canvas: Canvas, document: Document, regular: str, bold: str) -> No
         Rule().draw(canvas, A4_MARGIN, y, width)
         y -= 3 * mm
         bottom = A4_MARGIN + foot_height
-        while pending and y - pending[0].height(width) >= bottom:
+        placed = False  # the first item of a page goes on it even if taller than the page
+        while pending and (not placed or y - pending[0].height(width) >= bottom):
             item = pending.pop(0)
             item.draw(canvas, A4_MARGIN, y, width)
             y -= item.height(width)
+            placed = True
         foot.draw(canvas, A4_MARGIN, A4_MARGIN + foot_height, width)
         canvas.setFont(regular, 7)
         canvas.drawRightString(A4_MARGIN + width, A4_MARGIN / 2, f"Página {page}")
         canvas.showPage()
         if not pending:
             return
-        if y == A4_HEIGHT - A4_MARGIN - head_height - 6 * mm:  # an item taller than a page
-            pending.pop(0)
         page += 1
 
 

@@ -100,7 +100,7 @@ def body(document: Document, regular: str, bold: str, size: float, wide: bool) -
         items.append(Text(f"Motivo: {document.reason}", regular, size))
     buyer = document.buyer
     items += [
-        Text(f"Adquiriente: {buyer.name}", regular, size),
+        Text(f"Adquirente: {buyer.name}", regular, size),
         Text(identification(buyer), regular, size),
         Rule(),
     ]

@@ -152,7 +152,7 @@ def test_a_consumidor_final_is_printed_with_dians_generic_id(
     signer = XadesSigner.from_pkcs12(make_test_pkcs12(NIT, PASSWORD), PASSWORD)
     lunch = DianDocumentFactory(SETUP, signer).build(pos_submission(LUNCH, 3), SIGNED_AT)
     words = " ".join(_text(render_pdf(lunch.xml, "ticket"), tmp_path).split())
-    assert "Adquiriente: consumidor final" in words
+    assert "Adquirente: consumidor final" in words
     assert "CC 222222222222" in words
 
 
