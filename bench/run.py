@@ -5,9 +5,9 @@
     python -m bench.run --only pipeline --only build_sign --repeat 3
     python -m bench.run --json out.json      # default: bench/last-run.json
 
-Benchmarks: pipeline (vs a bare Celery baseline), dian, latency, build_sign, reconcile,
-producer. Each runs `--repeat` times (default 2); the best run is reported with the spread of
-all runs, because the machine is shared and figures are noisy.
+Benchmarks: pipeline (vs a bare Celery baseline), dian, latency, build_sign, render (the
+printed copy), reconcile, producer. Each runs `--repeat` times (default 2); the best run is
+reported with the spread of all runs, because the machine is shared and figures are noisy.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class Sizes:
     build_sign: int
     reconcile: int
     producer: int
+    render: int
 
 
-FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000)
-QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300)
+FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300)
+QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100)
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,56 @@ def _build_sign(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]
     return raw, figures
 
 
+RENDER_TARGETS_MS = {"ticket": 15.0, "a4": 30.0}
+
+
+def _render(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    raw: dict[str, Any] = {}
+    figures: list[Figure] = []
+    for kind, label in (("pos", "POS document"), ("invoice", "invoice")):
+        for layout, target in RENDER_TARGETS_MS.items():
+            runs = []
+            for _ in range(repeat):
+                code = (
+                    "import os, sys; os.sched_setaffinity(0, {max(os.sched_getaffinity(0))}); "
+                    "from bench.bench_render import main; sys.exit(main(['--count', "
+                    f"'{sizes.render}', '--kind', '{kind}', '--layout', '{layout}', '--json']))"
+                )
+                out = subprocess.run(
+                    [sys.executable, "-c", code],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            best = best_of(runs, "median_ms", higher=False)
+            raw[f"{kind}:{layout}"] = {"best": best, "all": runs}
+            figures += [
+                Figure(
+                    "render",
+                    f"median ms per {label}, {layout} PDF (1 core)",
+                    best["median_ms"],
+                    "ms",
+                    target,
+                    "target",
+                    False,
+                    best["spread_pct"],
+                ),
+                Figure(
+                    "render",
+                    f"CPU median ms per {label}, {layout}",
+                    min(r["cpu_median_ms"] for r in runs),
+                    "ms",
+                    target,
+                    "target (the code's own cost)",
+                    False,
+                ),
+                Figure("render", f"p95 ms per {label}, {layout}", best["p95_ms"], "ms", None, ""),
+            ]
+    return raw, figures
+
+
 def _reconcile(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
     from bench.reconcile_scale import run
 
@@ -336,6 +387,7 @@ def _producer(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
 
 BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]]] = {
     "build_sign": _build_sign,
+    "render": _render,
     "producer": _producer,
     "pipeline": _pipeline,
     "dian": _dian,

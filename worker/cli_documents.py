@@ -9,7 +9,6 @@ import json
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domain.documents import DocumentKind
@@ -64,6 +63,12 @@ def add_document_commands(sub: Any) -> None:
     p.add_argument("order", help="the POS order id or ISSUER:ORDER_ID")
     p.add_argument("--note", metavar="NOTE_ID", help="the files of this note of the order")
     p.add_argument("--out", default=".", help="folder to write the files into")
+    p.add_argument(
+        "--pdf",
+        choices=("ticket", "a4"),
+        help="write the graphic representation instead (80 mm ticket or A4), rendered from "
+        "the signed XML the authority holds",
+    )
     p.set_defaults(func=cmd_documents)
 
 
@@ -169,7 +174,15 @@ def _note_submission(
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
+    from adapters.representation.content import UnreadableDocument
     from worker.bootstrap import container
+    from worker.document_files import (
+        NoDocumentFile,
+        check_issued,
+        factus_pdf,
+        representation,
+        signed_xml,
+    )
 
     settings = Settings()
     key = (
@@ -183,57 +196,20 @@ def cmd_documents(args: argparse.Namespace) -> int:
     if record is None:
         print(f"no order {key}", file=sys.stderr)
         return 2
-    if record.state.value != "SUCCESS":
-        print(f"order {key} has no issued document (state {record.state})", file=sys.stderr)
+    try:
+        check_issued(record)
+        out = output_folder(args.out)
+        if args.pdf:
+            files = [representation(settings, record, args.pdf)]
+        elif record.gateway == "factus":
+            files = [factus_pdf(settings, record), signed_xml(settings, record)]
+        else:
+            files = [signed_xml(settings, record)]
+    except (NoDocumentFile, UnreadableDocument) as exc:
+        print(str(exc), file=sys.stderr)
         return 1
-    if record.gateway not in ("factus", "dian"):
-        print(f"the {record.gateway} gateway keeps no documents", file=sys.stderr)
-        return 1
-    out = output_folder(args.out)
-    if record.gateway == "factus":
-        return _factus_documents(settings, record.references, out, record.kind)
-    return _dian_documents(settings, record.references, out)
-
-
-def _factus_documents(
-    settings: Settings, refs: dict[str, str], out: Path, kind: DocumentKind
-) -> int:
-    from adapters.factus.gateway import FactusGateway
-    from adapters.factus.notes import family_of
-    from worker.wiring import build_factus_gateway
-
-    gateway = build_factus_gateway(settings)
-    assert isinstance(gateway, FactusGateway)
-    number = refs["number"]
-    resource = family_of(kind).resource if kind.is_note else "bills"
-    for fetch in (gateway.client.download_pdf, gateway.client.download_xml):
-        file = fetch(number, resource)
-        target = out / Path(file.file_name).name
+    for file in files:
+        target = out / file.name
         write_output(target, file.content)
         print(target)
-    gateway.close()
-    return 0
-
-
-def _dian_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
-    from worker.wiring import dian_parts
-
-    parts = dian_parts(settings)
-    try:
-        # The families may be in different environments (endpoints): ask each one.
-        for client in parts.distinct_clients():
-            answer = client.get_xml_by_document_key(refs["cufe"])
-            if answer.code == "100" and answer.xml is not None:
-                break
-    finally:
-        parts.close()
-    if answer.code != "100" or answer.xml is None:
-        print(
-            f"DIAN has no XML for CUFE/CUDE {refs['cufe']}: {answer.code} {answer.message}",
-            file=sys.stderr,
-        )
-        return 1
-    target = out / f"{refs.get('number', refs['cufe'][:12])}.xml"
-    write_output(target, answer.xml)
-    print(target)
     return 0

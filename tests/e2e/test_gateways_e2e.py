@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.db.api_keys import SqlApiKeys
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.dian.devcert import make_test_pkcs12
 from adapters.dian.simulator import start_simulator as start_dian
@@ -19,10 +22,12 @@ from domain.documents import DocumentKind
 from domain.issuer import NumberingRange
 from tests.e2e.harness import Pipeline, wait_until
 from tests.factories import line, order
+from tests.integration.api_fixtures import free_port
 from worker.producer import Producer
 
 pytestmark = pytest.mark.e2e
 Factory = Callable[..., Pipeline]
+CATALOGUE = "https://catalogo-vpfe-hab.dian.gov.co/document/searchqr?documentkey="
 TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
 
 
@@ -245,3 +250,98 @@ def test_pos_documents_and_invoices_from_three_registers_pass_dians_checks(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _documents(p: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "documents", *args],
+        env=p.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_issued_dian_document_is_fetched_as_xml_and_printed_from_it(
+    pipeline_factory: Factory, dian: str, tmp_path: Path
+) -> None:
+    p = dian_pipeline(pipeline_factory, dian, tmp_path, DOCUMENTS__MODE="pos")
+    p.start_worker()
+    with Producer(p.settings()) as producer:
+        key = producer.enqueue(order("COPIA-1", [line("Café tinto", "2", 3000)])).key
+    wait_until(lambda: p.states().get("SUCCESS") == 1, 60, "the POS document accepted", p)
+    record = p.store.get(key)
+    assert record is not None
+    out = tmp_path / "files"
+
+    fetched = _documents(p, key.order_id, "--out", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    xml = (out / f"{record.references['number']}.xml").read_bytes()
+    assert record.references["cufe"].encode() in xml
+
+    for layout in ("ticket", "a4"):
+        printed = _documents(p, key.order_id, "--out", str(out), "--pdf", layout)
+        assert printed.returncode == 0, printed.stderr
+        pdf = out / f"{record.references['number']}-{layout}.pdf"
+        assert printed.stdout.strip() == str(pdf)
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "Café tinto" in text and record.references["cufe"][:40] in text.replace("\n", "")
+
+    # The POS fetches the same copy over HTTP, and reads the QR's URL with the order.
+    _, api_key = SqlApiKeys(p.engine).create("caja-copia", key.issuer)
+    port = free_port()
+    p.start("serve-api", "--port", str(port), name="api")
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{base}/health"), 30, "the API up", p)
+    with httpx.Client(base_url=base, headers={"X-API-Key": api_key}, timeout=30) as http:
+        view = http.get(f"/api/v1/pedidos/{key.order_id}").json()
+        assert view["cufe"] == record.references["cufe"]
+        assert view["qr_url"] == CATALOGUE + record.references["cufe"]
+        for layout in ("ticket", "a4"):
+            got = http.get(f"/api/v1/pedidos/{key.order_id}/representacion?formato={layout}")
+            assert got.status_code == 200, got.text
+            assert got.headers["content-type"] == "application/pdf"
+            assert got.content.startswith(b"%PDF") and b"/FontFile2" in got.content
+        wrong = http.get(f"/api/v1/pedidos/{key.order_id}/representacion?formato=carta")
+        assert wrong.status_code == 422
+        missing = http.get("/api/v1/pedidos/NOPE/representacion")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_a_factus_bills_pdf_and_xml_are_written_under_their_own_names(
+    pipeline_factory: Factory, factus: tuple[str, SimulatorOptions], redis_url: str, tmp_path: Path
+) -> None:
+    url, options = factus
+    p = pipeline_factory(
+        GATEWAY="factus",
+        FACTUS__BASE_URL=url,
+        FACTUS__CLIENT_ID=options.client_id,
+        FACTUS__CLIENT_SECRET=options.client_secret,
+        FACTUS__USERNAME=options.username,
+        FACTUS__PASSWORD=options.password,
+        FACTUS__NUMBERING_RANGE_ID="8",
+        FACTUS__CONNECT_TIMEOUT="1",
+        FACTUS__READ_TIMEOUT="4",
+        REDIS_URL=redis_url,
+    )
+    p.start_worker()
+    with Producer(p.settings()) as producer:
+        key = producer.enqueue(order("FAC-DOCS")).key
+    wait_until(lambda: p.states().get("SUCCESS") == 1, 60, "the Factus bill validated", p)
+    out = tmp_path / "files"
+    fetched = _documents(p, key.order_id, "--out", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    written = sorted(path.name for path in out.iterdir())
+    assert len(written) == 2 and [Path(n).suffix for n in written] == [".pdf", ".xml"]
+    assert (out / written[0]).read_bytes().startswith(b"%PDF")
+    assert (out / written[1]).read_bytes().startswith(b"<?xml")

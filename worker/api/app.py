@@ -27,6 +27,7 @@ from domain.notes import NoteRequest
 from worker.api import original, schemas
 from worker.api.body import BodyTooLarge
 from worker.api.config import ApiSettings
+from worker.api.copy_routes import copy_router
 from worker.api.intake import INTAKE_PATH
 from worker.api.intake_routes import intake_router
 from worker.api.note_routes import router as note_router
@@ -77,6 +78,7 @@ def create_api(
     app.include_router(intake_router(api.compat_mode))
     app.include_router(router)
     app.include_router(note_router)
+    app.include_router(copy_router)
     app.include_router(problems_router)
     _add_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ from worker.api.intake import ORDERS_PATH
 from worker.api.note_views import creditable_view, errors_of, note_view, rules_of
 from worker.api.problems import problem, problem_response
 from worker.api.trail_schemas import Refusals, TimelineEntry, TimelinePage
+from worker.document_files import qr_link
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -74,7 +75,9 @@ def read_order(
         )
     page = store.timeline_page(key, after, limit)
     documents = store.documents_of(key)
-    return order_view(key, record, page, refusals, limit, documents)
+    view = order_view(key, record, page, refusals, limit, documents)
+    view.qr_url = qr_link(services(request).settings, record)
+    return view
 
 
 def refusals_view(refused: Refused) -> Refusals:

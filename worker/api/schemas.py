@@ -112,6 +112,11 @@ class OrderView(BaseModel):
     caja: str | None = Field(description="The till (register) that sold it.")
     number: str | None = Field(description="Document number (own range, or Factus's).")
     cufe: str | None = Field(description="CUFE (invoice) or CUDE (POS document).")
+    qr_url: str | None = Field(
+        default=None,
+        description="What the document's QR holds: DIAN's catalogue page of the CUFE/CUDE "
+        "(once issued), for a POS that prints its own ticket.",
+    )
     references: dict[str, Any]
     attempts: int
     rules: list[Rule] = Field(description="The authority's rule codes when it rejected it.")
