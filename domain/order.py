@@ -55,6 +55,20 @@ MAX_ORDER_ID = 64
 
 ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REGISTER_CODE = r"^[A-Za-z0-9._-]{1,20}$"
+# A mailbox the buyer's copy can be sent to: a dot-atom local part, a domain of DNS labels
+# with a top-level domain of letters (RFC 5321's common form; quoted local parts and address
+# literals are refused rather than guessed at).
+_LOCAL_PART = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+MAILBOX = re.compile(rf"{_LOCAL_PART}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
+
+
+def is_mailbox(text: str) -> bool:
+    """Whether `text` is an address the buyer's copy can be e-mailed to."""
+    local, _, _domain = text.partition("@")
+    return len(local) <= 64 and MAILBOX.fullmatch(text) is not None
+
+
 # Fields a POS may leave out; when absent they are not part of the order's canonical text,
 # so an order sent before they existed keeps its fingerprint.
 OPTIONAL_FIELDS = ("documento", "caja", "cajero")
@@ -122,6 +136,13 @@ class Adquirente(_Strict):
     def _known_type(cls, value: str) -> str:
         if value not in IDENTIFICATION_TYPES:
             raise ValueError(f"unknown identification type {value!r}")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value is not None and not is_mailbox(value):
+            raise ValueError("not an e-mail address (name@domain.tld, no spaces, one @)")
         return value
 
     @field_validator("numero_documento")
