@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -54,6 +55,24 @@ class DeliveryAudit(enum.StrEnum):
     ENTREGADO = "ENTREGADO"
     ENTREGA_REINTENTO = "ENTREGA_REINTENTO"
     ENTREGA_RECHAZADA = "ENTREGA_RECHAZADA"
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """A document's copy to deliver, decided when it is accepted."""
+
+    channel: Channel
+    recipient: str
+
+
+def copy_request(channel: Channel | None, payload: Mapping[str, Any]) -> CopyRequest | None:
+    """The copy an accepted document's order asks for: by `channel`, to the buyer's e-mail
+    (`adquirente.email`); None without a channel or an address."""
+    buyer = payload.get("adquirente")
+    email = buyer.get("email") if isinstance(buyer, Mapping) else None
+    if channel is None or not isinstance(email, str) or not email:
+        return None
+    return CopyRequest(channel, email)
 
 
 @dataclass(frozen=True)
