@@ -229,6 +229,15 @@ def _entry(entry: Any) -> dict[str, Any]:
     }
 
 
+def _queues(settings: Settings, which: str | None) -> str:
+    """`issue`: documents only; `delivery`: buyers' copies only; both by default."""
+    if which == "issue":
+        return settings.queue
+    if which == "delivery":
+        return settings.delivery_queue
+    return f"{settings.queue},{settings.delivery_queue}"
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from worker.celery_app import app
     from worker.logs import configure_logging
@@ -241,7 +250,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         *quiet,
         "worker",
         "-Q",
-        settings.queue,
+        _queues(settings, args.queues),
         "-P",
         args.pool or settings.worker.pool,
         "-c",
@@ -346,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", choices=["prefork", "threads", "solo"])
     p.add_argument("--concurrency", "-c", type=int)
     p.add_argument("--name", "-n", help="worker node name")
+    p.add_argument(
+        "--queues",
+        choices=["issue", "delivery"],
+        help="consume only documents to issue, or only buyers' copies to deliver (default: both)",
+    )
     p.add_argument(
         "--beat", action="store_true", help="embed the beat scheduler (development only)"
     )

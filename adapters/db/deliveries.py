@@ -190,7 +190,7 @@ class SqlDeliveryStore:
             row = conn.execute(select(DELIVERIES).where(DELIVERIES.c.order_key == str(key))).first()
         return _delivery(row) if row is not None else None
 
-    def due_deliveries(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
+    def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
         """Deliveries due and without a wake-up on its way (marked as sent one now)."""
         stale = now - timedelta(seconds=republish_after)
         with self._engine.begin() as conn:
@@ -217,13 +217,26 @@ class SqlDeliveryStore:
                 )
         return [OrderKey.parse(r.order_key) for r in rows]
 
-    def mark_published(self, key: OrderKey, published: bool) -> None:
-        now = self._clock() if published else None
+    def mark_published(self, key: OrderKey) -> bool:
+        """A wake-up is on its way (the reconciler need not send one); False when the
+        document has no pending copy."""
+        with self._engine.begin() as conn:
+            changed = conn.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.order_key == str(key),
+                    DELIVERIES.c.state == DeliveryState.PENDIENTE.value,
+                )
+                .values(published_at=self._clock())
+            )
+        return bool(changed.rowcount)
+
+    def mark_unpublished(self, key: OrderKey) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 update(DELIVERIES)
                 .where(DELIVERIES.c.order_key == str(key))
-                .values(published_at=now)
+                .values(published_at=None)
             )
 
     def resend(self, key: OrderKey, recipient: str | None) -> Resent:

@@ -77,7 +77,7 @@ def _cdata(parent: etree._Element, xml: bytes) -> None:
     node = _cbc(parent, "Description", "")
     # A CDATA section cannot hold "]]>"; such a document is carried as escaped text, which
     # says the same to any XML reader.
-    node.text = etree.CDATA(text) if "]]>" not in text else text  # type: ignore[assignment]
+    node.text = etree.CDATA(text) if "]]>" not in text else text
 
 
 def _type_code(document: etree._Element) -> tuple[str, str]:
@@ -138,8 +138,8 @@ def build_attached_document(
 
     root = etree.Element(
         f"{{{ATTACHED}}}AttachedDocument",
-        nsmap={  # type: ignore[dict-item]
-            None: ATTACHED,
+        nsmap={
+            None: ATTACHED,  # type: ignore[dict-item]
             "cac": CAC,
             "cbc": CBC,
             "ext": EXT,

@@ -159,6 +159,12 @@ class FactusClient:
         """`DELETE /v2/bills/destroy/reference/{reference_code}` (unvalidated bills only)."""
         self._request("DELETE", f"/v2/bills/destroy/reference/{quote(reference_code, safe='')}")
 
+    def send_email(self, number: str, email: str) -> dict[str, Any]:
+        """`POST /v2/bills/{number}/send-email`: Factus e-mails its copy of the bill."""
+        return self._request(
+            "POST", f"/v2/bills/{quote(number, safe='')}/send-email", json={"email": email}
+        )
+
     def _download(self, number: str, kind: str) -> DownloadedFile:
         path = f"/v2/bills/{quote(number, safe='')}/download-{kind}"
         data = _data(self._request("GET", path))

@@ -1,0 +1,1 @@
+"""The buyer's printable copy of a document (graphic representation)."""
