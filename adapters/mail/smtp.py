@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from typing import Any, Literal
 
@@ -45,10 +46,6 @@ class SmtpConfig:
     security: Security = "starttls"
     timeout: float = 30.0
     tls_context: ssl.SSLContext | None = None  # None: the system's trusted authorities
-
-
-def _code(exc: smtplib.SMTPResponseException) -> str:
-    return f"{exc.smtp_code}"
 
 
 class SmtpCourier:
@@ -98,15 +95,17 @@ class SmtpCourier:
         with _closing(client):
             self._envelope(client, delivery.recipient)
             try:
-                code, _ = client.data(message.as_bytes())
+                code, _ = client.data(message.as_bytes(policy=SMTP_POLICY))
             except smtplib.SMTPDataError as exc:
-                if exc.smtp_code >= 500:
-                    raise AddressRefused(f"the server refused the message ({_code(exc)})") from exc
-                raise CourierUnavailable(f"the server deferred the message ({_code(exc)})") from exc
+                code = exc.smtp_code  # DATA itself refused: nothing was sent
             except (OSError, smtplib.SMTPException) as exc:
                 raise CourierOutcomeUnknown(
                     f"the connection ended while the message was sent: {type(exc).__name__}"
                 ) from exc
+        if code >= 500:
+            raise AddressRefused(f"the server refused the message ({code})")
+        if code >= 400 or code < 200:
+            raise CourierUnavailable(f"the server deferred the message ({code})")
         return {"message_id": message["Message-ID"], "smtp_code": code, "server": c.host}
 
     def _connect(self) -> smtplib.SMTP:
