@@ -381,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     from worker.cli_api import add_api_commands
+    from worker.cli_delivery import add_delivery_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
     from worker.cli_notes import add_note_commands
@@ -389,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_document_commands(sub)
     add_range_commands(sub)
     add_note_commands(sub)
+    add_delivery_commands(sub)
     add_api_commands(sub)
     add_commands(sub)
     return parser

@@ -280,12 +280,16 @@ class SqlDeliveryStore:
             _audit(conn, delivery, 0, note)
         return Resent(delivery)
 
-    def undelivered(self, limit: int = 100) -> list[Delivery]:
-        """Deliveries not yet ENTREGADO, oldest first (for `stuck`)."""
+    def undelivered(self, created_before: datetime, limit: int = 100) -> list[Delivery]:
+        """Copies not delivered (pending, being sent, or refused) since before
+        `created_before`, oldest first (for `stuck`)."""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(DELIVERIES)
-                .where(DELIVERIES.c.state != DeliveryState.ENTREGADO.value)
+                .where(
+                    DELIVERIES.c.state != DeliveryState.ENTREGADO.value,
+                    DELIVERIES.c.updated_at < created_before,
+                )
                 .order_by(DELIVERIES.c.created_at)
                 .limit(limit)
             ).all()

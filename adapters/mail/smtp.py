@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Any, Literal
 
@@ -34,6 +34,9 @@ from domain.delivery import (
 from domain.ports import OrderKey
 
 Security = Literal["starttls", "tls", "none"]
+# CRLF line ends (smtplib sends bytes as they are); headers folded only past RFC 5322's 998,
+# so the subject's `;`-separated fields reach the reader as one line, without a leading space.
+SMTP_POLICY = SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,8 @@ def test_the_copy_is_delivered_once_with_its_zip(
     name = "Cervecería & Cocina <La 10> S.A.S."
     assert message["Subject"] == f"{ISSUER.nit};{name};SETP990000007;01;{name}"
     assert message["Message-ID"] == message_id(KEY, 1, "example.co")
+    subject_line = next(line for line in got.data.split(b"\r\n") if line.startswith(b"Subject:"))
+    assert b"SETP990000007" in subject_line  # one line: never folded
     attachments = list(message.iter_attachments())
     assert len(attachments) == 1
     assert attachments[0].get_content_type() == "application/zip"
