@@ -288,7 +288,7 @@ class SqlDeliveryStore:
                 select(DELIVERIES)
                 .where(
                     DELIVERIES.c.state != DeliveryState.ENTREGADO.value,
-                    DELIVERIES.c.updated_at < created_before,
+                    DELIVERIES.c.created_at < created_before,
                 )
                 .order_by(DELIVERIES.c.created_at)
                 .limit(limit)
