@@ -17,17 +17,19 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.db.deliveries import SqlDeliveryStore
+from adapters.factus.simulator.app import SimulatorOptions
 from adapters.mail.sink import MailSink, free_port
 from domain.delivery import DeliveryState
 from tests.e2e.harness import Pipeline, wait_until
-from tests.e2e.test_gateways_e2e import dian, dian_pipeline
+from tests.e2e.test_gateways_e2e import dian, dian_pipeline, factus
 from tests.factories import order
 from worker.producer import Producer
 
-__all__ = ["dian"]
+__all__ = ["dian", "factus"]
 pytestmark = pytest.mark.e2e
 Factory = Callable[..., Pipeline]
 BUYER = {
@@ -119,3 +121,33 @@ def test_mail_server_down_then_up_delivers_once_and_stuck_shows_the_copy_apart(
         wait_until(lambda: _copy_state(p, key) is DeliveryState.ENTREGADO, 60, "copy delivered", p)
         p.stop_all()
         assert len(sink.received) == 1
+
+
+def test_with_factus_the_copy_is_factus_own_email_asked_once(
+    pipeline_factory: Factory, factus: tuple[str, SimulatorOptions], redis_url: str
+) -> None:
+    url, options = factus
+    p = pipeline_factory(
+        GATEWAY="factus",
+        FACTUS__BASE_URL=url,
+        FACTUS__CLIENT_ID=options.client_id,
+        FACTUS__CLIENT_SECRET=options.client_secret,
+        FACTUS__USERNAME=options.username,
+        FACTUS__PASSWORD=options.password,
+        FACTUS__NUMBERING_RANGE_ID="8",
+        FACTUS__CONNECT_TIMEOUT="1",
+        FACTUS__READ_TIMEOUT="4",
+        REDIS_URL=redis_url,
+    )
+    p.start_worker()
+    p.start_beat()
+    with Producer(p.settings()) as producer:
+        key = producer.enqueue(order("FAC-MAIL", buyer=BUYER)).key
+        plain = producer.enqueue(order("FAC-PLAIN")).key
+    wait_until(lambda: p.states().get("SUCCESS") == 2, 60, "2 Factus bills validated", p)
+    wait_until(lambda: _copy_state(p, key) is DeliveryState.ENTREGADO, 60, "Factus e-mail", p)
+    assert _copy_state(p, plain) is None
+    record = p.store.get(key)
+    assert record is not None
+    sent = httpx.get(f"{url}/_stats").json()["emails_sent"]
+    assert sent == {record.references["number"]: 1}
