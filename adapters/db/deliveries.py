@@ -33,6 +33,7 @@ from domain.ports import OrderKey
 DELIVERIES = cast(Table, DeliveryRow.__table__)
 FILES = cast(Table, DocumentFileRow.__table__)
 DOCUMENTS = cast(Table, DocumentRow.__table__)
+OPEN = (DeliveryState.PENDIENTE.value, DeliveryState.ENVIANDO.value)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -108,33 +109,31 @@ class SqlDeliveryStore:
     def claim_delivery(self, key: OrderKey, lease_seconds: float) -> DeliveryClaim | None:
         now = self._clock()
         token = str(uuid.uuid4())
+        lease_until = now + timedelta(seconds=lease_seconds)
         with self._engine.begin() as conn:
-            row = conn.execute(
-                select(DELIVERIES).where(DELIVERIES.c.order_key == str(key)).with_for_update()
-            ).first()
-            if row is None or DeliveryState(row.state).is_final:
-                return None
-            due = _aware(row.due_at)
-            if due is not None and due > now:
-                return None
-            attempt = row.attempts + 1
-            lease_until = now + timedelta(seconds=lease_seconds)
+            # One compare-and-set: due, not final, and not under another worker's lease.
             claimed = conn.execute(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.document_id == row.document_id)
+                .where(
+                    DELIVERIES.c.order_key == str(key),
+                    DELIVERIES.c.state.in_(OPEN),
+                    or_(DELIVERIES.c.due_at.is_(None), DELIVERIES.c.due_at <= now),
+                )
                 .values(
                     state=DeliveryState.ENVIANDO.value,
-                    attempts=attempt,
+                    attempts=DELIVERIES.c.attempts + 1,
                     claim_token=token,
                     due_at=lease_until,
                     updated_at=now,
                 )
                 .returning(*DELIVERIES.c)
-            ).one()
+            ).first()
+            if claimed is None:
+                return None
             delivery = _delivery(claimed)
             note = DeliveryNote(DeliveryAudit.ENTREGA, {"lease_until": lease_until.isoformat()})
-            _audit(conn, delivery, attempt, note)
-        return DeliveryClaim(delivery, token, attempt)
+            _audit(conn, delivery, delivery.attempts, note)
+        return DeliveryClaim(delivery, token, delivery.attempts)
 
     def end_delivery(
         self,

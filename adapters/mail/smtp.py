@@ -66,6 +66,10 @@ class SmtpCourier:
         self._files = files
         self._clock = clock
         self._domain = config.sender.rpartition("@")[2] or "localhost"
+        # Loading the trusted authorities takes tens of milliseconds: once per courier.
+        self._tls: ssl.SSLContext | None = None
+        if config.security != "none":
+            self._tls = config.tls_context or ssl.create_default_context()
 
     def message(self, delivery: Delivery) -> EmailMessage:
         """The message of this delivery's round (the same Message-ID on every attempt)."""
@@ -113,16 +117,18 @@ class SmtpCourier:
 
     def _connect(self) -> smtplib.SMTP:
         c = self._config
-        context = c.tls_context or ssl.create_default_context()
         client: smtplib.SMTP
+        # The EHLO name given, so smtplib does not look up this host's FQDN on every message.
         if c.security == "tls":
-            client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
+            client = smtplib.SMTP_SSL(
+                c.host, c.port, local_hostname=self._domain, timeout=c.timeout, context=self._tls
+            )
         else:
-            client = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+            client = smtplib.SMTP(c.host, c.port, local_hostname=self._domain, timeout=c.timeout)
         try:
             client.ehlo()
             if c.security == "starttls":
-                client.starttls(context=context)
+                client.starttls(context=self._tls)
                 client.ehlo()
             if c.username:
                 client.login(c.username, c.password)
