@@ -113,7 +113,8 @@ def _accepted(database_url: str, copies: int, files: dict[str, bytes]) -> list[A
     return keys
 
 
-def run(copies: int) -> dict[str, Any]:
+def run(copies: int, pool: str | None = None, concurrency: int | None = None) -> dict[str, Any]:
+    """Deliver `copies` with the default worker settings, or with `pool` × `concurrency`."""
     from adapters.dian.devcert import make_test_pkcs12
     from adapters.mail.sink import MailSink
 
@@ -165,6 +166,10 @@ def run(copies: int) -> dict[str, Any]:
                 "--name",
                 f"bench@{queue}",
             ]
+            if pool:
+                argv += ["--pool", pool]
+            if concurrency:
+                argv += ["--concurrency", str(concurrency)]
             procs.start(argv, {**env, "LOG_LEVEL": "INFO"}, "worker")
             wait_for_log(procs, "worker", "ready.", timeout=120)
             from adapters.db.engine import make_engine
@@ -190,23 +195,25 @@ def run(copies: int) -> dict[str, Any]:
         "messages_received": received,
         "per_second": rate["per_second"],
         "span_s": rate["span_s"],
-        "worker": "prefork, 2 processes (defaults)",
+        "worker": f"{pool}, {concurrency}" if pool else "prefork, 2 processes (defaults)",
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=500)
+    parser.add_argument("--pool", choices=["prefork", "threads", "solo"])
+    parser.add_argument("--concurrency", type=int)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.copies)
+    result = run(args.copies, args.pool, args.concurrency)
     if args.json:
         print(json.dumps(result))
     else:
         print(
             f"{result['delivered']} of {result['copies']} copies delivered "
             f"({result['messages_received']} messages received): "
-            f"{result['per_second']} e-mails/s over {result['span_s']} s"
+            f"{result['per_second']} e-mails/s over {result['span_s']} s ({result['worker']})"
         )
     return 0
 
