@@ -4,7 +4,9 @@
       └─ may an earlier attempt have reached the authority?
            yes ─▶ gateway.status ─▶ NOT_FOUND ─▶ gateway.submit
            no ──────────────────────────────────▶ gateway.submit
-    ACCEPTED ─▶ SUCCESS           REJECTED ─▶ FAILED (rule codes)       InvalidOrder ─▶ FAILED
+    ACCEPTED ─▶ SUCCESS (+ the authority's files and, for a buyer with an e-mail, the
+                copy's delivery, in the same transaction: see domain.delivery)
+    REJECTED ─▶ FAILED (rule codes)       InvalidOrder ─▶ FAILED
     PENDING / OutcomeUnknown ─▶ EN_ESPERA: ask again later, never resend blindly
     GatewayUnavailable ─▶ PENDIENTE with backoff when the authority surely lacks the document
                           (FAILED once too old), EN_ESPERA when it may have it (never FAILED)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -198,3 +201,44 @@ def test_a_document_without_an_email_has_no_delivery(clean_db: Engine) -> None:
     deliveries = SqlDeliveryStore(clean_db, lambda: datetime.now(UTC))
     assert deliveries.get_delivery(key) is None
     assert deliveries.files(key) == {"document": b"<x/>"}
+
+
+def _cli(database_url: str, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BROKER_URL": redis_url,
+        "QUEUE": "resend-test",
+        "GATEWAY": "dian",
+        "ISSUER__NIT": ISSUER.nit,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_resend_from_the_command_line(
+    accepted: tuple[SqlDocumentStore, dict[str, bytes]],
+    clean_db: Engine,
+    database_url: str,
+    redis_url: str,
+) -> None:
+    done = _cli(database_url, redis_url, "resend", "POS-700", "--to", "otra@example.net", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["round"] == 2
+    deliveries = SqlDeliveryStore(clean_db, lambda: datetime.now(UTC))
+    resent = deliveries.get_delivery(KEY)
+    assert resent is not None and resent.recipient == "otra@example.net"
+    assert resent.state is DeliveryState.PENDIENTE
+    bad = _cli(database_url, redis_url, "resend", "POS-700", "--to", "no-es-correo")
+    assert bad.returncode == 2 and "--to" in bad.stderr
+    unknown = _cli(database_url, redis_url, "resend", "POS-404")
+    assert unknown.returncode == 1 and "no buyer's copy" in unknown.stderr
+    trail = [status for status, _ in _trail(clean_db)]
+    assert trail == ["ENTREGA_REINTENTO"]  # the resend, on the trail
+    assert all("otra@example.net" not in row for _, row in _trail(clean_db))
