@@ -6,8 +6,9 @@
     python -m bench.run --json out.json      # default: bench/last-run.json
 
 Benchmarks: pipeline (vs a bare Celery baseline), dian, latency, build_sign, render (the
-printed copy), reconcile, producer. Each runs `--repeat` times (default 2); the best run is
-reported with the spread of all runs, because the machine is shared and figures are noisy.
+printed copy), reconcile, producer, delivery (buyers' copies e-mailed per second to a local SMTP
+server). Each runs `--repeat` times (default 2); the best run is reported with the spread of
+all runs, because the machine is shared and figures are noisy.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ class Sizes:
     reconcile: int
     producer: int
     render: int
+    delivery: int
 
 
-FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300)
-QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100)
+FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300, 1000)
+QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300)
+DELIVERY_TARGET = 50.0  # e-mails per second with the default worker settings
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,36 @@ def _producer(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
     ]
 
 
+def _delivery(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.delivery import run
+
+    defaults = [run(sizes.delivery) for _ in range(repeat)]
+    threads = [run(sizes.delivery, "threads", 16) for _ in range(repeat)]
+    best, best_threads = best_of(defaults, "per_second"), best_of(threads, "per_second")
+    return {"defaults": best, "threads16": best_threads}, [
+        Figure(
+            "delivery",
+            "e-mails/s, default worker (prefork 2)",
+            best["per_second"],
+            "/s",
+            DELIVERY_TARGET,
+            "target",
+            True,
+            best["spread_pct"],
+        ),
+        Figure(
+            "delivery",
+            "e-mails/s, threads pool 16",
+            best_threads["per_second"],
+            "/s",
+            best["per_second"],
+            "default worker",
+            True,
+            best_threads["spread_pct"],
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]]] = {
     "build_sign": _build_sign,
     "render": _render,
@@ -393,6 +426,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]
     "dian": _dian,
     "latency": _latency,
     "reconcile": _reconcile,
+    "delivery": _delivery,
 }
 
 

@@ -55,14 +55,27 @@ MAX_ORDER_ID = 64
 
 ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REGISTER_CODE = r"^[A-Za-z0-9._-]{1,20}$"
-# Fields a POS may leave out; when absent they are not part of the order's canonical text,
-# so an order sent before they existed keeps its fingerprint.
+# A mailbox the buyer's copy can be sent to: a dot-atom local part, a domain of DNS labels
+# with a top-level domain of letters (RFC 5321's common form; quoted local parts and address
+# literals are refused rather than guessed at).
+_LOCAL_PART = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+MAILBOX = rf"^{_LOCAL_PART}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
+_MAILBOX = re.compile(MAILBOX)
+
+
+def is_mailbox(text: str) -> bool:
+    """Whether `text` is an address the buyer's copy can be e-mailed to."""
+    return _MAILBOX.fullmatch(text) is not None
+
+
 OPTIONAL_FIELDS = ("documento", "caja", "cajero")
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 # Text fields as the JSON Schema describes them (validation is `_Strict._printable`'s).
 Text = Annotated[str, JsonPattern(CLEAN_TEXT)]
 Words = Annotated[str, JsonPattern(NON_BLANK_TEXT)]
+Mailbox = Annotated[str, JsonPattern(MAILBOX)]
 TaxName = Annotated[str, CatalogSpelling(tuple(TRIBUTES))]
 PaymentName = Annotated[str, CatalogSpelling(tuple(PAYMENT_MEANS))]
 _IDENTIFICATION_TYPES: list[JsonValue] = [*sorted(IDENTIFICATION_TYPES)]
@@ -113,7 +126,7 @@ class Adquirente(_Strict):
     )
     dv: Annotated[str, JsonPattern("^[0-9]$")] | None = Field(default=None, max_length=1)
     nombre: Words = Field(default=CONSUMIDOR_FINAL_NAME, min_length=1, max_length=MAX_TEXT)
-    email: Text | None = Field(default=None, max_length=200)
+    email: Mailbox | None = Field(default=None, max_length=200)
     direccion: Text | None = Field(default=None, max_length=MAX_TEXT)
     telefono: Text | None = Field(default=None, max_length=40)
 
@@ -122,6 +135,13 @@ class Adquirente(_Strict):
     def _known_type(cls, value: str) -> str:
         if value not in IDENTIFICATION_TYPES:
             raise ValueError(f"unknown identification type {value!r}")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value is not None and not is_mailbox(value):
+            raise ValueError("not an e-mail address (name@domain.tld, no spaces, one @)")
         return value
 
     @field_validator("numero_documento")

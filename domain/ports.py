@@ -130,12 +130,15 @@ class GatewayResult:
 
     `references` is what to remember about the document (cufe, number, track_id, qr, ...);
     `response` is a JSON-safe copy of the answer for the audit trail, without secrets.
+    `files` are what the buyer's copy is made of, kept with an accepted document as received
+    (`document`: the signed XML as the authority holds it; `application_response`: DIAN's).
     """
 
     verdict: Verdict
     references: dict[str, str] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     response: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -22,11 +22,12 @@ an accepted order's story.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.delivery import CopyRequest
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError
 from domain.issuer import NumberingRange
@@ -194,8 +195,13 @@ class DocumentStore(Protocol):
         references: dict[str, str],
         note: StepNote,
         reason: dict[str, Any] | None,
+        files: Mapping[str, bytes] | None = None,
+        delivery: CopyRequest | None = None,
     ) -> bool:
-        """Final state and its audit row in one transaction; False if the claim was lost."""
+        """Final state and its audit row in one transaction; False if the claim was lost.
+
+        With SUCCESS, `files` are kept with the document and `delivery` becomes its pending
+        delivery, in the same transaction."""
         ...
 
     def defer(

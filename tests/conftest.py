@@ -66,7 +66,8 @@ def clean_db(engine: Engine) -> Engine:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(
             text(
-                "TRUNCATE creditable_lines, documents, orders, numbering_ranges, invoice_log, "
+                "TRUNCATE deliveries, document_files, creditable_lines, documents, orders, "
+                "numbering_ranges, invoice_log, "
                 "intake_refusals "
                 "RESTART IDENTITY"
             )

@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from adapters.db.deliveries import SqlDeliveryStore
 from adapters.db.engine import make_engine
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore, utc_now
+from domain.delivery import Channel, Courier
 from domain.dian_codes import nit_check_digit
 from domain.documents import DocumentKind, Planner, Register, SoftwareMaker
 from domain.issuer import Address, IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.order import Order
-from domain.ports import Gateway, Publisher
+from domain.ports import Gateway, OrderKey, Publisher
+from domain.usecases.deliver import DeliverCopy, DeliveryPolicy
 from domain.usecases.notes import NoteOffer
 from domain.usecases.process import ProcessOrder, RetryPolicy
 from worker.settings import Settings
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 class Container:
     settings: Settings
     publisher: Publisher | None = None
+    delivery_publisher: Publisher | None = None
 
     @cached_property
     def engine(self) -> Engine:
@@ -70,8 +74,29 @@ class Container:
 
     @cached_property
     def process_order(self) -> ProcessOrder:
+        channel = self.settings.copy_channel
         return ProcessOrder(
-            self.store, self.gateway, self.policy, utc_now, registers(self.settings)
+            self.store,
+            self.gateway,
+            self.policy,
+            utc_now,
+            registers(self.settings),
+            Channel(channel) if channel else None,
+        )
+
+    @cached_property
+    def deliveries(self) -> SqlDeliveryStore:
+        return SqlDeliveryStore(self.engine, utc_now)
+
+    @cached_property
+    def deliver_copy(self) -> DeliverCopy:
+        d = self.settings.delivery
+        policy = DeliveryPolicy(d.lease_seconds, d.backoff_base, d.backoff_max)
+        return DeliverCopy(
+            self.deliveries,
+            build_courier(self.settings, self.deliveries, self.store),
+            policy,
+            utc_now,
         )
 
     @cached_property
@@ -245,6 +270,23 @@ def build_gateway(settings: Settings) -> Gateway:
     return build_factus_gateway(settings)
 
 
+def build_courier(
+    settings: Settings, deliveries: SqlDeliveryStore, store: SqlDocumentStore
+) -> Courier:
+    """SMTP with our own AttachedDocument (GATEWAY=dian), or Factus' own e-mail."""
+    if settings.copy_channel == "factus":
+        from worker.wiring import build_factus_courier
+
+        def references(key: OrderKey) -> dict[str, str]:
+            record = store.get(key)
+            return dict(record.references) if record is not None else {}
+
+        return build_factus_courier(settings, references)
+    from worker.wiring import build_smtp_courier
+
+    return build_smtp_courier(settings, deliveries.files)
+
+
 _containers: dict[int, Container] = {}
 _containers_lock = threading.Lock()
 
@@ -257,9 +299,10 @@ def container(settings: Settings | None = None, app: Celery | None = None) -> Co
         if current is None:
             current = Container(settings or Settings())
             if app is not None:
-                from worker.publisher import CeleryPublisher
+                from worker.publisher import CeleryPublisher, DeliveryPublisher
 
                 current.publisher = CeleryPublisher(app, current.settings.queue)
+                current.delivery_publisher = DeliveryPublisher(app, current.settings.delivery_queue)
             _containers.clear()
             _containers[pid] = current
         return current

@@ -20,7 +20,7 @@ from celery.signals import (
 
 from worker import bootstrap
 from worker.logs import configure_logging
-from worker.publisher import TASK_PROCESS, TASK_RECONCILE
+from worker.publisher import TASK_DELIVER, TASK_PROCESS, TASK_RECONCILE
 from worker.settings import VAR_DIR, Settings
 
 EX_CONFIG = 78  # sysexits: configuration error
@@ -69,6 +69,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             TASK_PROCESS: {"queue": settings.queue},
             TASK_RECONCILE: {"queue": settings.queue},
+            TASK_DELIVER: {"queue": settings.delivery_queue},
         },
         "beat_schedule": {
             "reconcile": {

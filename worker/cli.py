@@ -231,6 +231,15 @@ def _entry(entry: Any) -> dict[str, Any]:
     }
 
 
+def _queues(settings: Settings, which: str | None) -> str:
+    """`issue`: documents only; `delivery`: buyers' copies only; both by default."""
+    if which == "issue":
+        return settings.queue
+    if which == "delivery":
+        return settings.delivery_queue
+    return f"{settings.queue},{settings.delivery_queue}"
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from worker.celery_app import app
     from worker.logs import configure_logging
@@ -243,7 +252,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         *quiet,
         "worker",
         "-Q",
-        settings.queue,
+        _queues(settings, args.queues),
         "-P",
         args.pool or settings.worker.pool,
         "-c",
@@ -349,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", "-c", type=int)
     p.add_argument("--name", "-n", help="worker node name")
     p.add_argument(
+        "--queues",
+        choices=["issue", "delivery"],
+        help="consume only documents to issue, or only buyers' copies to deliver (default: both)",
+    )
+    p.add_argument(
         "--beat", action="store_true", help="embed the beat scheduler (development only)"
     )
     p.set_defaults(func=cmd_worker)
@@ -369,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     from worker.cli_api import add_api_commands
+    from worker.cli_delivery import add_delivery_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
     from worker.cli_notes import add_note_commands
@@ -377,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_document_commands(sub)
     add_range_commands(sub)
     add_note_commands(sub)
+    add_delivery_commands(sub)
     add_api_commands(sub)
     add_commands(sub)
     return parser

@@ -124,8 +124,12 @@ def run_demo(
                 refused += unexpected
             store = producer._container.store
             issued = _wait_and_report(store, list(dict.fromkeys(keys)), timeout, worker)
+            delivered = True
+            if settings.copy_channel == "smtp":
+                deliveries = producer._container.deliveries
+                delivered = _wait_for_copies(deliveries, list(dict.fromkeys(keys)), timeout)
         print(f"\nlogs: {logs}/worker.log, {logs}/beat.log")
-        return 0 if issued and not refused else 1
+        return 0 if issued and delivered and not refused else 1
 
 
 def _enqueue_one(enqueue: Callable[[Any], Any], data: Any) -> tuple[list[OrderKey], int]:
@@ -179,6 +183,41 @@ def _wait_and_report(
     issued = sum(1 for r in records.values() if r is not None and r.state is State.SUCCESS)
     print(f"\n{issued} of {len(keys)} accepted orders SUCCESS")
     return issued == len(keys)
+
+
+def _wait_for_copies(deliveries: Any, keys: list[OrderKey], timeout: float) -> bool:
+    """Wait for the buyers' copies of the orders that have one; show each delivered
+    message as the local mail sink received it."""
+    deadline = time.monotonic() + timeout
+    copies = {key: deliveries.get_delivery(key) for key in keys}
+    copies = {key: c for key, c in copies.items() if c is not None}
+    while time.monotonic() < deadline:
+        copies = {key: deliveries.get_delivery(key) for key in copies}
+        if all(c is not None and c.state.is_final for c in copies.values()):
+            break
+        time.sleep(0.5)
+    print("\nbuyers' copies (e-mail: one ZIP with the PDF and the AttachedDocument)")
+    for key, copy in copies.items():
+        print(f"  {key.order_id:<28} {copy.state.value if copy else '?':<10}")
+    for path in sorted((DEMO_DIR / "mail").glob("*.eml")):
+        _show_message(path)
+    return all(c is not None and c.state.value == "ENTREGADO" for c in copies.values())
+
+
+def _show_message(path: Path) -> None:
+    import io
+    import zipfile
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    print(f"  {path}")
+    print(f"      Subject: {message['Subject']}")
+    print(f"      Message-ID: {message['Message-ID']}")
+    for part in message.iter_attachments():
+        content = part.get_payload(decode=True)
+        if isinstance(content, bytes) and part.get_content_type() == "application/zip":
+            names = zipfile.ZipFile(io.BytesIO(content)).namelist()
+            print(f"      {part.get_filename()}: {', '.join(names)}")
 
 
 def _detail(record: DocumentRecord) -> str:

@@ -11,7 +11,7 @@ DEMO_CERT_PASSWORD = "demo-only"  # a throwaway self-signed certificate made for
 
 def prepare_gateway(stack: ExitStack, gateway: str, workdir: Path) -> dict[str, str]:
     if gateway == "dian":
-        return _dian(stack, workdir)
+        return {**_dian(stack, workdir), **_mail_sink(stack, workdir)}
     if gateway == "factus":
         return _factus(stack)
     return {}
@@ -67,4 +67,21 @@ def _factus(stack: ExitStack) -> dict[str, str]:
         "FACTUS__USERNAME": options.username,
         "FACTUS__PASSWORD": options.password,
         "FACTUS__NUMBERING_RANGE_ID": str(options.numbering_range_ids[0]),
+    }
+
+
+def _mail_sink(stack: ExitStack, workdir: Path) -> dict[str, str]:
+    """A local SMTP server that keeps the buyers' copies (`var/demo/mail/*.eml`)."""
+    from adapters.mail.sink import MailSink
+
+    folder = workdir / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    sink = MailSink(folder=folder).start()
+    stack.callback(sink.stop)
+    print(f"mail sink (SMTP) at {sink.host}:{sink.port}; messages kept in {folder}")
+    return {
+        "SMTP__HOST": sink.host,
+        "SMTP__PORT": str(sink.port),
+        "SMTP__SECURITY": "none",
+        "SMTP__FROM": "facturacion@example.co",
     }

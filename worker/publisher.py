@@ -10,6 +10,7 @@ from domain.ports import OrderKey
 
 TASK_PROCESS = "einvoice.process_order"
 TASK_RECONCILE = "einvoice.reconcile"
+TASK_DELIVER = "einvoice.deliver_copy"
 _NAMESPACE = uuid.UUID("6f1d8a52-3c55-4f43-9a53-2f8e0c5d7a10")
 
 
@@ -28,6 +29,24 @@ class CeleryPublisher:
             TASK_PROCESS,
             args=[str(key)],
             task_id=task_id_for(key),
+            queue=self._queue,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        )
+
+
+class DeliveryPublisher:
+    """Wakes a delivery worker for a document's copy (on the delivery queue)."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def publish(self, key: OrderKey) -> None:
+        self._app.send_task(
+            TASK_DELIVER,
+            args=[str(key)],
+            task_id=str(uuid.uuid5(_NAMESPACE, f"copy:{key}")),
             queue=self._queue,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},

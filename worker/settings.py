@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.documents import DocumentMode
@@ -175,6 +175,34 @@ class WorkerSettings(BaseModel):
     reconcile_batch: int = 500
 
 
+class SmtpSettings(BaseModel):
+    """The mail server the buyer's copy is sent through (SMTP__HOST, SMTP__FROM, ...).
+
+    `security`: `starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (a local
+    relay only)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    host: str = "localhost"
+    port: int = 587
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    from_address: str = Field(default="facturacion@example.co", alias="from")
+    timeout: float = 30.0
+
+
+class DeliverySettings(BaseModel):
+    """The buyer's copy: delivered on its own queue (`QUEUE` + `.delivery` unless named)."""
+
+    enabled: bool = True
+    queue: str | None = None
+    layout: Literal["ticket", "a4"] = "a4"  # the PDF in the e-mailed ZIP
+    lease_seconds: float = 120.0
+    backoff_base: float = 5.0
+    backoff_max: float = 1800.0
+
+
 class MetricsSettings(BaseModel):
     """Where `einvoice metrics` listens: loopback unless told otherwise (a container sets
     METRICS__ADDRESS=0.0.0.0 so its published port reaches it)."""
@@ -211,6 +239,8 @@ class Settings(BaseSettings):
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @model_validator(mode="after")
     def _nested_timeouts(self) -> Settings:
@@ -293,6 +323,21 @@ class Settings(BaseSettings):
         if self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return None
+
+    @property
+    def delivery_queue(self) -> str:
+        return self.delivery.queue or f"{self.queue}.delivery"
+
+    @property
+    def copy_channel(self) -> Literal["smtp", "factus"] | None:
+        """How an accepted document's copy reaches a buyer with an e-mail: our own SMTP
+        message (DIAN), Factus' own e-mail (Factus); none for the simulated gateway (it
+        keeps no signed document) or when deliveries are switched off."""
+        if not self.delivery.enabled:
+            return None
+        if self.gateway == "factus" and self.factus.send_email:
+            return None  # Factus e-mails the buyer when it validates the bill
+        return {"dian": "smtp", "factus": "factus"}.get(self.gateway)  # type: ignore[return-value]
 
     @property
     def needs_numbering(self) -> bool:

@@ -12,11 +12,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from adapters.db.store import utc_now
 from domain.ports import OrderKey
 from domain.usecases.process import Step
-from domain.usecases.reconcile import reconcile
+from domain.usecases.reconcile import Reconciled, reconcile
 from worker import bootstrap
 from worker.logs import bind_order
 from worker.outcomes import OrderFailed, order_failed
-from worker.publisher import TASK_PROCESS, TASK_RECONCILE
+from worker.publisher import TASK_DELIVER, TASK_PROCESS, TASK_RECONCILE
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ DB_RETRY_COUNTDOWN = 5.0
 # A worker that cannot build what a task needs (a gateway's setup failed) tries again this
 # many times, 1, 2, 4 s apart, before the order is left to the reconciler.
 SETUP_RETRIES = 3
+# A delivery due again within this many seconds is a task retry message; later ones are
+# left to the reconciler (long countdowns do not belong on Redis).
+QUICK_DELIVERY_RETRY = 60.0
 
 
 class WakeUp:
@@ -67,6 +70,18 @@ class OrderTask(Task):  # type: ignore[misc]
         log.warning("cannot set up the gateway for %s; retrying", key, exc_info=exc)
         again: Exception = self.retry(exc=exc, countdown=2.0**retries, throw=False)
         return again
+
+    def wake_delivery(self, key: OrderKey) -> None:
+        """The document's copy, if it has one, is due now: wake a delivery worker (best
+        effort: the delivery row is durable and the reconciler wakes it otherwise)."""
+        c = self.container()
+        if c.settings.copy_channel is None or c.delivery_publisher is None:
+            return
+        try:
+            if c.deliveries.mark_published(key):
+                c.delivery_publisher.publish(key)
+        except Exception:
+            log.warning("could not wake the delivery of %s", key, exc_info=True)
 
     def unexpected(self, key: OrderKey, exc: Exception, wake_up: WakeUp) -> Exception:
         """An error the use case did not map: it recorded the interruption and, when the order
@@ -120,6 +135,24 @@ def register(app: Celery) -> None:
         log.info("order %s: %s", key, outcome.step)
         if outcome.step is Step.FAILED:
             raise order_failed(key, outcome.reason)
+        if outcome.step is Step.SUCCEEDED:
+            self.wake_delivery(key)
+        return str(outcome.step)
+
+    @app.task(name=TASK_DELIVER, bind=True, base=OrderTask, acks_late=True)
+    def deliver_copy(self: OrderTask, order_key: str) -> str:
+        key = OrderKey.parse(order_key)
+        bind_order(str(key), self.request.id)
+        try:
+            outcome = self.container().deliver_copy(key)
+        except Exception as exc:
+            if _database_down(exc):
+                log.warning("database unavailable while delivering %s; retrying", key)
+                raise self.retry(exc=exc, countdown=DB_RETRY_COUNTDOWN) from exc
+            raise  # recorded as a retry on the trail; the reconciler wakes it when due
+        log.info("copy of %s: %s", key, outcome.step)
+        if outcome.retry_in is not None and outcome.retry_in <= QUICK_DELIVERY_RETRY:
+            self.retry(countdown=outcome.retry_in, throw=False)
         return str(outcome.step)
 
     # Every few seconds, mostly finding nothing: kept out of Flower's task list (no task
@@ -130,4 +163,14 @@ def register(app: Celery) -> None:
         assert c.publisher is not None
         w = c.settings.worker
         result = reconcile(c.store, c.publisher, utc_now, w.republish_after, w.reconcile_batch)
-        return {"published": result.published, "failed_to_publish": result.failed_to_publish}
+        copies = Reconciled(0, 0)
+        if c.delivery_publisher is not None:
+            copies = reconcile(
+                c.deliveries, c.delivery_publisher, utc_now, w.republish_after, w.reconcile_batch
+            )
+        return {
+            "published": result.published,
+            "failed_to_publish": result.failed_to_publish,
+            "copies_published": copies.published,
+            "copies_failed_to_publish": copies.failed_to_publish,
+        }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from adapters.dian.client import DianSoapClient
 from adapters.dian.document import DianDocumentFactory, DianSetup
 from adapters.dian.gateway import DianGateway
 from adapters.dian.signer import XadesSigner
+from domain.delivery import Courier
 from domain.documents import DocumentKind, SoftwareFamily
-from domain.ports import Gateway
+from domain.ports import Gateway, OrderKey
 from worker.settings import Settings
 
 
@@ -114,3 +116,38 @@ def build_factus_gateway(settings: Settings) -> Gateway:
         read_timeout=f.read_timeout,
     )
     return build(config, settings.effective_redis_url)
+
+
+def build_smtp_courier(
+    settings: Settings, files: Callable[[OrderKey], Mapping[str, bytes]]
+) -> Courier:
+    """SMTP__* and the issuer's certificate (the AttachedDocument is signed like the
+    document) → the courier of the buyer's copy."""
+    from adapters.mail.parcel import ParcelMaker
+    from adapters.mail.smtp import SmtpConfig, SmtpCourier
+    from adapters.representation.pdf import render_pdf
+
+    m = settings.smtp
+    config = SmtpConfig(
+        host=m.host,
+        port=m.port,
+        sender=m.from_address,
+        username=m.username,
+        password=m.password.get_secret_value(),
+        security=m.security,
+        timeout=m.timeout,
+    )
+    parcels = ParcelMaker(load_signer(settings), render_pdf, settings.delivery.layout)
+    return SmtpCourier(config, parcels, files)
+
+
+def build_factus_courier(
+    settings: Settings, references: Callable[[OrderKey], Mapping[str, str]]
+) -> Courier:
+    """Factus sends its own e-mail of a bill it validated (one request per delivery)."""
+    from adapters.factus.email import FactusCourier
+    from adapters.factus.gateway import FactusGateway
+
+    gateway = build_factus_gateway(settings)
+    assert isinstance(gateway, FactusGateway)
+    return FactusCourier(gateway.client, references)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -54,7 +55,14 @@ AUDIT_STATUSES = (
     "SUCCESS",
     "FAILED",
     "CONFLICTO",
+    # the buyer's copy (domain.delivery.DeliveryAudit)
+    "ENTREGA",
+    "ENTREGADO",
+    "ENTREGA_REINTENTO",
+    "ENTREGA_RECHAZADA",
 )
+DELIVERY_STATES = ("PENDIENTE", "ENVIANDO", "ENTREGADO", "RECHAZADO")
+DELIVERY_CHANNELS = ("smtp", "factus")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -266,3 +274,56 @@ class IntakeRefusalRow(Base):
     response_out: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     legacy_log_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DocumentFileRow(Base):
+    """A file the authority's answer gave a document, kept as received: the signed document
+    as sent (`document`) and DIAN's ApplicationResponse (`application_response`)."""
+
+    __tablename__ = "document_files"
+
+    document_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("documents.id"),
+        primary_key=True,
+    )
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DeliveryRow(Base):
+    """The buyer's copy of one document on its way (`domain.delivery`): one row per document,
+    written with its SUCCESS. `recipient` is the only place the buyer's address is kept; it
+    never reaches the audit trail or the logs. `round` counts operator resends."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+        CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel"),
+        Index(
+            "ix_deliveries_due_at_open",
+            "due_at",
+            postgresql_where=text("due_at IS NOT NULL"),
+            sqlite_where=text("due_at IS NOT NULL"),
+        ),
+    )
+
+    document_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("documents.id"),
+        primary_key=True,
+    )
+    order_key: Mapped[str] = mapped_column(String(160), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(12))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    round: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

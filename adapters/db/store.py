@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.db import notes, ranges
 from adapters.db.audit import SqlAuditLog
+from adapters.db.deliveries import record_copy
 from adapters.db.models import (
     CreditableLineRow,
     DocumentRow,
@@ -40,6 +41,7 @@ from adapters.db.models import (
     NumberingRangeRow,
     OrderRow,
 )
+from domain.delivery import CopyRequest
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError, InvalidOrder, NumberingError, OrderConflict, UnknownOrder
 from domain.issuer import NumberingRange
@@ -531,6 +533,8 @@ class SqlDocumentStore:
         references: dict[str, str],
         note: StepNote,
         reason: dict[str, Any] | None,
+        files: Mapping[str, bytes] | None = None,
+        delivery: CopyRequest | None = None,
     ) -> bool:
         now = self._clock()
         refs = {**claim.record.references, **references}
@@ -548,6 +552,8 @@ class SqlDocumentStore:
                 "finished_at": now,
             },
             note,
+            files,
+            delivery,
         )
 
     def defer(
@@ -579,7 +585,14 @@ class SqlDocumentStore:
             values["maybe_sent"] = maybe_sent
         return self._transition(claim, values, note)
 
-    def _transition(self, claim: Claim, values: dict[str, Any], note: StepNote) -> bool:
+    def _transition(
+        self,
+        claim: Claim,
+        values: dict[str, Any],
+        note: StepNote,
+        files: Mapping[str, bytes] | None = None,
+        delivery: CopyRequest | None = None,
+    ) -> bool:
         key = claim.record.key
         with self._engine.begin() as conn:
             changed = conn.execute(
@@ -606,6 +619,9 @@ class SqlDocumentStore:
             if changed is not None and state.is_final:
                 audit = notes.audit_writer(conn, claim.record.payload)
                 notes.after_final(conn, changed, state, values["updated_at"], audit)
+                if state is State.SUCCESS:
+                    now = values["updated_at"]
+                    record_copy(conn, changed.id, key, files or {}, delivery, now)
         return owned
 
     # -- reconciling and reading -----------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from domain.errors import GatewayMisconfigured, GatewayUnavailable
 from domain.ports import GatewayResult, Rule, Submission, Verdict
 
 MAX_APPLICATION_RESPONSE = 20_000
+APPLICATION_RESPONSE = "application_response"
 DUPLICATE_RULE = "90"
 _RULE = re.compile(
     r"^\s*Regla:\s*(?P<code>[^,]+?)\s*,\s*(?P<kind>[^:]+?)\s*:\s*(?P<text>.*)$", re.DOTALL
@@ -133,7 +135,10 @@ class DianGateway:
             return GatewayResult(Verdict.PENDING, {**base, "zip_key": upload.zip_key}, (), response)
         answer = client.send_bill_sync(invoice.zip_name, invoice.zip_bytes)
         references = {**base, "qr": invoice.qr_url}
-        return self._verdict(client, "SendBillSync", answer, references, on_submit=True)
+        result = self._verdict(client, "SendBillSync", answer, references, on_submit=True)
+        if result.verdict is Verdict.ACCEPTED:
+            return replace(result, files={**result.files, "document": invoice.xml})
+        return result
 
     def status(self, submission: Submission) -> GatewayResult:
         client = self.client_for(submission)
@@ -153,7 +158,19 @@ class DianGateway:
         references = {"cufe": cufe}
         if submission.number is not None:
             references["number"] = str(submission.number)
-        return self._verdict(client, "GetStatus", answer, references, on_submit=False)
+        result = self._verdict(client, "GetStatus", answer, references, on_submit=False)
+        return self._with_document(client, result)
+
+    @staticmethod
+    def _with_document(client: DianSoapClient, result: GatewayResult) -> GatewayResult:
+        """An accepted document found by asking: the signed XML as DIAN holds it (the one
+        this attempt would build is signed anew), for the buyer's copy."""
+        if result.verdict is not Verdict.ACCEPTED or "document" in result.files:
+            return result
+        held = client.get_xml_by_document_key(result.references["cufe"])
+        if held.code != "100" or not held.xml:
+            return result
+        return replace(result, files={**result.files, "document": held.xml})
 
     def _verdict(
         self,
@@ -168,7 +185,10 @@ class DianGateway:
         response = _summary(operation, answer)
         code = answer.status_code
         if code == "00":
-            return GatewayResult(Verdict.ACCEPTED, references, rules, response)
+            files = (
+                {APPLICATION_RESPONSE: answer.xml_base64_bytes} if answer.xml_base64_bytes else {}
+            )
+            return GatewayResult(Verdict.ACCEPTED, references, rules, response, files)
         if code == "89":
             text = " ".join(answer.error_messages) or answer.status_description
             if any(word in text for word in _MISCONFIGURED_89):
@@ -210,7 +230,10 @@ class DianGateway:
         if confirmed.status_code == "00" and stored.code == "100":
             notes = tuple(r for r in rules if r.code != DUPLICATE_RULE)
             notes += tuple(r for r in parse_rules(confirmed.error_messages) if not _is_rejection(r))
-            return GatewayResult(Verdict.ACCEPTED, references, notes, response)
+            files = {"document": stored.xml} if stored.xml else {}
+            if confirmed.xml_base64_bytes:
+                files[APPLICATION_RESPONSE] = confirmed.xml_base64_bytes
+            return GatewayResult(Verdict.ACCEPTED, references, notes, response, files)
         return self._not_ours(references, rules, response, held)
 
     def _not_ours(

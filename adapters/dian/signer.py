@@ -87,7 +87,11 @@ def _c14n(element: etree._Element) -> bytes:
 
 def _parser() -> etree.XMLParser:
     # One parser per call: lxml parsers must not be shared between threads.
-    return etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+    # CDATA kept as written (the AttachedDocument carries documents in CDATA sections);
+    # C14N reads it as the text it is, so digests do not depend on it.
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, remove_blank_text=False, strip_cdata=False
+    )
 
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -184,6 +184,12 @@ class FactusClient:
             owner=reference_code,
         )
 
+    def send_email(self, number: str, email: str) -> dict[str, Any]:
+        """`POST /v2/bills/{number}/send-email`: Factus e-mails its copy of the bill."""
+        return self._request(
+            "POST", f"/v2/bills/{quote(number, safe='')}/send-email", json={"email": email}
+        )
+
     def _download(self, number: str, kind: str, resource: str = "bills") -> DownloadedFile:
         path = f"/v2/{resource}/{quote(number, safe='')}/download-{kind}"
         data = _data(self._request("GET", path))

@@ -4,7 +4,9 @@
       └─ may an earlier attempt have reached the authority?
            yes ─▶ gateway.status ─▶ NOT_FOUND ─▶ gateway.submit
            no ──────────────────────────────────▶ gateway.submit
-    ACCEPTED ─▶ SUCCESS           REJECTED ─▶ FAILED (rule codes)       InvalidOrder ─▶ FAILED
+    ACCEPTED ─▶ SUCCESS (+ the authority's files and, for a buyer with an e-mail, the
+                copy's delivery, in the same transaction: see domain.delivery)
+    REJECTED ─▶ FAILED (rule codes)       InvalidOrder ─▶ FAILED
     PENDING / OutcomeUnknown ─▶ EN_ESPERA: ask again later, never resend blindly
     GatewayUnavailable ─▶ PENDIENTE with backoff when the authority surely lacks the document
                           (FAILED once too old), EN_ESPERA when it may have it (never FAILED)
@@ -31,6 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from domain.delivery import Channel, CopyRequest, copy_request
 from domain.documents import Register
 from domain.errors import (
     GatewayBusy,
@@ -121,14 +124,17 @@ class ProcessOrder:
         policy: RetryPolicy,
         clock: Callable[[], datetime],
         registers: Mapping[str, Register] | None = None,
+        copies: Channel | None = None,
     ) -> None:
         """`registers`: the tills by code, with their default cashier (POS documents describe
-        the till that sold them)."""
+        the till that sold them). `copies`: the channel an accepted document's copy goes by
+        to a buyer with an e-mail (None: no copies are delivered)."""
         self._store = store
         self._gateway = gateway
         self._policy = policy
         self._clock = clock
         self._registers = registers or {}
+        self._copies = copies
 
     def __call__(self, key: OrderKey, quick_retry: QuickRetry | None = None) -> Processed:
         """`quick_retry(delay)` may send a wake-up for a short wait (a task retry) and says
@@ -198,7 +204,10 @@ class ProcessOrder:
         if result.verdict is Verdict.ACCEPTED:
             warnings = [r.as_dict() for r in result.rules]
             kept: dict[str, Any] | None = {"warnings": warnings} if warnings else None
-            return self._final(attempt, State.SUCCESS, result.references, kept, summary)
+            copy = copy_request(self._copies, attempt.claim.record.payload)
+            return self._final(
+                attempt, State.SUCCESS, result.references, kept, summary, result.files, copy
+            )
         if result.verdict is Verdict.REJECTED:
             rules: dict[str, Any] = {
                 "error": "rejected",
@@ -277,10 +286,12 @@ class ProcessOrder:
         references: dict[str, str],
         reason: dict[str, Any] | None,
         response: dict[str, Any] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        copy: CopyRequest | None = None,
     ) -> Processed:
         status = "SUCCESS" if state is State.SUCCESS else "FAILED"
         note = StepNote(status, response if response is not None else dict(reason or {}))
-        self._store.finish(attempt.claim, state, references, note, reason)
+        self._store.finish(attempt.claim, state, references, note, reason, files, copy)
         if state is State.SUCCESS:
             return Processed(Step.SUCCEEDED)
         return Processed(Step.FAILED, reason=reason)

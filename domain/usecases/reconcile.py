@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from domain.ports import Publisher
-from domain.store import DocumentStore
+from domain.ports import OrderKey, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,18 @@ class Reconciled:
     failed_to_publish: int
 
 
+class DueWork(Protocol):
+    """What the reconciler reads: documents (`DocumentStore`) or deliveries."""
+
+    def due_for_publish(self, now: datetime, republish_after: float, limit: int) -> list[OrderKey]:
+        """Keys due with no wake-up on its way, marked as published now."""
+        ...
+
+    def mark_unpublished(self, key: OrderKey) -> None: ...
+
+
 def reconcile(
-    store: DocumentStore,
+    store: DueWork,
     publisher: Publisher,
     clock: Callable[[], datetime],
     republish_after: float,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.delivery import CopyRequest
 from domain.documents import DocumentPlan
 from domain.errors import FieldError, OrderConflict
 from domain.order import Order
@@ -49,6 +51,8 @@ class FakeStore:
         self.audit: list[tuple[str | None, str, dict[str, Any] | None]] = []
         self.refused: list[tuple[str | None, str, dict[str, Any] | None]] = []
         self.next_number = 1
+        self.files: dict[OrderKey, dict[str, bytes]] = {}
+        self.copies: dict[OrderKey, CopyRequest] = {}
 
     def accept(self, key: OrderKey, order: Order, gateway: str, plan: DocumentPlan) -> Acceptance:
         if key in self.rows:
@@ -131,7 +135,13 @@ class FakeStore:
         references: dict[str, str],
         note: StepNote,
         reason: dict[str, Any] | None,
+        files: Mapping[str, bytes] | None = None,
+        delivery: CopyRequest | None = None,
     ) -> bool:
+        if state is State.SUCCESS:
+            self.files[claim.record.key] = dict(files or {})
+            if delivery is not None:
+                self.copies[claim.record.key] = delivery
         refs = {**claim.record.references, **references}
         return self._transition(
             claim, note, state=state, due_at=None, references=refs, reason=reason

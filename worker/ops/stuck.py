@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
+from adapters.db.deliveries import SqlDeliveryStore
+from domain.delivery import Delivery
 from worker.ops import periods, queries
 from worker.ops.database import engine_for
 from worker.ops.listing import SubParsers
@@ -36,8 +38,10 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     threshold = timedelta(seconds=args.older_than)
-    with engine_for(Settings()) as engine, engine.connect() as conn:
-        orders = queries.open_orders_accepted_before(conn, now - threshold, args.limit)
+    with engine_for(Settings()) as engine:
+        with engine.connect() as conn:
+            orders = queries.open_orders_accepted_before(conn, now - threshold, args.limit)
+        copies = SqlDeliveryStore(engine, lambda: now).undelivered(now - threshold, args.limit)
     if args.json:
         print_json(
             [
@@ -48,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
                 }
                 for o in orders
             ]
+            + [_copy_row(c, now) for c in copies]
         )
-        return 1 if orders else 0
+        return 1 if orders or copies else 0
+    _print_copies(copies, now)
     if not orders:
         print(f"no order has been open for more than {duration(threshold.total_seconds())}")
-        return 0
+        return 1 if copies else 0
     print(
         render_table(
             ["ORDER", "STATE", "AGE", "TRIES", "WHY"],
@@ -72,3 +78,49 @@ def run(args: argparse.Namespace) -> int:
     more = " (limit reached: use --limit for more)" if len(orders) == args.limit else ""
     print(f"\n{len(orders)} orders open for more than {duration(threshold.total_seconds())}{more}")
     return 1
+
+
+def _why_undelivered(copy: Delivery, now: datetime) -> str:
+    reason = copy.reason or {}
+    said = str(reason.get("detail") or reason.get("error") or "")
+    if copy.state.value == "RECHAZADO":
+        return f"refused: {said} (einvoice resend ORDER --to ADDRESS)"
+    if copy.due_at is not None and copy.due_at > now:
+        waiting = f"next try in {duration((copy.due_at - now).total_seconds())}"
+        return f"{said}; {waiting}" if said else waiting
+    return said or "due now"
+
+
+def _copy_row(copy: Delivery, now: datetime) -> dict[str, object]:
+    return {
+        "order_key": str(copy.key),
+        "delivery_state": copy.state.value,
+        "channel": copy.channel.value,
+        "round": copy.round,
+        "attempts": copy.attempts,
+        "age_seconds": round((now - copy.created_at).total_seconds()),
+        "why": _why_undelivered(copy, now),
+    }
+
+
+def _print_copies(copies: list[Delivery], now: datetime) -> None:
+    """Buyers' copies not delivered: apart from issuing (their documents are SUCCESS)."""
+    if not copies:
+        return
+    print(
+        render_table(
+            ["COPY OF", "DELIVERY", "AGE", "TRIES", "WHY"],
+            [
+                [
+                    str(c.key),
+                    c.state.value,
+                    duration((now - c.created_at).total_seconds()),
+                    c.attempts,
+                    _why_undelivered(c, now),
+                ]
+                for c in copies
+            ],
+            max_width=100,
+        )
+    )
+    print(f"\n{len(copies)} buyers' copies not delivered (their documents are issued)\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -194,42 +193,6 @@ def _fault(code_value: str, reason: str) -> bytes:
     text.set("{http://www.w3.org/XML/1998/namespace}lang", "en-US")
     text.text = reason
     return to_bytes(root)
-
-
-def application_response(cufe: str, number: str, supplier_nit: str) -> bytes:
-    """A small ApplicationResponse (code 02, document validated) for an accepted invoice."""
-    ar = "urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2"
-    cbc = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-    cac = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-    now = datetime.now(UTC).astimezone()
-    root = etree.Element(f"{{{ar}}}ApplicationResponse", nsmap={None: ar, "cbc": cbc, "cac": cac})  # type: ignore[dict-item]
-    for tag, text in (
-        ("UBLVersionID", "UBL 2.1"),
-        ("CustomizationID", "1"),
-        ("ProfileID", "DIAN 2.1"),
-        ("ProfileExecutionID", "2"),
-        ("ID", uuid.uuid4().hex[:12]),
-        ("UUID", uuid.uuid4().hex),
-        ("IssueDate", now.strftime("%Y-%m-%d")),
-        ("IssueTime", now.strftime("%H:%M:%S%z")),
-    ):
-        etree.SubElement(root, f"{{{cbc}}}{tag}").text = text
-    sender = etree.SubElement(
-        etree.SubElement(root, f"{{{cac}}}SenderParty"), f"{{{cac}}}PartyTaxScheme"
-    )
-    etree.SubElement(sender, f"{{{cbc}}}CompanyID").text = "800197268"
-    receiver = etree.SubElement(
-        etree.SubElement(root, f"{{{cac}}}ReceiverParty"), f"{{{cac}}}PartyTaxScheme"
-    )
-    etree.SubElement(receiver, f"{{{cbc}}}CompanyID").text = supplier_nit
-    document_response = etree.SubElement(root, f"{{{cac}}}DocumentResponse")
-    line = etree.SubElement(document_response, f"{{{cac}}}Response")
-    etree.SubElement(line, f"{{{cbc}}}ResponseCode").text = "02"
-    etree.SubElement(line, f"{{{cbc}}}Description").text = "Documento validado por la DIAN"
-    reference = etree.SubElement(document_response, f"{{{cac}}}DocumentReference")
-    etree.SubElement(reference, f"{{{cbc}}}ID").text = number
-    etree.SubElement(reference, f"{{{cbc}}}UUID", schemeName="CUFE-SHA384").text = cufe
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
 def to_bytes(root: etree._Element) -> bytes:

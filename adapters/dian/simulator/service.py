@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from adapters.dian.simulator import checks, equivalent, notes, responses
+from adapters.dian.simulator.application_response import signed_application_response
 from adapters.dian.simulator.responses import DianAnswer
 from adapters.dian.simulator.state import Batch, State, Stored
 from adapters.dian.wssecurity import SecurityError, safe_parser, verify_envelope
@@ -317,9 +318,7 @@ class DianService:
             f"{label} {document.number}, ha sido {done}.",
             True,
             notifications,
-            xml_base64_bytes=responses.application_response(
-                document.cufe, document.number, document.supplier_nit
-            ),
+            xml_base64_bytes=signed_application_response(document, notifications),
             xml_document_key=document.cufe,
             xml_file_name=document.xml_name,
         )

@@ -148,6 +148,7 @@ class FactusSimulator:
             "validate_requests": Counter(),
             "deleted": Counter(),
             "by_kind": Counter(),  # requests that got past auth and the rate limit
+            "emails_sent": Counter(),
         }
         from adapters.factus.simulator.notes import NoteDesk  # it builds on this module
 
@@ -244,6 +245,13 @@ class FactusSimulator:
             return (
                 self._download(unquote(match[1]), match[2])
                 if method == "GET"
+                else _method_not_allowed()
+            )
+        match = re.fullmatch(r"/v2/bills/([^/]+)/send-email", path)
+        if match:
+            return (
+                self._send_email(unquote(match[1]), raw)
+                if method == "POST"
                 else _method_not_allowed()
             )
         match = re.fullmatch(r"/v2/bills/([^/]+)", path)
@@ -502,6 +510,29 @@ class FactusSimulator:
         return Reply(
             200, {"status": "OK", "message": "Solicitud exitosa", "data": self._full(bill)}
         )
+
+    def _send_email(self, number: str, raw: bytes) -> Reply:
+        """`POST /v2/bills/{number}/send-email` `{email}`: Factus e-mails its copy."""
+        bill = self._find_number(number)
+        if bill is None:
+            return Reply(
+                404, {"status": "Not Found", "message": f"Documento {number} no encontrado"}
+            )
+        try:
+            email = json.loads(raw or b"{}").get("email")
+        except (ValueError, AttributeError):
+            email = None
+        if not isinstance(email, str) or "@" not in email or "." not in email.rpartition("@")[2]:
+            return Reply(
+                422,
+                {
+                    "status": "Validation error",
+                    "message": "Los datos proporcionados no son válidos.",
+                    "data": {"errors": {"email": ["El campo email debe ser un correo válido."]}},
+                },
+            )
+        self.stats["emails_sent"][number] += 1
+        return Reply(200, {"status": "OK", "message": "Correo enviado con éxito"})
 
     def _download(self, number: str, kind: str) -> Reply:
         bill = self._find_number(number)
