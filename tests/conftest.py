@@ -67,7 +67,7 @@ def clean_db(engine: Engine) -> Engine:
         conn.execute(
             text(
                 "TRUNCATE creditable_lines, documents, orders, numbering_ranges, invoice_log, "
-                "intake_refusals "
+                "intake_refusals, audit_checkpoints "
                 "RESTART IDENTITY"
             )
         )

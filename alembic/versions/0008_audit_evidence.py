@@ -260,8 +260,10 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS documents_match_trail()")
         op.execute("DROP FUNCTION IF EXISTS invoice_log_append()")
         op.execute("DROP FUNCTION IF EXISTS invoice_log_story_status(text)")
-        op.execute("DROP FUNCTION IF EXISTS invoice_log_digest(text, bigint, text, text, jsonb, "
-                   "jsonb, timestamptz)")
+        op.execute(
+            "DROP FUNCTION IF EXISTS invoice_log_digest(text, bigint, text, text, jsonb, "
+            "jsonb, timestamptz)"
+        )
     op.drop_table("audit_checkpoints")
     with op.batch_alter_table("invoice_log") as batch:
         batch.drop_constraint(op.f("ck_invoice_log_status"), type_="check")

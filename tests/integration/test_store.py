@@ -157,9 +157,9 @@ def test_a_lost_claim_cannot_overwrite_the_new_owner(engine: Engine, clean_db: E
     assert record is not None and record.state is State.SUCCESS and record.references["cufe"] == "c"
     timeline = store.timeline(key())
     statuses = [e.status for e in timeline]
-    assert statuses == ["RECIBIDO", "PROCESANDO", "PROCESANDO", "TARDIO", "SUCCESS"] + [
-        "TARDIO"
-    ] * 2
+    assert (
+        statuses == ["RECIBIDO", "PROCESANDO", "PROCESANDO", "TARDIO", "SUCCESS"] + ["TARDIO"] * 2
+    )
     late = [e.response_out for e in timeline if e.status == "TARDIO"]
     assert [r["reported"] for r in late if r] == ["SUCCESS", "EN_ESPERA", "FAILED"]
     assert all(r and r["claim_lost"] is True and r["attempt"] == 1 for r in late)
