@@ -205,6 +205,7 @@ SQLITE_APPEND_ONLY = [
 ]
 
 GRANTS = f"""
+REVOKE EXECUTE ON FUNCTION audit_checkpoint() FROM PUBLIC;
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN

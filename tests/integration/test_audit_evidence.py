@@ -16,9 +16,10 @@ from domain.documents import DocumentKind, DocumentPlan
 from domain.order import parse_order
 from domain.ports import OrderKey
 from domain.store import State, StepNote
-from tests.conftest import APP_ROLE
+from tests.conftest import APP_ROLE, create_database, drop_database
 from tests.factories import order
 from worker.cli import main
+from worker.migrations import upgrade
 
 ISSUER = "900123456"
 UNNUMBERED = DocumentPlan(DocumentKind.INVOICE, "1", numbered=False)
@@ -260,3 +261,34 @@ def test_the_commands_verify_and_checkpoint(
     with pytest.raises(SystemExit):
         main(["audit", "verify", "--since", "yesterday"])
     assert "--since: 'yesterday' is not an ISO-8601" in capsys.readouterr().err
+
+
+def test_migrate_grants_the_services_role_whenever_it_came_to_exist(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role created after the migrations ran (so none of them granted it anything) gets its
+    rights from the next `migrate`."""
+    url = create_database("einvoice_grants")
+    try:
+        upgrade(url)
+        owner = create_engine(url)
+        with owner.begin() as conn:
+            conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}"))
+            conn.execute(text(f"REVOKE ALL ON FUNCTION audit_checkpoint() FROM {APP_ROLE}"))
+        app = create_engine(url.replace("postgres@", f"{APP_ROLE}@", 1))
+        with pytest.raises(DBAPIError, match="permission denied"), app.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM documents"))
+        monkeypatch.setenv("DATABASE_URL", url)
+        assert main(["migrate"]) == 0
+        assert f"role {APP_ROLE}: rights granted" in capsys.readouterr().out
+        store = SqlDocumentStore(app)
+        store.accept(key(1), parse_order(order("POS-1")), "simulated", UNNUMBERED)
+        assert store.claim(key(1), 60) is not None
+        with app.begin() as conn:
+            conn.execute(text("SELECT * FROM audit_checkpoint()"))
+        with pytest.raises(DBAPIError), app.begin() as conn:
+            conn.execute(text("DELETE FROM invoice_log"))
+        app.dispose()
+        owner.dispose()
+    finally:
+        drop_database(url)
