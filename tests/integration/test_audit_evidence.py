@@ -16,7 +16,7 @@ from domain.documents import DocumentKind, DocumentPlan
 from domain.order import parse_order
 from domain.ports import OrderKey
 from domain.store import State, StepNote
-from tests.conftest import APP_ROLE, create_database, drop_database
+from tests.conftest import ADMIN_URL, APP_ROLE, create_database, drop_database
 from tests.factories import order
 from worker.cli import main
 from worker.migrations import upgrade
@@ -292,3 +292,34 @@ def test_migrate_grants_the_services_role_whenever_it_came_to_exist(
         owner.dispose()
     finally:
         drop_database(url)
+
+
+def test_an_owner_that_is_no_superuser_migrates_and_cannot_rewrite_the_trail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker-compose's owner: it owns the database and runs the migrations, and it may not
+    switch the triggers off for its session as a superuser can."""
+    url = create_database("einvoice_owner")
+    name = url.rsplit("/", 1)[1]
+    role = f"owner_{name[-10:]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f'ALTER DATABASE "{name}" OWNER TO {role}'))
+        conn.execute(text(f"ALTER SCHEMA public OWNER TO {role}"))
+    owner_url = url.replace("postgres@", f"{role}@", 1)
+    try:
+        monkeypatch.setenv("DATABASE_URL", owner_url)
+        assert main(["migrate"]) == 0
+        owner = create_engine(owner_url)
+        issue(SqlDocumentStore(owner), 1)
+        with pytest.raises(DBAPIError, match="permission denied"), owner.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        owner.dispose()
+    finally:
+        admin.dispose()
+        drop_database(url)
+        cluster = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with cluster.connect() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        cluster.dispose()
