@@ -258,9 +258,10 @@ def test_the_commands_verify_and_checkpoint(
     assert f"ROW {final}: row {final} (SUCCESS of {k})" in out
     assert "CHECKPOINT 1: rows 1..3 no longer fold" not in out  # the row's hash is unchanged
     assert "1 findings" in out
-    with pytest.raises(SystemExit):
-        main(["audit", "verify", "--since", "yesterday"])
-    assert "--since: 'yesterday' is not an ISO-8601" in capsys.readouterr().err
+    assert main(["audit", "verify", "--since", "1h", "--json"]) == 1
+    assert [f["ref"] for f in json.loads(capsys.readouterr().out)["findings"]] == [str(final)]
+    assert main(["audit", "verify", "--since", "yesterday"]) == 2
+    assert "--since: expected a date" in capsys.readouterr().err
 
 
 def test_migrate_grants_the_services_role_whenever_it_came_to_exist(

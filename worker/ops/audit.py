@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.db.evidence import take_checkpoint, verify
+from worker.cli_exits import UsageError
+from worker.ops import periods
 from worker.ops.database import engine_for
 from worker.settings import Settings
 
@@ -31,10 +33,8 @@ def add_parser(sub: Any) -> None:
     v = commands.add_parser("verify", help="recompute the trail's hash chains and report")
     v.add_argument(
         "--since",
-        type=_moment,
-        metavar="ISO-8601",
-        help="rows and documents from this moment on (default: all); times without an "
-        "offset are UTC",
+        help="rows and documents from this moment on: a duration back from now (30m, 2h, 7d) "
+        "or a date/time in Colombian time (2026-11-01, 2026-11-01T08:00); default: all",
     )
     v.add_argument("--head", metavar="HASH", help="a head hash kept from `audit checkpoint`")
     v.add_argument("--json", action="store_true")
@@ -42,16 +42,6 @@ def add_parser(sub: Any) -> None:
     c = commands.add_parser("checkpoint", help="seal the trail up to now; print the head hash")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_checkpoint)
-
-
-def _moment(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--since: {value!r} is not an ISO-8601 date or time (2026-12-01T00:00:00-05:00)"
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _postgresql(settings: Settings) -> bool:
@@ -63,8 +53,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not _postgresql(settings):
         print("audit verify: the trail's hash chains are kept by PostgreSQL only")
         return 2
+    try:
+        since = periods.since(args.since, datetime.now(UTC)) if args.since else None
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"--since: {exc}") from None
     with engine_for(settings) as engine:
-        result = verify(engine, args.since, args.head)
+        result = verify(engine, since, args.head)
     if args.json:
         print(json.dumps(asdict(result), ensure_ascii=False))
     else:
