@@ -67,8 +67,7 @@ def clean_db(engine: Engine) -> Engine:
         conn.execute(
             text(
                 "TRUNCATE deliveries, document_files, creditable_lines, documents, orders, "
-                "numbering_ranges, invoice_log, "
-                "intake_refusals "
+                "numbering_ranges, invoice_log, intake_refusals, audit_checkpoints "
                 "RESTART IDENTITY"
             )
         )

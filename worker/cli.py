@@ -59,6 +59,7 @@ def read_orders(stream: TextIO) -> Iterator[Any]:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from adapters.db.engine import make_engine
+    from adapters.db.grants import APP_ROLE, grant_app_role
     from worker.bootstrap import sync_configured_ranges
     from worker.migrations import upgrade
 
@@ -66,10 +67,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url, pool_size=1)
     try:
+        granted = grant_app_role(engine)
         synced = sync_configured_ranges(settings, engine)
     finally:
         engine.dispose()
     print("database migrated to head")
+    if engine.dialect.name == "postgresql":
+        print(
+            f"role {APP_ROLE}: rights granted"
+            if granted
+            else f"role {APP_ROLE} does not exist: create it, then migrate again to grant it"
+        )
     for numbering in synced:
         print(f"numbering range from the settings: {numbering.kind.word} {numbering.prefix}")
     return 0

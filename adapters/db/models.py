@@ -60,6 +60,7 @@ AUDIT_STATUSES = (
     "ENTREGADO",
     "ENTREGA_REINTENTO",
     "ENTREGA_RECHAZADA",
+    "TARDIO",
 )
 DELIVERY_STATES = ("PENDIENTE", "ENVIANDO", "ENTREGADO", "RECHAZADO")
 DELIVERY_CHANNELS = ("smtp", "factus")
@@ -248,6 +249,23 @@ class InvoiceLogRow(Base):
     order_key: Mapped[str | None] = mapped_column(String(160))
     payload_in: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     response_out: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # SHA-256 chained to the previous row of the document, written by the database's insert
+    # trigger (PostgreSQL only; see migration 0008)
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpointRow(Base):
+    """A link of the global chain over every audit row's hash, up to `upto_id`. Append-only;
+    written only by the database function `audit_checkpoint()`."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upto_id: Mapped[int] = mapped_column(BigInteger)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

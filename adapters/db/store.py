@@ -64,6 +64,8 @@ from domain.store import (
 log = logging.getLogger(__name__)
 BOGOTA_OFFSET = timedelta(hours=-5)
 OPEN_STATES = (State.PENDIENTE, State.EN_ESPERA, State.PROCESANDO)
+# The audit status of a step written by a worker whose claim had been lost (lease expired).
+LATE = "TARDIO"
 
 
 def utc_now() -> datetime:
@@ -610,10 +612,13 @@ class SqlDocumentStore:
             owned = changed is not None
             response = dict(note.response)
             response["attempt"] = claim.attempt
+            status = note.status
             if not owned:
-                response["claim_lost"] = True
+                # Another worker holds or ended the document: what this one learned is kept,
+                # as a late report that never reads as the document's outcome.
+                status, response = LATE, {"reported": note.status, "claim_lost": True, **response}
             SqlAuditLog(conn).save_log(
-                note.status, {"order_key": str(key), "order": claim.record.payload}, response
+                status, {"order_key": str(key), "order": claim.record.payload}, response
             )
             state = State(values["state"])
             if changed is not None and state.is_final:

@@ -7,7 +7,7 @@
   ENTREGA_RECHAZADA (on SQLite the table is rebuilt, so its append-only triggers are made
   again).
 
-Revision ID: 0007_deliveries
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-04
 """
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision = "0007_deliveries"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

@@ -151,6 +151,13 @@ def test_downgrade_refuses_while_pos_documents_exist(old_database: str) -> None:
                     "FROM orders"
                 )
             )
+            conn.execute(  # a document's story starts on its trail, checked at commit
+                text(
+                    "INSERT INTO invoice_log (status, order_key, payload_in) "
+                    "VALUES ('RECIBIDO', :key, '{}')"
+                ),
+                {"key": f"{ISSUER}:T"},
+            )
         with pytest.raises(RuntimeError, match="POS equivalent documents"):
             command.downgrade(config, "0004")
     finally:

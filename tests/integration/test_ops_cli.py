@@ -34,7 +34,7 @@ ops_env = fx.ops_env
 queue_name = fx.queue_name
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["list", "stuck", "retry", "stats", "export", "metrics", "health", "flower"]
+COMMANDS = ["list", "stuck", "retry", "stats", "export", "metrics", "health", "flower", "audit"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -148,11 +148,21 @@ def test_a_lost_claim_cannot_overwrite_the_new_owner(engine: Engine, clean_db: E
     assert fresh is not None and fresh.was_maybe_sent  # the first may have sent: ask first
     assert not store.finish(stale, State.SUCCESS, {}, StepNote("SUCCESS"), None)
     assert store.finish(fresh, State.SUCCESS, {"cufe": "c"}, StepNote("SUCCESS"), None)
+    # the stale worker wakes again after the document ended: neither a second final row nor
+    # an open row after it, only late reports
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert not store.defer(stale, State.EN_ESPERA, later, {}, StepNote("EN_ESPERA"), None)
+    assert not store.finish(stale, State.FAILED, {}, StepNote("FAILED"), None)
     record = store.get(key())
     assert record is not None and record.state is State.SUCCESS and record.references["cufe"] == "c"
-    statuses = [e.status for e in store.timeline(key())]
-    assert statuses == ["RECIBIDO", "PROCESANDO", "PROCESANDO", "SUCCESS", "SUCCESS"]
-    assert store.timeline(key())[3].response_out["claim_lost"] is True  # type: ignore[index]
+    timeline = store.timeline(key())
+    statuses = [e.status for e in timeline]
+    assert (
+        statuses == ["RECIBIDO", "PROCESANDO", "PROCESANDO", "TARDIO", "SUCCESS"] + ["TARDIO"] * 2
+    )
+    late = [e.response_out for e in timeline if e.status == "TARDIO"]
+    assert [r["reported"] for r in late if r] == ["SUCCESS", "EN_ESPERA", "FAILED"]
+    assert all(r and r["claim_lost"] is True and r["attempt"] == 1 for r in late)
 
 
 def test_two_reconcilers_get_disjoint_orders(store: SqlDocumentStore, clean_db: Engine) -> None:
@@ -257,17 +267,21 @@ def test_the_application_role_can_only_append_to_the_audit_trail(
     try:
         with app.begin() as conn:  # what the worker does: read, append, move orders along
             conn.execute(text("SELECT count(*) FROM invoice_log")).scalar_one()
+            conn.execute(text("UPDATE documents SET state = 'PROCESANDO'"))
             conn.execute(
                 text(
                     "INSERT INTO invoice_log (status, order_key, payload_in) "
-                    "VALUES ('EN_ESPERA', 'k', '{}')"
-                )
+                    "VALUES ('PROCESANDO', :key, '{}')"
+                ),
+                {"key": str(key())},
             )
-            conn.execute(text("UPDATE documents SET attempts = attempts"))
         for statement in (
             "UPDATE invoice_log SET status = 'SUCCESS'",
             "DELETE FROM invoice_log",
             "TRUNCATE invoice_log",
+            "ALTER TABLE invoice_log DISABLE TRIGGER USER",
+            "ALTER TABLE invoice_log DISABLE TRIGGER invoice_log_append",
+            "ALTER TABLE documents DISABLE TRIGGER documents_match_trail",
         ):
             with pytest.raises(DBAPIError), app.begin() as conn:
                 conn.execute(text(statement))

@@ -28,6 +28,7 @@ APP_SERVICES = {"migrate", "worker", "beat", "flower", "api", "metrics"}
 ONE_SHOT = {"migrate"}
 REQUIRED = {
     "POSTGRES_PASSWORD",
+    "OWNER_DB_PASSWORD",
     "APP_DB_PASSWORD",
     "REDIS_PASSWORD",
     "FLOWER_BASIC_AUTH",
@@ -214,20 +215,24 @@ def test_required_settings_have_no_defaults(compose: Compose) -> None:
         assert re.fullmatch(r"\$\{GATEWAY:\?.+\}", service["environment"]["GATEWAY"]), name
 
 
-def test_only_the_migration_connects_as_the_owner(compose: Compose) -> None:
-    owner = services(compose)["postgres"]["environment"]["POSTGRES_USER"]  # a superuser
+def test_only_the_migration_connects_as_the_owner_and_neither_is_a_superuser(
+    compose: Compose,
+) -> None:
+    bootstrap = services(compose)["postgres"]["environment"]["POSTGRES_USER"]  # a superuser
     users = {
         name: url_parts(service["environment"]["DATABASE_URL"])[0]
         for name, service in app_services(compose).items()
     }
-    assert users.pop("migrate") == owner
+    owner = users.pop("migrate")
     app_role = users["worker"]
-    assert app_role != owner and set(users.values()) == {app_role}
+    assert len({bootstrap, owner, app_role}) == 3 and set(users.values()) == {app_role}
     scripts = "\n".join(p.read_text() for p in sorted((ROOT / "docker" / "initdb").glob("*.sh")))
-    created = re.search(rf"CREATE ROLE {app_role}\b([^;]*);", scripts)
-    assert created, f"docker/initdb does not create {app_role}"
-    powers = created.group(1).upper()
-    assert "LOGIN" in powers and not any(power in powers for power in ROLE_POWERS)
+    for role in (owner, app_role):
+        created = re.search(rf"CREATE ROLE {role}\b([^;]*);", scripts)
+        assert created, f"docker/initdb does not create {role}"
+        powers = created.group(1).upper()
+        assert "LOGIN" in powers and not any(power in powers for power in ROLE_POWERS)
+    assert re.search(rf"ALTER DATABASE \S+ OWNER TO {owner};", scripts)
 
 
 def docker_compose() -> list[str] | None:
