@@ -21,6 +21,7 @@ from celery.signals import (
 from worker import bootstrap
 from worker.logs import configure_logging
 from worker.publisher import TASK_PROCESS, TASK_RECONCILE
+from worker.redis_transport import TRANSPORT as REDIS_TRANSPORT
 from worker.settings import VAR_DIR, Settings
 
 EX_CONFIG = 78  # sysexits: configuration error
@@ -41,6 +42,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         )
     config: dict[str, Any] = {
         "broker_url": settings.broker_url,
+        # kombu's Redis transport, with a channel that survives its connection (see the module)
+        "broker_transport": REDIS_TRANSPORT if settings.broker_url.startswith("redis://") else None,
         "broker_transport_options": transport,
         "visibility_timeout": w.visibility_timeout,
         "broker_connection_retry_on_startup": True,
