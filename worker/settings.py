@@ -170,6 +170,9 @@ class WorkerSettings(BaseModel):
     reconcile_interval: float = 15.0
     republish_after: float = 120.0
     reconcile_batch: int = 500
+    # RabbitMQ quorum queues: deliveries of one message before the broker drops it (a message
+    # that keeps killing its worker); the order stays due in the database and is published again
+    delivery_limit: int = 20
 
 
 class MetricsSettings(BaseModel):
@@ -187,7 +190,8 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{VAR_DIR}/einvoice.sqlite"
     broker_url: str = f"sqla+sqlite:///{VAR_DIR}/broker.sqlite"
-    redis_url: str | None = None  # token cache, rate limit, beat lock; defaults to a redis broker
+    # Factus token cache and rate limit, beat lock on a Redis broker; defaults to a redis broker
+    redis_url: str | None = None
     gateway: Literal["simulated", "dian", "factus"] = "simulated"
     queue: str = "einvoice"
     log_level: str = "INFO"
