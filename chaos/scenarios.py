@@ -19,6 +19,7 @@ from typing import Any
 
 from chaos.authorities import SECRETS, Dian, Factus, Simulated
 from chaos.harness import Deployment, Row, until
+from chaos.rabbitmq import RabbitServer
 from chaos.services import PgCluster
 from tests.factories import line, order
 
@@ -50,7 +51,7 @@ def make_orders(prefix: str, n: int, rng: random.Random) -> list[dict[str, Any]]
 
 
 def _deploy(
-    ctx: Context, name: str, authority: str = "simulated", **env: str
+    ctx: Context, name: str, authority: str = "simulated", broker: str = "redis", **env: str
 ) -> tuple[Deployment, Any]:
     workdir = ctx.workdir / name
     workdir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,8 @@ def _deploy(
         "FACTUS__CLIENT_SECRET": SECRETS["factus_client_secret"],
     }
     env = {**secrets, **env}
-    d = Deployment(name, ctx.cluster, workdir, redis_server=redis_server, **env)
+    rabbit = RabbitServer(workdir) if broker == "rabbitmq" else None
+    d = Deployment(name, ctx.cluster, workdir, redis_server=redis_server, rabbit=rabbit, **env)
     return d, auth
 
 
@@ -119,9 +121,10 @@ def _run(
     body: Callable[[Deployment, Any, list[str]], float],
     authority: str = "simulated",
     expect_failed: int = 0,
+    broker: str = "redis",
     **env: str,
 ) -> Row:
-    d, auth = _deploy(ctx, name, authority, **env)
+    d, auth = _deploy(ctx, name, authority, broker, **env)
     notes: list[str] = []
     try:
         started = body(d, auth, notes)
@@ -174,6 +177,22 @@ def sigkill_workers(ctx: Context) -> Row:
         return started
 
     return _run(ctx, "sigkill_workers", body, SIMULATED__LATENCY="0.3")
+
+
+def rabbitmq_sigkill_workers(ctx: Context) -> Row:
+    """Consumers killed mid-task on RabbitMQ: the broker hands the unacknowledged message to
+    another consumer as soon as the dead one's channel closes (no visibility timeout)."""
+    rng = ctx.rng("rabbitmq-sigkill")
+
+    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
+        d.enqueue(make_orders("RKILL", ctx.orders, rng))
+        started = time.monotonic()
+        workers = {n: d.start_worker(n) for n in ("w1", "w2")}
+        d.start_beat()
+        _kill_loop(d, rng, workers, 8 if ctx.short else 30, notes)
+        return started
+
+    return _run(ctx, "rabbitmq_sigkill_workers", body, broker="rabbitmq", SIMULATED__LATENCY="0.3")
 
 
 def sigkill_workers_dian(ctx: Context) -> Row:
@@ -268,6 +287,57 @@ def redis_restart_empty(ctx: Context) -> Row:
         return started
 
     return _run(ctx, "redis_restart_empty", body, SIMULATED__LATENCY="0.05")
+
+
+def rabbitmq_purge(ctx: Context) -> Row:
+    """Every queued message lost (purged) before any worker runs: the reconciler publishes
+    again from the database, as after FLUSHALL on Redis."""
+    rng = ctx.rng("rabbitmq-purge")
+
+    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
+        assert d.rabbit is not None
+        d.enqueue(make_orders("RPURGE", ctx.orders, rng))
+        notes.append(f"purge dropped {d.rabbit.purge(d.queue)} queued wake-ups")
+        started = time.monotonic()
+        d.start_worker("w1")
+        d.start_worker("w2")
+        d.start_beat()
+        return started
+
+    return _run(ctx, "rabbitmq_purge", body, broker="rabbitmq")
+
+
+def rabbitmq_restart(ctx: Context) -> Row:
+    """The broker SIGKILLed while orders flow and started again on its data (durable quorum
+    queue, confirmed messages kept), then killed again and started with its data lost."""
+    rng = ctx.rng("rabbitmq-restart")
+
+    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
+        assert d.rabbit is not None
+        d.start_worker("w1")
+        d.start_worker("w2")
+        d.start_beat()
+        started = time.monotonic()
+        d.enqueue(make_orders("RRMQ", ctx.orders, rng))
+        until(lambda: d.states().get("SUCCESS", 0) >= ctx.orders // 5, 60)
+        open_orders = d.open_orders()
+        t0 = time.monotonic()
+        d.rabbit.restart()
+        notes.append(
+            f"rabbitmq SIGKILLed with {open_orders} open orders, back on its data in "
+            f"{time.monotonic() - t0:.0f} s"
+        )
+        until(lambda: d.states().get("SUCCESS", 0) >= ctx.orders // 2, 90)
+        open_orders = d.open_orders()
+        t0 = time.monotonic()
+        d.rabbit.restart_empty()
+        notes.append(
+            f"then SIGKILLed with {open_orders} open orders and started empty in "
+            f"{time.monotonic() - t0:.0f} s"
+        )
+        return started
+
+    return _run(ctx, "rabbitmq_restart", body, broker="rabbitmq", SIMULATED__LATENCY="0.05")
 
 
 # -- 3. PostgreSQL restarted in the middle of a run -------------------------------------------
@@ -542,6 +612,9 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
     "sigkill_workers_dian": sigkill_workers_dian,
     "redis_flushall": redis_flushall,
     "redis_restart_empty": redis_restart_empty,
+    "rabbitmq_sigkill_workers": rabbitmq_sigkill_workers,
+    "rabbitmq_purge": rabbitmq_purge,
+    "rabbitmq_restart": rabbitmq_restart,
     "postgres_restart": postgres_restart,
     "database_late": database_late,
     "simulated_unavailable_drops": simulated_drops_and_unavailable,
@@ -556,6 +629,9 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
 SHORT = [
     "sigkill_workers",
     "redis_flushall",
+    "redis_restart_empty",
+    "rabbitmq_purge",
+    "rabbitmq_restart",
     "postgres_restart",
     "dian_timeouts_drops",
     "two_beats_two_reconcilers",
