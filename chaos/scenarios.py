@@ -104,7 +104,17 @@ def _finish(
         notes.append(f"LEAKED secret values: {leaks}")
     row = d.measure(name, drain, submissions, notes, expect_failed)
     row.ok = row.ok and not leaks
+    if name in WORKERS_MUST_SURVIVE:
+        exited = {n: k for n, k in d.restarts.items() if n.startswith("w")}
+        if exited:
+            row.notes.append(f"workers ended on their own: {exited}")
+            row.ok = False
     return row
+
+
+# the broker goes away and comes back: workers reconnect, none of them ends (beat may: it
+# stops when it loses its lock, and is started again)
+WORKERS_MUST_SURVIVE = {"redis_restart_empty", "rabbitmq_restart"}
 
 
 def _leaked_secrets(d: Deployment) -> list[str]:
@@ -632,6 +642,7 @@ SHORT = [
     "redis_restart_empty",
     "rabbitmq_purge",
     "rabbitmq_restart",
+    "rabbitmq_sigkill_workers",
     "postgres_restart",
     "dian_timeouts_drops",
     "two_beats_two_reconcilers",

@@ -250,6 +250,18 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _shared_state(self) -> Settings:
+        # Factus' token and its per-minute limit are per account: every worker process must
+        # share them, which they do through Redis (REDIS_URL, or a Redis broker)
+        rabbitmq = self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+        if self.gateway == "factus" and rabbitmq and self.effective_redis_url is None:
+            raise ValueError(
+                "GATEWAY=factus with a RabbitMQ BROKER_URL needs REDIS_URL: the Factus "
+                "token and rate limit are shared by every worker process through Redis"
+            )
+        return self
+
     def implicit_gateway_problem(self) -> str | None:
         """Why this deployment must name its gateway before a worker starts, or None.
 
