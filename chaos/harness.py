@@ -127,6 +127,7 @@ class Deployment:
         self._supervisor.start()
         self.engine = make_engine(self.database_url, pool_size=2)
         self.accepted: list[OrderKey] = []
+        self.observation_errors: dict[str, int] = {}  # the suite's own reads that failed
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -247,8 +248,11 @@ class Deployment:
     def states(self) -> dict[str, int]:
         try:
             rows = self.query("SELECT state, count(*) FROM documents GROUP BY state")
-        except Exception:  # the database may be down on purpose
+        except Exception as exc:  # the database may be down on purpose
             self.engine.dispose()
+            self.observation_errors[type(exc).__name__] = (
+                self.observation_errors.get(type(exc).__name__, 0) + 1
+            )
             return {}
         return {state: int(n) for state, n in rows}
 
@@ -324,6 +328,8 @@ class Deployment:
         )
         if self.restarts:
             notes.append(f"exited on their own, restarted by the supervisor: {self.restarts}")
+        if self.observation_errors:
+            notes.append(f"the suite could not read the states: {self.observation_errors}")
         lost = len(missing) + len(stranded)
         ok = (
             lost == 0

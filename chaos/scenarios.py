@@ -175,34 +175,28 @@ def _kill_loop(
     notes.append(f"{done} SIGKILLs, {mid_call} with gateway calls in flight")
 
 
-def sigkill_workers(ctx: Context) -> Row:
-    rng = ctx.rng("sigkill")
+def _sigkill_workers(ctx: Context, name: str, broker: str) -> Row:
+    rng = ctx.rng(name)
 
     def body(d: Deployment, auth: Any, notes: list[str]) -> float:
-        d.enqueue(make_orders("KILL", ctx.orders, rng))
+        d.enqueue(make_orders(name.upper()[:6], ctx.orders, rng))
         started = time.monotonic()
         workers = {n: d.start_worker(n) for n in ("w1", "w2")}
         d.start_beat()
         _kill_loop(d, rng, workers, 8 if ctx.short else 30, notes)
         return started
 
-    return _run(ctx, "sigkill_workers", body, SIMULATED__LATENCY="0.3")
+    return _run(ctx, name, body, broker=broker, SIMULATED__LATENCY="0.3")
+
+
+def sigkill_workers(ctx: Context) -> Row:
+    return _sigkill_workers(ctx, "sigkill_workers", "redis")
 
 
 def rabbitmq_sigkill_workers(ctx: Context) -> Row:
     """Consumers killed mid-task on RabbitMQ: the broker hands the unacknowledged message to
     another consumer as soon as the dead one's channel closes (no visibility timeout)."""
-    rng = ctx.rng("rabbitmq-sigkill")
-
-    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
-        d.enqueue(make_orders("RKILL", ctx.orders, rng))
-        started = time.monotonic()
-        workers = {n: d.start_worker(n) for n in ("w1", "w2")}
-        d.start_beat()
-        _kill_loop(d, rng, workers, 8 if ctx.short else 30, notes)
-        return started
-
-    return _run(ctx, "rabbitmq_sigkill_workers", body, broker="rabbitmq", SIMULATED__LATENCY="0.3")
+    return _sigkill_workers(ctx, "rabbitmq_sigkill_workers", "rabbitmq")
 
 
 def sigkill_workers_dian(ctx: Context) -> Row:
@@ -260,21 +254,34 @@ def notes_in_flight(ctx: Context) -> Row:
 # -- 2. the broker loses everything -----------------------------------------------------------
 
 
-def redis_flushall(ctx: Context) -> Row:
-    rng = ctx.rng("flushall")
+def _wake_ups_lost(ctx: Context, name: str, broker: str) -> Row:
+    """Orders accepted with no worker running, then every queued wake-up dropped (FLUSHALL on
+    Redis, a purge on RabbitMQ): the reconciler publishes them again from the database."""
+    rng = ctx.rng(name)
 
     def body(d: Deployment, auth: Any, notes: list[str]) -> float:
-        d.enqueue(make_orders("FLUSH", ctx.orders, rng))
-        queued = d.redis_llen()
-        d.redis.flushall()
-        notes.append(f"FLUSHALL dropped {queued} queued wake-ups")
+        d.enqueue(make_orders(name.upper()[:6], ctx.orders, rng))
+        if d.rabbit is not None:
+            notes.append(f"purge dropped {d.rabbit.purge(d.queue)} queued wake-ups")
+        else:
+            queued = d.redis_llen()
+            d.redis.flushall()
+            notes.append(f"FLUSHALL dropped {queued} queued wake-ups")
         started = time.monotonic()
         d.start_worker("w1")
         d.start_worker("w2")
         d.start_beat()
         return started
 
-    return _run(ctx, "redis_flushall", body)
+    return _run(ctx, name, body, broker=broker)
+
+
+def redis_flushall(ctx: Context) -> Row:
+    return _wake_ups_lost(ctx, "redis_flushall", "redis")
+
+
+def rabbitmq_purge(ctx: Context) -> Row:
+    return _wake_ups_lost(ctx, "rabbitmq_purge", "rabbitmq")
 
 
 def redis_restart_empty(ctx: Context) -> Row:
@@ -299,24 +306,6 @@ def redis_restart_empty(ctx: Context) -> Row:
     return _run(ctx, "redis_restart_empty", body, SIMULATED__LATENCY="0.05")
 
 
-def rabbitmq_purge(ctx: Context) -> Row:
-    """Every queued message lost (purged) before any worker runs: the reconciler publishes
-    again from the database, as after FLUSHALL on Redis."""
-    rng = ctx.rng("rabbitmq-purge")
-
-    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
-        assert d.rabbit is not None
-        d.enqueue(make_orders("RPURGE", ctx.orders, rng))
-        notes.append(f"purge dropped {d.rabbit.purge(d.queue)} queued wake-ups")
-        started = time.monotonic()
-        d.start_worker("w1")
-        d.start_worker("w2")
-        d.start_beat()
-        return started
-
-    return _run(ctx, "rabbitmq_purge", body, broker="rabbitmq")
-
-
 def rabbitmq_restart(ctx: Context) -> Row:
     """The broker SIGKILLed while orders flow and started again on its data (durable quorum
     queue, confirmed messages kept), then killed again and started with its data lost."""
@@ -329,22 +318,19 @@ def rabbitmq_restart(ctx: Context) -> Row:
         d.start_beat()
         started = time.monotonic()
         d.enqueue(make_orders("RRMQ", ctx.orders, rng))
-        until(lambda: d.states().get("SUCCESS", 0) >= ctx.orders // 5, 60)
-        open_orders = d.open_orders()
-        t0 = time.monotonic()
-        d.rabbit.restart()
-        notes.append(
-            f"rabbitmq SIGKILLed with {open_orders} open orders, back on its data in "
-            f"{time.monotonic() - t0:.0f} s"
-        )
-        until(lambda: d.states().get("SUCCESS", 0) >= ctx.orders // 2, 90)
-        open_orders = d.open_orders()
-        t0 = time.monotonic()
-        d.rabbit.restart_empty()
-        notes.append(
-            f"then SIGKILLed with {open_orders} open orders and started empty in "
-            f"{time.monotonic() - t0:.0f} s"
-        )
+        rabbit = d.rabbit
+        for fraction, restart, how in (
+            (5, rabbit.restart, "back on its data"),
+            (2, rabbit.restart_empty, "back with its data lost"),
+        ):
+            until(lambda f=fraction: d.states().get("SUCCESS", 0) >= ctx.orders // f, 90)
+            open_orders = d.open_orders()
+            t0 = time.monotonic()
+            restart()
+            notes.append(
+                f"rabbitmq SIGKILLed with {open_orders} open orders, {how} in "
+                f"{time.monotonic() - t0:.0f} s"
+            )
         return started
 
     return _run(ctx, "rabbitmq_restart", body, broker="rabbitmq", SIMULATED__LATENCY="0.05")
