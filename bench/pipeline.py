@@ -128,6 +128,27 @@ def _postgres_pids(database_url: str) -> list[int]:
     return result
 
 
+RABBITMQ_PID_FILE = Path("/var/lib/rabbitmq/mnesia/rabbit@localhost.pid")
+
+
+def rabbitmq_pid() -> int | None:
+    """The machine's RabbitMQ node, for its CPU share; None when it cannot be read."""
+    try:
+        return int(RABBITMQ_PID_FILE.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def delete_amqp_queue(broker_url: str, queue: str) -> None:
+    """The benchmark's quorum queue and exchange, off the shared broker."""
+    from kombu.connection import Connection
+
+    with contextlib.suppress(Exception), Connection(broker_url) as conn:  # type: ignore[no-untyped-call]
+        channel = conn.channel()
+        channel.queue_delete(queue)
+        channel.exchange_delete(queue)
+
+
 def _redis_pid() -> int:
     import redis
 
@@ -290,7 +311,17 @@ def run_pipeline(
         queue = queue_name(gateway)
         try:
             extra: dict[str, int] = {}
+            broker_url = (extra_env or {}).get("BROKER_URL", "")
+            if broker_url.startswith("amqp"):
+                rabbit = rabbitmq_pid()
+                if rabbit:
+                    extra["rabbitmq"] = rabbit
+                stack_cleanup = delete_amqp_queue
+            else:
+                stack_cleanup = None
             with contextlib.ExitStack() as stack:
+                if stack_cleanup is not None:
+                    stack.callback(stack_cleanup, broker_url, queue)
                 dian_url = None
                 if gateway == "dian":
                     dian_url = stack.enter_context(dian_simulator(procs, simulator_nodelay))

@@ -5,10 +5,11 @@
     python -m bench.run --only pipeline --only build_sign --repeat 3
     python -m bench.run --json out.json      # default: bench/last-run.json
 
-Benchmarks: pipeline (vs a bare Celery baseline), dian, latency, build_sign, render (the
-printed copy), reconcile, producer, delivery (buyers' copies e-mailed per second to a local SMTP
-server). Each runs `--repeat` times (default 2); the best run is reported with the spread of
-all runs, because the machine is shared and figures are noisy.
+Benchmarks: pipeline (vs a bare Celery baseline), brokers (the pipeline on Redis and on
+RabbitMQ), dian, latency, build_sign, render (the printed copy), reconcile, producer, delivery
+(buyers' copies e-mailed per second to a local SMTP server). Each runs `--repeat` times
+(default 2); the best run is reported with the spread of all runs, because the machine is
+shared and figures are noisy.
 """
 
 from __future__ import annotations
@@ -127,6 +128,58 @@ def _pipeline(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
             False,
         ),
     ]
+
+
+RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _brokers(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    """The same pipeline (simulated gateway, prefork:2) on Redis and on RabbitMQ (quorum queue,
+    publisher confirms), runs interleaved so both see the same machine load."""
+    from bench.common import REDIS_URL
+    from bench.pipeline import run_pipeline
+
+    urls = {"Redis": REDIS_URL, "RabbitMQ": RABBITMQ_URL}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+    for _ in range(repeat):
+        for name, url in urls.items():
+            runs[name].append(run_pipeline(sizes.pipeline, extra_env={"BROKER_URL": url}))
+    raw: dict[str, Any] = {}
+    figures: list[Figure] = []
+    redis_best = best_of(runs["Redis"], "steady_per_second")
+    for name in urls:
+        best = best_of(runs[name], "steady_per_second")
+        raw[name] = {"best": best, "all": runs[name]}
+        figures += [
+            Figure(
+                "brokers",
+                f"orders/s, pipeline on {name} (steady)",
+                best["steady_per_second"],
+                "/s",
+                redis_best["steady_per_second"] if name != "Redis" else None,
+                "info: on Redis" if name != "Redis" else "",
+                True,
+                best["spread_pct"],
+            ),
+            Figure(
+                "brokers",
+                f"enqueue/s, 2 producers, {name}",
+                max(r["enqueue"]["per_second"] for r in runs[name]),
+                "/s",
+                None,
+                "",
+            ),
+            Figure(
+                "brokers",
+                f"CPU ms per order, all processes, {name}",
+                min(r["cpu_ms_per_order"] for r in runs[name]),
+                "ms",
+                None,
+                "",
+                False,
+            ),
+        ]
+    return raw, figures
 
 
 def _dian(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
@@ -423,6 +476,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]
     "render": _render,
     "producer": _producer,
     "pipeline": _pipeline,
+    "brokers": _brokers,
     "dian": _dian,
     "latency": _latency,
     "reconcile": _reconcile,

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 
 from adapters.db.engine import make_engine
+from chaos.rabbitmq import RabbitServer
 from chaos.services import PgCluster, RedisServer
 from domain.errors import InvalidOrder
 from domain.ports import OrderKey
@@ -87,6 +88,7 @@ class Deployment:
         workdir: Path,
         *,
         redis_server: RedisServer | None = None,
+        rabbit: RabbitServer | None = None,
         **overrides: str,
     ) -> None:
         self.name = name
@@ -96,13 +98,16 @@ class Deployment:
         self.redis = redis_server or RedisServer(workdir)
         if self.redis.proc is None:
             self.redis.start()
+        self.rabbit = rabbit  # the broker when given; Redis then serves only what needs it
+        if rabbit is not None and rabbit.proc is None:
+            rabbit.start()
         self.database_url = cluster.create_database()
         upgrade(self.database_url)
         self.queue = f"chaos-{name}-{uuid.uuid4().hex[:6]}"
         self.env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
-            "BROKER_URL": self.redis.url,
+            "BROKER_URL": rabbit.url if rabbit is not None else self.redis.url,
             "QUEUE": self.queue,
             "GATEWAY": "simulated",
             "SIMULATED__STATE_PATH": str(workdir / "authority.sqlite"),
@@ -122,6 +127,7 @@ class Deployment:
         self._supervisor.start()
         self.engine = make_engine(self.database_url, pool_size=2)
         self.accepted: list[OrderKey] = []
+        self.observation_errors: dict[str, int] = {}  # the suite's own reads that failed
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -199,6 +205,8 @@ class Deployment:
                 proc.wait()
         self.engine.dispose()
         self.redis.stop()
+        if self.rabbit is not None:
+            self.rabbit.stop()
 
     # -- orders ----------------------------------------------------------------------------
 
@@ -240,8 +248,11 @@ class Deployment:
     def states(self) -> dict[str, int]:
         try:
             rows = self.query("SELECT state, count(*) FROM documents GROUP BY state")
-        except Exception:  # the database may be down on purpose
+        except Exception as exc:  # the database may be down on purpose
             self.engine.dispose()
+            self.observation_errors[type(exc).__name__] = (
+                self.observation_errors.get(type(exc).__name__, 0) + 1
+            )
             return {}
         return {state: int(n) for state, n in rows}
 
@@ -317,6 +328,8 @@ class Deployment:
         )
         if self.restarts:
             notes.append(f"exited on their own, restarted by the supervisor: {self.restarts}")
+        if self.observation_errors:
+            notes.append(f"the suite could not read the states: {self.observation_errors}")
         lost = len(missing) + len(stranded)
         ok = (
             lost == 0

@@ -19,6 +19,7 @@ from typing import Any
 
 from chaos.authorities import SECRETS, Dian, Factus, Simulated
 from chaos.harness import Deployment, Row, until
+from chaos.rabbitmq import RabbitServer
 from chaos.services import PgCluster
 from tests.factories import line, order
 
@@ -50,7 +51,7 @@ def make_orders(prefix: str, n: int, rng: random.Random) -> list[dict[str, Any]]
 
 
 def _deploy(
-    ctx: Context, name: str, authority: str = "simulated", **env: str
+    ctx: Context, name: str, authority: str = "simulated", broker: str = "redis", **env: str
 ) -> tuple[Deployment, Any]:
     workdir = ctx.workdir / name
     workdir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,8 @@ def _deploy(
         "FACTUS__CLIENT_SECRET": SECRETS["factus_client_secret"],
     }
     env = {**secrets, **env}
-    d = Deployment(name, ctx.cluster, workdir, redis_server=redis_server, **env)
+    rabbit = RabbitServer(workdir) if broker == "rabbitmq" else None
+    d = Deployment(name, ctx.cluster, workdir, redis_server=redis_server, rabbit=rabbit, **env)
     return d, auth
 
 
@@ -102,7 +104,17 @@ def _finish(
         notes.append(f"LEAKED secret values: {leaks}")
     row = d.measure(name, drain, submissions, notes, expect_failed)
     row.ok = row.ok and not leaks
+    if name in WORKERS_MUST_SURVIVE:
+        exited = {n: k for n, k in d.restarts.items() if n.startswith("w")}
+        if exited:
+            row.notes.append(f"workers ended on their own: {exited}")
+            row.ok = False
     return row
+
+
+# the broker goes away and comes back: workers reconnect, none of them ends (beat may: it
+# stops when it loses its lock, and is started again)
+WORKERS_MUST_SURVIVE = {"redis_restart_empty", "rabbitmq_restart"}
 
 
 def _leaked_secrets(d: Deployment) -> list[str]:
@@ -119,9 +131,10 @@ def _run(
     body: Callable[[Deployment, Any, list[str]], float],
     authority: str = "simulated",
     expect_failed: int = 0,
+    broker: str = "redis",
     **env: str,
 ) -> Row:
-    d, auth = _deploy(ctx, name, authority, **env)
+    d, auth = _deploy(ctx, name, authority, broker, **env)
     notes: list[str] = []
     try:
         started = body(d, auth, notes)
@@ -162,18 +175,28 @@ def _kill_loop(
     notes.append(f"{done} SIGKILLs, {mid_call} with gateway calls in flight")
 
 
-def sigkill_workers(ctx: Context) -> Row:
-    rng = ctx.rng("sigkill")
+def _sigkill_workers(ctx: Context, name: str, broker: str) -> Row:
+    rng = ctx.rng(name)
 
     def body(d: Deployment, auth: Any, notes: list[str]) -> float:
-        d.enqueue(make_orders("KILL", ctx.orders, rng))
+        d.enqueue(make_orders(name.upper()[:6], ctx.orders, rng))
         started = time.monotonic()
         workers = {n: d.start_worker(n) for n in ("w1", "w2")}
         d.start_beat()
         _kill_loop(d, rng, workers, 8 if ctx.short else 30, notes)
         return started
 
-    return _run(ctx, "sigkill_workers", body, SIMULATED__LATENCY="0.3")
+    return _run(ctx, name, body, broker=broker, SIMULATED__LATENCY="0.3")
+
+
+def sigkill_workers(ctx: Context) -> Row:
+    return _sigkill_workers(ctx, "sigkill_workers", "redis")
+
+
+def rabbitmq_sigkill_workers(ctx: Context) -> Row:
+    """Consumers killed mid-task on RabbitMQ: the broker hands the unacknowledged message to
+    another consumer as soon as the dead one's channel closes (no visibility timeout)."""
+    return _sigkill_workers(ctx, "rabbitmq_sigkill_workers", "rabbitmq")
 
 
 def sigkill_workers_dian(ctx: Context) -> Row:
@@ -231,21 +254,34 @@ def notes_in_flight(ctx: Context) -> Row:
 # -- 2. the broker loses everything -----------------------------------------------------------
 
 
-def redis_flushall(ctx: Context) -> Row:
-    rng = ctx.rng("flushall")
+def _wake_ups_lost(ctx: Context, name: str, broker: str) -> Row:
+    """Orders accepted with no worker running, then every queued wake-up dropped (FLUSHALL on
+    Redis, a purge on RabbitMQ): the reconciler publishes them again from the database."""
+    rng = ctx.rng(name)
 
     def body(d: Deployment, auth: Any, notes: list[str]) -> float:
-        d.enqueue(make_orders("FLUSH", ctx.orders, rng))
-        queued = d.redis_llen()
-        d.redis.flushall()
-        notes.append(f"FLUSHALL dropped {queued} queued wake-ups")
+        d.enqueue(make_orders(name.upper()[:6], ctx.orders, rng))
+        if d.rabbit is not None:
+            notes.append(f"purge dropped {d.rabbit.purge(d.queue)} queued wake-ups")
+        else:
+            queued = d.redis_llen()
+            d.redis.flushall()
+            notes.append(f"FLUSHALL dropped {queued} queued wake-ups")
         started = time.monotonic()
         d.start_worker("w1")
         d.start_worker("w2")
         d.start_beat()
         return started
 
-    return _run(ctx, "redis_flushall", body)
+    return _run(ctx, name, body, broker=broker)
+
+
+def redis_flushall(ctx: Context) -> Row:
+    return _wake_ups_lost(ctx, "redis_flushall", "redis")
+
+
+def rabbitmq_purge(ctx: Context) -> Row:
+    return _wake_ups_lost(ctx, "rabbitmq_purge", "rabbitmq")
 
 
 def redis_restart_empty(ctx: Context) -> Row:
@@ -268,6 +304,36 @@ def redis_restart_empty(ctx: Context) -> Row:
         return started
 
     return _run(ctx, "redis_restart_empty", body, SIMULATED__LATENCY="0.05")
+
+
+def rabbitmq_restart(ctx: Context) -> Row:
+    """The broker SIGKILLed while orders flow and started again on its data (durable quorum
+    queue, confirmed messages kept), then killed again and started with its data lost."""
+    rng = ctx.rng("rabbitmq-restart")
+
+    def body(d: Deployment, auth: Any, notes: list[str]) -> float:
+        assert d.rabbit is not None
+        d.start_worker("w1")
+        d.start_worker("w2")
+        d.start_beat()
+        started = time.monotonic()
+        d.enqueue(make_orders("RRMQ", ctx.orders, rng))
+        rabbit = d.rabbit
+        for fraction, restart, how in (
+            (5, rabbit.restart, "back on its data"),
+            (2, rabbit.restart_empty, "back with its data lost"),
+        ):
+            until(lambda f=fraction: d.states().get("SUCCESS", 0) >= ctx.orders // f, 90)
+            open_orders = d.open_orders()
+            t0 = time.monotonic()
+            restart()
+            notes.append(
+                f"rabbitmq SIGKILLed with {open_orders} open orders, {how} in "
+                f"{time.monotonic() - t0:.0f} s"
+            )
+        return started
+
+    return _run(ctx, "rabbitmq_restart", body, broker="rabbitmq", SIMULATED__LATENCY="0.05")
 
 
 # -- 3. PostgreSQL restarted in the middle of a run -------------------------------------------
@@ -542,6 +608,9 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
     "sigkill_workers_dian": sigkill_workers_dian,
     "redis_flushall": redis_flushall,
     "redis_restart_empty": redis_restart_empty,
+    "rabbitmq_sigkill_workers": rabbitmq_sigkill_workers,
+    "rabbitmq_purge": rabbitmq_purge,
+    "rabbitmq_restart": rabbitmq_restart,
     "postgres_restart": postgres_restart,
     "database_late": database_late,
     "simulated_unavailable_drops": simulated_drops_and_unavailable,
@@ -556,6 +625,10 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
 SHORT = [
     "sigkill_workers",
     "redis_flushall",
+    "redis_restart_empty",
+    "rabbitmq_purge",
+    "rabbitmq_restart",
+    "rabbitmq_sigkill_workers",
     "postgres_restart",
     "dian_timeouts_drops",
     "two_beats_two_reconcilers",

@@ -18,6 +18,7 @@ ADMIN_URL = os.environ.get(
     "TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 APP_ROLE = "einvoice_app"
@@ -77,6 +78,22 @@ def clean_db(engine: Engine) -> Engine:
 @pytest.fixture
 def store(clean_db: Engine) -> SqlDocumentStore:
     return SqlDocumentStore(clean_db)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The machine's RabbitMQ (scripts/services starts it). Tests use their own queue names on
+    it and delete them; tests that kill a broker start their own (chaos.rabbitmq)."""
+    from kombu import Connection
+
+    try:
+        with Connection(RABBITMQ_URL, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        raise RuntimeError(
+            f"tests need RabbitMQ at {RABBITMQ_URL} (start it: scripts/services)"
+        ) from exc
+    return RABBITMQ_URL
 
 
 @pytest.fixture(scope="session")

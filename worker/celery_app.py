@@ -17,10 +17,12 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
+from kombu.entity import Exchange, Queue
 
 from worker import bootstrap
 from worker.logs import configure_logging
 from worker.publisher import TASK_DELIVER, TASK_PROCESS, TASK_RECONCILE
+from worker.redis_transport import TRANSPORT as REDIS_TRANSPORT
 from worker.settings import VAR_DIR, Settings
 
 EX_CONFIG = 78  # sysexits: configuration error
@@ -41,6 +43,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         )
     config: dict[str, Any] = {
         "broker_url": settings.broker_url,
+        # kombu's Redis transport, with a channel that survives its connection (see the module)
+        "broker_transport": REDIS_TRANSPORT if settings.broker_url.startswith("redis://") else None,
         "broker_transport_options": transport,
         "visibility_timeout": w.visibility_timeout,
         "broker_connection_retry_on_startup": True,
@@ -79,6 +83,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             }
         },
     }
+    if is_amqp(settings.broker_url):
+        config.update(amqp_config(settings))
     if redis_broker:
         config.update(
             beat_scheduler="redbeat.RedBeatScheduler",
@@ -92,7 +98,49 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     else:
         VAR_DIR.mkdir(exist_ok=True)
         config["beat_schedule_filename"] = str(VAR_DIR / "celerybeat-schedule")
+        if settings.database_url.startswith("postgresql"):
+            # one beat per deployment without Redis: a PostgreSQL advisory lock (worker.beat_lock)
+            config.update(
+                beat_scheduler="worker.beat_lock:AdvisoryLockScheduler",
+                beat_max_loop_interval=min(10, int(w.reconcile_interval)),
+                beat_enable_remote_control=True,
+            )
     return config
+
+
+def is_amqp(url: str) -> bool:
+    return url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def amqp_config(settings: Settings) -> dict[str, Any]:
+    """RabbitMQ: a durable quorum queue with a delivery limit, publisher confirms.
+
+    The queue's exchange is a topic exchange so that retry countdowns use Celery's native
+    delayed delivery (quorum queues have no global QoS, which ETA messages held by the worker
+    would need)."""
+    exchange = Exchange(settings.queue, type="topic", durable=True)  # type: ignore[no-untyped-call]
+    queue = Queue(  # type: ignore[no-untyped-call]
+        settings.queue,
+        exchange,
+        routing_key=settings.queue,
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": settings.worker.delivery_limit,
+        },
+    )
+    return {
+        "task_queues": (queue,),
+        "task_default_exchange": settings.queue,
+        "task_default_exchange_type": "topic",
+        "task_default_routing_key": settings.queue,
+        "task_default_queue_type": "quorum",
+        "task_create_missing_queues": False,
+        "broker_transport_options": {"confirm_publish": True},
+        "broker_heartbeat": 30,
+        "worker_detect_quorum_queues": True,
+        "broker_native_delayed_delivery_queue_type": "quorum",
+    }
 
 
 def create_app(settings: Settings | None = None) -> Celery:

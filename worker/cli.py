@@ -275,8 +275,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["-n", args.name]
     if args.beat:
         argv.append("-B")
-    app.worker_main(argv)
-    return 0
+    return run_worker(app, argv)
+
+
+def run_worker(app: Any, argv: list[str]) -> int:
+    """Run the Celery worker and return the exit status it stopped with.
+
+    Celery stops the worker on an unrecoverable error with status 1, and then `worker_main`
+    (and `app.start`, through click) drops it; a supervisor that restarts only failures
+    (systemd's `Restart=on-failure`) must see it.
+    """
+    from celery.signals import worker_shutdown
+
+    statuses: list[object] = []
+
+    def record(sender: Any = None, **_: Any) -> None:
+        statuses.append(getattr(sender, "exitcode", None))
+
+    worker_shutdown.connect(record, weak=False)
+    try:
+        app.worker_main(argv)
+    finally:
+        worker_shutdown.disconnect(record)
+    status = statuses[-1] if statuses else None
+    if status is None or isinstance(status, int):
+        return status or 0
+    return 1  # SystemExit with a message
 
 
 def cmd_beat(args: argparse.Namespace) -> int:

@@ -173,6 +173,9 @@ class WorkerSettings(BaseModel):
     reconcile_interval: float = 15.0
     republish_after: float = 120.0
     reconcile_batch: int = 500
+    # RabbitMQ quorum queues: deliveries of one message before the broker drops it (a message
+    # that keeps killing its worker); the order stays due in the database and is published again
+    delivery_limit: int = 20
 
 
 class SmtpSettings(BaseModel):
@@ -218,7 +221,8 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{VAR_DIR}/einvoice.sqlite"
     broker_url: str = f"sqla+sqlite:///{VAR_DIR}/broker.sqlite"
-    redis_url: str | None = None  # token cache, rate limit, beat lock; defaults to a redis broker
+    # Factus token cache and rate limit, beat lock on a Redis broker; defaults to a redis broker
+    redis_url: str | None = None
     gateway: Literal["simulated", "dian", "factus"] = "simulated"
     queue: str = "einvoice"
     log_level: str = "INFO"
@@ -276,6 +280,18 @@ class Settings(BaseSettings):
                 "GATEWAY=factus cannot issue POS equivalent documents (Factus has none): set "
                 "DOCUMENTS__MODE=invoice (and no register mode other than invoice), or "
                 "DOCUMENTS__FACTUS_POS_AS_INVOICE=true to issue them as invoices"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _shared_state(self) -> Settings:
+        # Factus' token and its per-minute limit are per account: every worker process must
+        # share them, which they do through Redis (REDIS_URL, or a Redis broker)
+        rabbitmq = self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+        if self.gateway == "factus" and rabbitmq and self.effective_redis_url is None:
+            raise ValueError(
+                "GATEWAY=factus with a RabbitMQ BROKER_URL needs REDIS_URL: the Factus "
+                "token and rate limit are shared by every worker process through Redis"
             )
         return self
 

@@ -114,7 +114,7 @@ def test_the_file_follows_the_compose_specification(compose: Compose) -> None:
 
 def test_our_services_are_all_there_and_built_from_our_image(compose: Compose) -> None:
     assert set(app_services(compose)) == APP_SERVICES
-    assert set(services(compose)) == APP_SERVICES | {"postgres", "redis"}
+    assert set(services(compose)) == APP_SERVICES | {"postgres", "redis", "rabbitmq"}
 
 
 def test_every_service_rotates_its_logs(compose: Compose) -> None:
@@ -203,6 +203,33 @@ def test_redis_requires_a_password_and_every_url_carries_it(compose: Compose) ->
                 _, password, host = url_parts(value)
                 assert host == "redis", (name, variable)
                 assert password == REDIS_PASSWORD, f"{name}: {variable} has no password"
+
+
+def test_every_process_of_ours_is_restarted_whatever_its_exit_status(compose: Compose) -> None:
+    """A worker that Celery gives up on exits 1, beat exits when it loses its lock: only a
+    policy that restarts on any exit (not `on-failure` with a status-0 exit) keeps them up."""
+    for name, service in app_services(compose).items():
+        if name not in ONE_SHOT:
+            assert service["restart"] in ("unless-stopped", "always"), name
+
+
+def test_the_rabbitmq_profile_runs_a_broker_with_a_password_the_workers_wait_for(
+    compose: Compose,
+) -> None:
+    rabbit = services(compose)["rabbitmq"]
+    assert rabbit["profiles"] == ["rabbitmq"]
+    assert rabbit["environment"]["RABBITMQ_DEFAULT_PASS"] == "${RABBITMQ_PASSWORD:-}"
+    assert "set RABBITMQ_PASSWORD" in " ".join(rabbit["command"])  # refuses an empty one
+    for name in ("worker", "beat", "api", "flower"):
+        wait = services(compose)[name]["depends_on"]["rabbitmq"]
+        assert wait == {"condition": "service_healthy", "required": False}, name
+    broker = app_services(compose)["worker"]["environment"]["BROKER_URL"]
+    assert broker.startswith("${BROKER_URL:-redis://"), broker  # Redis unless told otherwise
+    amqp = celery_config(Settings(broker_url="amqp://einvoice:pw@rabbitmq:5672//", gateway="dian"))
+    (queue,) = amqp["task_queues"]
+    assert queue.queue_arguments["x-queue-type"] == "quorum"
+    assert queue.queue_arguments["x-delivery-limit"] > 0
+    assert amqp["broker_transport_options"] == {"confirm_publish": True}
 
 
 def test_required_settings_have_no_defaults(compose: Compose) -> None:

@@ -40,3 +40,17 @@ def test_a_register_may_have_its_own_mode_and_the_default_register_must_exist() 
     assert chosen.plan(at_bar).kind is DocumentKind.POS and chosen.plan(at_bar).register == "bar"
     with pytest.raises(ValidationError, match="default_register 'x' is not one of REGISTERS"):
         Settings(default_register="x")
+
+
+def test_factus_on_rabbitmq_needs_redis_for_its_shared_token_and_rate_limit() -> None:
+    amqp = "amqp://guest:guest@127.0.0.1:5672//"
+    with pytest.raises(ValidationError, match="REDIS_URL"):
+        Settings(gateway="factus", broker_url=amqp, factus={"numbering_range_id": 8})
+    ok = Settings(
+        gateway="factus",
+        broker_url=amqp,
+        redis_url="redis://127.0.0.1:6379/0",
+        factus={"numbering_range_id": 8},
+    )
+    assert ok.effective_redis_url == "redis://127.0.0.1:6379/0"
+    assert Settings(gateway="dian", broker_url=amqp).effective_redis_url is None
