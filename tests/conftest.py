@@ -67,6 +67,7 @@ def clean_db(engine: Engine) -> Engine:
         conn.execute(
             text(
                 "TRUNCATE creditable_lines, documents, orders, numbering_ranges, invoice_log, "
+                "issuer_secrets, issuers, "
                 "intake_refusals "
                 "RESTART IDENTITY"
             )

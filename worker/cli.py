@@ -369,11 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_api import add_api_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
+    from worker.cli_issuers import add_issuer_commands
     from worker.cli_notes import add_note_commands
     from worker.cli_ranges import add_range_commands
 
     add_document_commands(sub)
     add_range_commands(sub)
+    add_issuer_commands(sub)
     add_note_commands(sub)
     add_api_commands(sub)
     add_commands(sub)

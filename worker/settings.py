@@ -192,6 +192,8 @@ class Settings(BaseSettings):
     queue: str = "einvoice"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
+    # Fernet keys sealing issuers' secrets, the current one first (see adapters.secretbox).
+    secrets_key: SecretStr = SecretStr("")
 
     issuer: IssuerSettings = Field(default_factory=IssuerSettings)
     numbering: NumberingSettings = Field(default_factory=NumberingSettings)
