@@ -26,6 +26,9 @@ from worker.settings import Settings
 if TYPE_CHECKING:
     from celery import Celery
 
+    from adapters.dian.signer import XadesSigner
+    from worker.issuers import IssuerDirectory
+
 
 @dataclass
 class Container:
@@ -45,8 +48,18 @@ class Container:
         return SqlDocumentStore(self.engine, utc_now)
 
     @cached_property
+    def issuers(self) -> IssuerDirectory:
+        from worker.issuers import IssuerDirectory
+
+        return IssuerDirectory(self.settings, self.engine)
+
+    @cached_property
     def gateway(self) -> Gateway:
-        return build_gateway(self.settings)
+        """Each document goes through its own issuer's gateway (the settings' issuer's
+        unless another is stored, see worker.issuers)."""
+        from worker.issuers import IssuerGateway
+
+        return IssuerGateway(self.issuers)
 
     @cached_property
     def policy(self) -> RetryPolicy:
@@ -77,7 +90,15 @@ class Container:
         sync_configured_ranges(self.settings, self.engine)
         return planner(self.settings)
 
+    def planner_for(self, nit: str) -> Planner:
+        """What accepted orders of issuer `nit` become (its gateway decides numbering)."""
+        setup = self.issuers.setup(nit)
+        configured = self.planner  # the settings' ranges are stored first
+        return configured if setup.stored is None else planner(setup.settings)
+
     def dispose(self) -> None:
+        if "issuers" in self.__dict__:
+            self.issuers.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
@@ -206,7 +227,9 @@ def register(settings: Settings, code: str | None, cashier: str | None = None) -
     return Register(chosen, found.plate, found.location, found.kind, cashier or found.cashier)
 
 
-def build_gateway(settings: Settings) -> Gateway:
+def build_gateway(settings: Settings, signer: XadesSigner | None = None) -> Gateway:
+    """The gateway the settings describe; `signer` replaces DIAN__CERT_PATH (a stored
+    issuer's certificate)."""
     if settings.gateway == "simulated":
         from adapters.gateways.simulated import SimulatedConfig, SimulatedGateway
 
@@ -224,7 +247,7 @@ def build_gateway(settings: Settings) -> Gateway:
     if settings.gateway == "dian":
         from worker.wiring import build_dian_gateway
 
-        return build_dian_gateway(settings)
+        return build_dian_gateway(settings, signer)
     from worker.wiring import build_factus_gateway
 
     return build_factus_gateway(settings)

@@ -46,12 +46,14 @@ def cmd_key_create(args: argparse.Namespace) -> int:
     if not issuer.isdigit():
         print(f"--issuer must be a NIT (digits only), got {issuer!r}", file=sys.stderr)
         return 2
-    from adapters.db.issuers import SqlIssuers, issuing_refusal
+    from worker.issuers import IssuerDirectory
 
     engine = _engine()
-    stored = SqlIssuers(engine).find(issuer)
-    refusal = issuing_refusal(issuer, stored.enabled if stored else None, settings.issuer.nit)
-    if refusal is not None:
+    setup = IssuerDirectory(settings, engine).setup(issuer)
+    refusal = setup.refusal
+    if refusal is not None and setup.incomplete:
+        print(f"warning: {refusal}; its orders are refused until then", file=sys.stderr)
+    elif refusal is not None:
         print(f"api-key create: --issuer: {refusal}", file=sys.stderr)
         return 2
     client, key = _keys(engine).create(args.name, issuer)

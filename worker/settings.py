@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     # Fernet keys sealing issuers' secrets, the current one first (see adapters.secretbox).
     secrets_key: SecretStr = SecretStr("")
+    # how long a process trusts what it read of a stored issuer (enabled, gateway, software)
+    issuer_refresh_seconds: float = 30.0
 
     issuer: IssuerSettings = Field(default_factory=IssuerSettings)
     numbering: NumberingSettings = Field(default_factory=NumberingSettings)

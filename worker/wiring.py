@@ -86,8 +86,8 @@ def dian_parts(settings: Settings, signer: XadesSigner | None = None) -> DianPar
     return DianParts(signer, clients, factory)
 
 
-def build_dian_gateway(settings: Settings) -> Gateway:
-    p = dian_parts(settings)
+def build_dian_gateway(settings: Settings, signer: XadesSigner | None = None) -> Gateway:
+    p = dian_parts(settings, signer)
     return DianGateway(p.clients, p.factory)
 
 

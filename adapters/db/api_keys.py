@@ -17,7 +17,6 @@ from sqlalchemy import DateTime, Engine, Integer, String, func, insert, select, 
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Mapped, mapped_column
 
-from adapters.db.issuers import IssuerRow
 from adapters.db.models import Base
 
 KEY_PREFIX = "eik_"
@@ -43,7 +42,6 @@ class ApiClient:
     issuer: str
     created_at: datetime
     revoked_at: datetime | None = None
-    issuer_enabled: bool | None = None  # as stored in `issuers`; None: not stored there
 
     @property
     def active(self) -> bool:
@@ -59,14 +57,7 @@ def new_key() -> str:
 
 
 def _client(row: Row[Any]) -> ApiClient:
-    return ApiClient(
-        row.id,
-        row.name,
-        row.issuer,
-        _aware(row.created_at),
-        _maybe(row.revoked_at),
-        getattr(row, "issuer_enabled", None),
-    )
+    return ApiClient(row.id, row.name, row.issuer, _aware(row.created_at), _maybe(row.revoked_at))
 
 
 def _aware(value: datetime) -> datetime:
@@ -95,17 +86,13 @@ class SqlApiKeys:
         return client, key
 
     def authenticate(self, key: str) -> ApiClient | None:
-        """The active client holding `key`, or None; with its issuer's stored state, read in
-        the same statement."""
+        """The active client holding `key`, or None."""
         if not key or len(key) > 200:
             return None
         digest = hash_key(key)
-        keys = ApiKeyRow.__table__
         with self._engine.connect() as conn:
             row = conn.execute(
-                select(keys, IssuerRow.enabled.label("issuer_enabled"))
-                .outerjoin(IssuerRow, IssuerRow.nit == ApiKeyRow.issuer)
-                .where(ApiKeyRow.key_hash == digest)
+                select(ApiKeyRow.__table__).where(ApiKeyRow.key_hash == digest)
             ).first()
         if row is None or row.revoked_at is not None:
             return None

@@ -377,17 +377,3 @@ class SqlIssuers:
         for row in rows:
             found.setdefault(row.nit, {})[row.name] = _aware(row.updated_at)
         return found
-
-
-def issuing_refusal(nit: str, stored_enabled: bool | None, signing_nit: str) -> str | None:
-    """Why orders for issuer `nit` cannot be taken here, or None. `stored_enabled` is the
-    issuer's state in `issuers` (None: not stored). The worker signs as the settings' issuer
-    (`signing_nit`): orders for any other NIT would be signed under the wrong name."""
-    if stored_enabled is False:
-        return f"issuer {nit} is disabled (einvoice issuer enable {nit})"
-    if nit != signing_nit:
-        return (
-            f"issuer {nit} is not the issuer this deployment signs as (ISSUER__NIT "
-            f"{signing_nit}): its documents would carry another issuer's name and certificate"
-        )
-    return None

@@ -16,7 +16,9 @@ from sqlalchemy import text
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
 from adapters.db.issuers import Issuer, SqlIssuers
+from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore
+from domain.issuer import NumberingRange
 from domain.ports import OrderKey
 from domain.store import State, StepNote
 from tests.integration.api_fixtures import (
@@ -485,7 +487,7 @@ def test_a_key_for_an_issuer_this_deployment_does_not_sign_as_is_refused(
         response = other.post(INTAKE, json=seed_order(order_id))
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
-    assert f"issuer {other_issuer} is not the issuer this deployment signs as" in response.text
+    assert f"issuer {other_issuer} is unknown (einvoice issuer add)" in response.text
     engine = make_engine(api_database, pool_size=1)
     with engine.connect() as conn:
         found = conn.execute(
@@ -495,18 +497,30 @@ def test_a_key_for_an_issuer_this_deployment_does_not_sign_as_is_refused(
     assert found == 0
 
 
-def test_a_disabled_issuers_keys_are_refused(http: httpx.Client, api_database: str) -> None:
+def test_a_stored_issuers_orders_are_taken_until_it_is_disabled(
+    api_url: str, api_keys: SqlApiKeys, api_database: str
+) -> None:
+    nit = "800197268"
     engine = make_engine(api_database, pool_size=1)
     issuers = SqlIssuers(engine)
-    if issuers.find(ISSUER) is None:
-        issuers.add(Issuer(ISSUER, "8", "Restaurante Demo S.A.S.", "Demo", "simulated"))
-    issuers.set_enabled(ISSUER, False)
-    try:
-        refused = http.post(INTAKE, json=seed_order(unique_id()))
-        assert refused.status_code == 403 and f"issuer {ISSUER} is disabled" in refused.text
-    finally:
-        issuers.set_enabled(ISSUER, True)
-    assert http.post(INTAKE, json=seed_order(unique_id())).status_code == 202
+    if issuers.find(nit) is None:  # stored by an earlier run of this test
+        issuers.add(Issuer(nit, "4", "Otra Cadena S.A.S.", "Otra", "simulated"))
+        own = NumberingRange("1", "OC", 1, 1000, date(2019, 1, 1), date(2030, 1, 1), "k")
+        SqlNumberingRanges(engine).add(nit, own)
+    _, key = api_keys.create("otra-cadena", nit)
+    with httpx.Client(base_url=api_url, headers={"X-API-Key": key}, timeout=10) as other:
+        order_id = unique_id()
+        taken = other.post(INTAKE, json=seed_order(order_id))
+        assert taken.status_code == 202, taken.text
+        assert taken.json()["order_key"] == f"{nit}:{order_id}"
+        issuers.set_enabled(nit, False)
+        try:
+            refused = other.post(INTAKE, json=seed_order(unique_id()))
+            assert refused.status_code == 403, refused.text
+            assert f"issuer {nit} is disabled" in refused.text
+        finally:
+            issuers.set_enabled(nit, True)
+        assert other.post(INTAKE, json=seed_order(unique_id())).status_code == 202
     engine.dispose()
 
 

@@ -225,7 +225,7 @@ def test_api_keys_are_only_made_for_an_issuer_this_deployment_signs_as(
 ) -> None:
     other = cli(database_url, "api-key", "create", "--name", "caja", "--issuer", OTHER_NIT)
     assert other.returncode == 2
-    assert f"issuer {OTHER_NIT} is not the issuer this deployment signs as" in other.stderr
+    assert f"issuer {OTHER_NIT} is unknown (einvoice issuer add)" in other.stderr
     assert cli(database_url, *ADD).returncode == 0
     assert cli(database_url, "issuer", "disable", NIT).returncode == 0
     disabled = cli(database_url, "api-key", "create", "--name", "caja", "--issuer", NIT)
@@ -233,3 +233,4 @@ def test_api_keys_are_only_made_for_an_issuer_this_deployment_signs_as(
     assert cli(database_url, "issuer", "enable", NIT).returncode == 0
     made = cli(database_url, "api-key", "create", "--name", "caja", "--issuer", NIT)
     assert made.returncode == 0 and made.stdout.startswith("eik_"), made.stderr
+    assert "is not ready to issue: it lacks its certificate" in made.stderr

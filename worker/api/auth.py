@@ -12,7 +12,6 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from adapters.db.api_keys import ApiClient
-from adapters.db.issuers import issuing_refusal
 from worker.api.services import Services
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,7 @@ def current_client(
             detail="a valid X-API-Key header is required",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    refusal = issuing_refusal(
-        client.issuer, client.issuer_enabled, services(request).settings.issuer.nit
-    )
+    refusal = services(request).issuers.refusal(client.issuer)
     if refusal is not None:
         log.warning(
             "refused %s %s for key %s: %s", request.method, request.url.path, client.id, refusal
