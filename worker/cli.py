@@ -86,9 +86,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     orders = list(read_orders(io.StringIO(text)))
     failures = 0
     settings = _settings()
-    with Producer(settings) as producer:
+    with Producer(settings, issuer=args.issuer) as producer:
         for position, data in enumerate(orders, 1):
-            about = _about(data, position, settings.issuer.nit)
+            about = _about(data, position, producer.issuer)
             try:
                 result = producer.enqueue(data)
             except InvalidOrder as exc:
@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="path to a JSON file, or - for standard input")
     p.add_argument("--json", action="store_true", help="one JSON result per order")
+    p.add_argument("--issuer", help="issuer NIT (defaults to ISSUER__NIT; see `issuer list`)")
     p.set_defaults(func=cmd_enqueue)
 
     p = sub.add_parser(

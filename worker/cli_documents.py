@@ -8,7 +8,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.documents import DocumentKind
 from domain.order import Order, parse_order
@@ -16,6 +16,9 @@ from domain.ports import DocumentNumber, OrderKey, Submission
 from worker.cli_exits import BadInput, Misconfigured
 from worker.cli_files import output_folder, read_input, write_output
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.dian.signer import XadesSigner
 
 
 def add_document_commands(sub: Any) -> None:
@@ -140,9 +143,10 @@ def cmd_documents(args: argparse.Namespace) -> int:
         print(f"the {record.gateway} gateway keeps no documents", file=sys.stderr)
         return 1
     out = output_folder(args.out)
+    issuing, signer = container(settings).issuers.signing(key.issuer)
     if record.gateway == "factus":
-        return _factus_documents(settings, record.references, out)
-    return _dian_documents(settings, record.references, out)
+        return _factus_documents(issuing, record.references, out)
+    return _dian_documents(issuing, record.references, out, signer)
 
 
 def _factus_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
@@ -161,10 +165,12 @@ def _factus_documents(settings: Settings, refs: dict[str, str], out: Path) -> in
     return 0
 
 
-def _dian_documents(settings: Settings, refs: dict[str, str], out: Path) -> int:
+def _dian_documents(
+    settings: Settings, refs: dict[str, str], out: Path, signer: XadesSigner | None
+) -> int:
     from worker.wiring import dian_parts
 
-    parts = dian_parts(settings)
+    parts = dian_parts(settings, signer)
     try:
         # The families may be in different environments (endpoints): ask each one.
         for client in parts.distinct_clients():

@@ -194,6 +194,7 @@ def rules() -> tuple[Rule, ...]:
         (domain.InvalidOrder, lambda e: Failure(Exit.DATAERR, _describe(e))),
         (domain.UnknownOrder, lambda e: Failure(Exit.USAGE, _describe(e))),
         (domain.OrderConflict, lambda e: Failure(Exit.FINDING, _describe(e))),
+        (domain.IssuerRefused, lambda e: Failure(Exit.USAGE, _describe(e))),
         (domain.NumberingError, _fixed(Exit.CONFIG, "numbering", ": see NUMBERING__*")),
         (domain.GatewayMisconfigured, _fixed(Exit.CONFIG, "the authority refuses our setup")),
         (domain.GatewayError, _fixed(Exit.UNAVAILABLE, "the authority is unavailable")),

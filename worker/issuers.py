@@ -233,6 +233,11 @@ class IssuerDirectory:
             )  # fmt: skip
         return IssuerSetup(nit, settings_for(self._settings, stored, _no_secret), stored)
 
+    def signing(self, nit: str) -> tuple[Settings, XadesSigner | None]:
+        """The settings of `nit` with its secrets, and its stored certificate (None: the
+        settings' DIAN__CERT_PATH) for commands that talk to its authority themselves."""
+        return self._with_secrets(self.setup(nit))
+
     def _with_secrets(self, setup: IssuerSetup) -> tuple[Settings, XadesSigner | None]:
         """The issuer's settings with its secrets, and its stored certificate loaded: read
         only where a gateway is built (the intake never opens a secret)."""

@@ -234,3 +234,13 @@ def test_api_keys_are_only_made_for_an_issuer_this_deployment_signs_as(
     made = cli(database_url, "api-key", "create", "--name", "caja", "--issuer", NIT)
     assert made.returncode == 0 and made.stdout.startswith("eik_"), made.stderr
     assert "is not ready to issue: it lacks its certificate" in made.stderr
+
+
+def test_enqueue_refuses_an_issuer_it_cannot_issue_for_in_one_line(
+    database_url: str, clean_db: Engine, tmp_path: Path
+) -> None:
+    orders = tmp_path / "orders.json"
+    orders.write_text(json.dumps({"id_pedido_origen": "X-1"}), encoding="utf-8")
+    refused = cli(database_url, "enqueue", str(orders), "--issuer", OTHER_NIT)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == f"einvoice: issuer {OTHER_NIT} is unknown (einvoice issuer add)"
