@@ -243,4 +243,6 @@ def test_enqueue_refuses_an_issuer_it_cannot_issue_for_in_one_line(
     orders.write_text(json.dumps({"id_pedido_origen": "X-1"}), encoding="utf-8")
     refused = cli(database_url, "enqueue", str(orders), "--issuer", OTHER_NIT)
     assert refused.returncode == 2, refused.stderr
-    assert refused.stderr.strip() == f"einvoice: issuer {OTHER_NIT} is unknown (einvoice issuer add)"
+    assert (
+        refused.stderr.strip() == f"einvoice: issuer {OTHER_NIT} is unknown (einvoice issuer add)"
+    )
