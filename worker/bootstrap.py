@@ -267,7 +267,9 @@ def container(settings: Settings | None = None, app: Celery | None = None) -> Co
             if app is not None:
                 from worker.publisher import CeleryPublisher
 
-                current.publisher = CeleryPublisher(app, current.settings.queue)
+                current.publisher = CeleryPublisher(
+                    app, current.settings.queue, current.settings.queue_for
+                )
             _containers.clear()
             _containers[pid] = current
         return current

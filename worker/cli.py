@@ -241,7 +241,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         *quiet,
         "worker",
         "-Q",
-        settings.queue,
+        ",".join(settings.queues),
         "-P",
         args.pool or settings.worker.pool,
         "-c",

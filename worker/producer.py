@@ -27,7 +27,9 @@ class Producer:
         self.settings = settings or Settings()
         self.issuer = issuer or self.settings.issuer.nit
         self._app = create_app(self.settings)
-        self._container = Container(self.settings, CeleryPublisher(self._app, self.settings.queue))
+        self._container = Container(
+            self.settings, CeleryPublisher(self._app, self.settings.queue, self.settings.queue_for)
+        )
 
     def enqueue(self, order: Any) -> Enqueued:
         """Validate, store durably with its audit row, then publish the wake-up.

@@ -6,6 +6,7 @@ Nested groups use `__`: `ISSUER__NIT=900123456`, `DIAN__CERT_PASSWORD=...`. Secr
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -170,6 +171,10 @@ class WorkerSettings(BaseModel):
     reconcile_interval: float = 15.0
     republish_after: float = 120.0
     reconcile_batch: int = 500
+    # Queues issuers' orders are spread over: the settings' issuer uses QUEUE itself, every
+    # other issuer one of QUEUE.lane1..N-1 (by its NIT). A worker takes from every lane in
+    # turn, so one issuer's backlog does not hold back the others' (1: one queue for all).
+    issuer_lanes: int = Field(default=8, ge=1, le=64)
 
 
 class MetricsSettings(BaseModel):
@@ -286,6 +291,18 @@ class Settings(BaseSettings):
         return (
             d.endpoint if d.pos_environment == d.environment else DIAN_ENDPOINTS[d.pos_environment]
         )
+
+    @property
+    def queues(self) -> list[str]:
+        """Every queue the worker consumes: QUEUE, then its issuer lanes."""
+        return [self.queue] + [f"{self.queue}.lane{n}" for n in range(1, self.worker.issuer_lanes)]
+
+    def queue_for(self, issuer: str) -> str:
+        """The queue of `issuer`'s wake-ups (see `WorkerSettings.issuer_lanes`)."""
+        lanes = self.worker.issuer_lanes
+        if issuer == self.issuer.nit or lanes == 1:
+            return self.queue
+        return f"{self.queue}.lane{1 + zlib.crc32(issuer.encode('ascii')) % (lanes - 1)}"
 
     @property
     def effective_redis_url(self) -> str | None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from lxml import etree
+from sqlalchemy import text
 
 from adapters.db.issuers import Issuer, Secret, Software, SqlIssuers
 from adapters.db.ranges import SqlNumberingRanges
@@ -184,3 +185,38 @@ def test_three_issuers_each_signed_numbered_and_sent_as_itself(
     for key in keys[C]:
         record = p.store.get(key)
         assert record is not None and record.gateway == "factus" and record.number is None
+
+
+def test_one_issuers_backlog_does_not_hold_back_another(pipeline_factory: Factory) -> None:
+    """200 orders of issuer A wait in the queue before a worker starts; 5 of issuer B are
+    enqueued after them. B has its own lane, which the worker takes from in turn with A's:
+    B's orders are done before most of A's, not after all of them (with one queue for both,
+    B's last order is the 205th)."""
+    p = pipeline_factory(GATEWAY="simulated", ISSUER__NIT=A, WORKER__CONCURRENCY="1")
+    SqlIssuers(p.engine).add(Issuer(B, "4", "Cadena Dos S.A.S.", "Cadena Dos", "simulated"))
+    SqlNumberingRanges(p.engine).add(
+        B,
+        NumberingRange(
+            "18760000002", "BB", 1, 1000, date(2019, 1, 1), date(2030, 1, 1), KEY_B,
+            kind=DocumentKind.INVOICE,
+        ),
+    )  # fmt: skip
+    settings = p.settings()
+    assert settings.queue_for(B) != settings.queue_for(A)
+    with Producer(settings) as producer:
+        for n in range(200):
+            producer.enqueue(order(f"BACKLOG-{n}"))
+    with Producer(settings, issuer=B) as producer:
+        for n in range(5):
+            producer.enqueue(order(f"LATER-{n}"))
+    p.start_worker()
+    wait_until(lambda: p.states().get("SUCCESS") == 205, 120, "205 orders", p)
+    with p.engine.connect() as conn:
+        finished = [
+            issuer
+            for (issuer,) in conn.execute(
+                text("SELECT issuer FROM documents ORDER BY finished_at, id")
+            )
+        ]
+    last_b = max(i for i, issuer in enumerate(finished) if issuer == B)
+    assert last_b < 60, f"issuer B's last order finished {last_b + 1}th of 205"

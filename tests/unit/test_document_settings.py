@@ -9,7 +9,7 @@ from domain.documents import DocumentKind
 from domain.order import parse_order
 from tests.factories import order
 from worker.bootstrap import planner
-from worker.settings import DocumentSettings, RegisterSettings, Settings
+from worker.settings import DocumentSettings, RegisterSettings, Settings, WorkerSettings
 
 
 def test_factus_refuses_a_pos_mode_at_start_unless_pos_tickets_may_be_invoices() -> None:
@@ -40,3 +40,14 @@ def test_a_register_may_have_its_own_mode_and_the_default_register_must_exist() 
     assert chosen.plan(at_bar).kind is DocumentKind.POS and chosen.plan(at_bar).register == "bar"
     with pytest.raises(ValidationError, match="default_register 'x' is not one of REGISTERS"):
         Settings(default_register="x")
+
+
+def test_issuers_are_spread_over_lanes_and_the_settings_issuer_keeps_the_queue() -> None:
+    settings = Settings(queue="q", worker=WorkerSettings(issuer_lanes=4))
+    assert settings.queues == ["q", "q.lane1", "q.lane2", "q.lane3"]
+    assert settings.queue_for(settings.issuer.nit) == "q"
+    lanes = {settings.queue_for(str(800000000 + n)) for n in range(50)}
+    assert lanes == {"q.lane1", "q.lane2", "q.lane3"}
+    assert settings.queue_for("800197268") == settings.queue_for("800197268")
+    one = Settings(queue="q", worker=WorkerSettings(issuer_lanes=1))
+    assert one.queues == ["q"] and one.queue_for("800197268") == "q"

@@ -90,7 +90,7 @@ def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
         store=SqlDocumentStore(engine, utc_now),
         keys=SqlApiKeys(engine),
         celery=celery,
-        publisher=CeleryPublisher(celery, settings.queue),
+        publisher=CeleryPublisher(celery, settings.queue, settings.queue_for),
         document_planner=planner(settings),
         issuers=IssuerDirectory(settings, engine),
     )

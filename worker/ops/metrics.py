@@ -234,7 +234,9 @@ class DatabaseCollector(Collector):
 
     def _queue(self) -> Iterator[Metric]:
         try:
-            depth = queue_depth(self._settings.broker_url, self._settings.queue)
+            depth = queue_depth(
+                self._settings.broker_url, self._settings.queue, lanes=self._settings.queues[1:]
+            )
         except redis.RedisError as exc:
             log.warning("metrics: broker unreachable (%s)", type(exc).__name__)
             return

@@ -89,7 +89,7 @@ def gather(settings: Settings, minutes: int) -> Stats:
         by_issuer = queries.count_by_issuer_and_state(conn)
     depth, error = None, None
     try:
-        depth = queue_depth(settings.broker_url, settings.queue)
+        depth = queue_depth(settings.broker_url, settings.queue, lanes=settings.queues[1:])
     except redis.RedisError as exc:
         error = f"broker unreachable ({type(exc).__name__})"
     return Stats(
