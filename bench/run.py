@@ -6,8 +6,8 @@
     python -m bench.run --json out.json      # default: bench/last-run.json
 
 Benchmarks: pipeline (vs a bare Celery baseline), dian, latency, build_sign, reconcile,
-producer. Each runs `--repeat` times (default 2); the best run is reported with the spread of
-all runs, because the machine is shared and figures are noisy.
+producer, fairness (between issuers). Each runs `--repeat` times (default 2); the best run
+is reported with the spread of all runs, because the machine is shared and figures are noisy.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class Sizes:
     build_sign: int
     reconcile: int
     producer: int
+    fairness: int  # issuer A's backlog
 
 
-FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000)
-QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300)
+FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 5000)
+QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 500)
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,34 @@ def _producer(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
     ]
 
 
+def _fairness(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.fairness import run
+
+    lanes = [run(sizes.fairness) for _ in range(repeat)]
+    single = run(sizes.fairness, lanes=1)
+    best = best_of(lanes, "b_last_final_seconds", higher=False)
+    return {"lanes": lanes, "one_queue": single}, [
+        Figure(
+            "fairness",
+            f"s to issuer B's 20 orders final behind {sizes.fairness} of A",
+            best["b_last_final_seconds"],
+            "s",
+            10.0,
+            "target: 10 s",
+            False,
+        ),
+        Figure(
+            "fairness",
+            "the same with one queue for every issuer",
+            single["b_last_final_seconds"],
+            "s",
+            None,
+            "",
+            False,
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]]] = {
     "build_sign": _build_sign,
     "producer": _producer,
@@ -341,6 +370,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]
     "dian": _dian,
     "latency": _latency,
     "reconcile": _reconcile,
+    "fairness": _fairness,
 }
 
 
