@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import adapters.db.api_keys  # noqa: F401
+import adapters.db.api_keys
+import adapters.db.issuers  # noqa: F401
 from adapters.db.engine import make_engine
 from adapters.db.models import Base
 from alembic import context

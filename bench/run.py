@@ -7,9 +7,9 @@
 
 Benchmarks: pipeline (vs a bare Celery baseline), brokers (the pipeline on Redis and on
 RabbitMQ), dian, latency, build_sign, render (the printed copy), reconcile, producer, delivery
-(buyers' copies e-mailed per second to a local SMTP server). Each runs `--repeat` times
-(default 2); the best run is reported with the spread of all runs, because the machine is
-shared and figures are noisy.
+(buyers' copies e-mailed per second to a local SMTP server), fairness (between issuers). Each
+runs `--repeat` times (default 2); the best run is reported with the spread of all runs,
+because the machine is shared and figures are noisy.
 """
 
 from __future__ import annotations
@@ -40,10 +40,13 @@ class Sizes:
     producer: int
     render: int
     delivery: int
+    fairness: int  # issuer A's backlog
 
 
-FULL = Sizes(5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300, 1000)
-QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300)
+FULL = Sizes(
+    5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300, 1000, 5000
+)
+QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300, 500)
 DELIVERY_TARGET = 50.0  # e-mails per second with the default worker settings
 
 
@@ -471,6 +474,34 @@ def _delivery(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
     ]
 
 
+def _fairness(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    from bench.fairness import run
+
+    lanes = [run(sizes.fairness) for _ in range(repeat)]
+    single = run(sizes.fairness, lanes=1)
+    best = best_of(lanes, "b_last_final_seconds", higher=False)
+    return {"lanes": lanes, "one_queue": single}, [
+        Figure(
+            "fairness",
+            f"s to issuer B's 20 orders final behind {sizes.fairness} of A",
+            best["b_last_final_seconds"],
+            "s",
+            10.0,
+            "target: 10 s",
+            False,
+        ),
+        Figure(
+            "fairness",
+            "the same with one queue for every issuer",
+            single["b_last_final_seconds"],
+            "s",
+            None,
+            "",
+            False,
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]]] = {
     "build_sign": _build_sign,
     "render": _render,
@@ -481,6 +512,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]
     "latency": _latency,
     "reconcile": _reconcile,
     "delivery": _delivery,
+    "fairness": _fairness,
 }
 
 

@@ -1,6 +1,7 @@
 """What the trail's insert trigger costs: documents through accept, claim and finish (three audit
 rows each) on a database at revision 0007, before the trail's evidence (rows inserted as they
-come), and at head (each row checked against its document's state and hash-chained by the database), alternating.
+come), and at head (each row checked against its document's state and hash-chained by the
+database), alternating.
 
     python -m bench.trail_cost [--documents 300] [--rounds 2]
 """

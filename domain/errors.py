@@ -67,6 +67,10 @@ class UnknownOrder(DomainError):
         super().__init__(f"no order {order_key}: a note corrects an accepted order's document")
 
 
+class IssuerRefused(DomainError):
+    """Orders of this issuer cannot be taken here: unknown, disabled, or not ready to issue."""
+
+
 class NumberingError(DomainError):
     """The authorized numbering range cannot give a number (exhausted, expired, missing).
 

@@ -68,7 +68,8 @@ def clean_db(engine: Engine) -> Engine:
         conn.execute(
             text(
                 "TRUNCATE deliveries, document_files, creditable_lines, documents, orders, "
-                "numbering_ranges, invoice_log, intake_refusals, audit_checkpoints "
+                "numbering_ranges, invoice_log, intake_refusals, audit_checkpoints, "
+                "issuer_secrets, issuers "
                 "RESTART IDENTITY"
             )
         )

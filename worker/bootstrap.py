@@ -32,6 +32,9 @@ from worker.settings import Settings
 if TYPE_CHECKING:
     from celery import Celery
 
+    from adapters.dian.signer import XadesSigner
+    from worker.issuers import IssuerDirectory
+
 
 @dataclass
 class Container:
@@ -52,8 +55,18 @@ class Container:
         return SqlDocumentStore(self.engine, utc_now)
 
     @cached_property
+    def issuers(self) -> IssuerDirectory:
+        from worker.issuers import IssuerDirectory
+
+        return IssuerDirectory(self.settings, self.engine)
+
+    @cached_property
     def gateway(self) -> Gateway:
-        return build_gateway(self.settings)
+        """Each document goes through its own issuer's gateway (the settings' issuer's
+        unless another is stored, see worker.issuers)."""
+        from worker.issuers import IssuerGateway
+
+        return IssuerGateway(self.issuers)
 
     @cached_property
     def policy(self) -> RetryPolicy:
@@ -74,15 +87,19 @@ class Container:
 
     @cached_property
     def process_order(self) -> ProcessOrder:
-        channel = self.settings.copy_channel
         return ProcessOrder(
             self.store,
             self.gateway,
             self.policy,
             utc_now,
             registers(self.settings),
-            Channel(channel) if channel else None,
+            self.copy_channel,
         )
+
+    def copy_channel(self, key: OrderKey) -> Channel | None:
+        """How the copy of `key`'s document reaches its buyer: its issuer's gateway decides."""
+        channel = self.issuers.settings(key.issuer).copy_channel
+        return Channel(channel) if channel else None
 
     @cached_property
     def deliveries(self) -> SqlDeliveryStore:
@@ -92,12 +109,12 @@ class Container:
     def deliver_copy(self) -> DeliverCopy:
         d = self.settings.delivery
         policy = DeliveryPolicy(d.lease_seconds, d.backoff_base, d.backoff_max)
-        return DeliverCopy(
-            self.deliveries,
-            build_courier(self.settings, self.deliveries, self.store),
-            policy,
-            utc_now,
-        )
+        from worker.issuers import IssuerCourier
+
+        def courier(settings: Settings, signer: XadesSigner | None) -> Courier:
+            return build_courier(settings, self.deliveries, self.store, signer)
+
+        return DeliverCopy(self.deliveries, IssuerCourier(self.issuers, courier), policy, utc_now)
 
     @cached_property
     def planner(self) -> Planner:
@@ -105,7 +122,15 @@ class Container:
         sync_configured_ranges(self.settings, self.engine)
         return planner(self.settings)
 
+    def planner_for(self, nit: str) -> Planner:
+        """What accepted orders of issuer `nit` become (its gateway decides numbering)."""
+        setup = self.issuers.setup(nit)
+        configured = self.planner  # the settings' ranges are stored first
+        return configured if setup.stored is None else planner(setup.settings)
+
     def dispose(self) -> None:
+        if "issuers" in self.__dict__:
+            self.issuers.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
@@ -246,7 +271,9 @@ def register(settings: Settings, code: str | None, cashier: str | None = None) -
     return Register(chosen, found.plate, found.location, found.kind, cashier or found.cashier)
 
 
-def build_gateway(settings: Settings) -> Gateway:
+def build_gateway(settings: Settings, signer: XadesSigner | None = None) -> Gateway:
+    """The gateway the settings describe; `signer` replaces DIAN__CERT_PATH (a stored
+    issuer's certificate)."""
     if settings.gateway == "simulated":
         from adapters.gateways.simulated import SimulatedConfig, SimulatedGateway
 
@@ -264,14 +291,17 @@ def build_gateway(settings: Settings) -> Gateway:
     if settings.gateway == "dian":
         from worker.wiring import build_dian_gateway
 
-        return build_dian_gateway(settings)
+        return build_dian_gateway(settings, signer)
     from worker.wiring import build_factus_gateway
 
     return build_factus_gateway(settings)
 
 
 def build_courier(
-    settings: Settings, deliveries: SqlDeliveryStore, store: SqlDocumentStore
+    settings: Settings,
+    deliveries: SqlDeliveryStore,
+    store: SqlDocumentStore,
+    signer: XadesSigner | None = None,
 ) -> Courier:
     """SMTP with our own AttachedDocument (GATEWAY=dian), or Factus' own e-mail."""
     if settings.copy_channel == "factus":
@@ -284,7 +314,7 @@ def build_courier(
         return build_factus_courier(settings, references)
     from worker.wiring import build_smtp_courier
 
-    return build_smtp_courier(settings, deliveries.files)
+    return build_smtp_courier(settings, deliveries.files, signer)
 
 
 _containers: dict[int, Container] = {}
@@ -301,8 +331,9 @@ def container(settings: Settings | None = None, app: Celery | None = None) -> Co
             if app is not None:
                 from worker.publisher import CeleryPublisher, DeliveryPublisher
 
-                current.publisher = CeleryPublisher(app, current.settings.queue)
-                current.delivery_publisher = DeliveryPublisher(app, current.settings.delivery_queue)
+                s = current.settings
+                current.publisher = CeleryPublisher(app, s.queue, s.queue_for)
+                current.delivery_publisher = DeliveryPublisher(app, s.delivery_queue)
             _containers.clear()
             _containers[pid] = current
         return current

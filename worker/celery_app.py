@@ -113,24 +113,28 @@ def is_amqp(url: str) -> bool:
 
 
 def amqp_config(settings: Settings) -> dict[str, Any]:
-    """RabbitMQ: a durable quorum queue with a delivery limit, publisher confirms.
+    """RabbitMQ: durable quorum queues (QUEUE, its issuer lanes, the delivery queue) with a
+    delivery limit, publisher confirms.
 
     The queue's exchange is a topic exchange so that retry countdowns use Celery's native
     delayed delivery (quorum queues have no global QoS, which ETA messages held by the worker
     would need)."""
     exchange = Exchange(settings.queue, type="topic", durable=True)  # type: ignore[no-untyped-call]
-    queue = Queue(  # type: ignore[no-untyped-call]
-        settings.queue,
-        exchange,
-        routing_key=settings.queue,
-        durable=True,
-        queue_arguments={
-            "x-queue-type": "quorum",
-            "x-delivery-limit": settings.worker.delivery_limit,
-        },
+    queues = tuple(
+        Queue(  # type: ignore[no-untyped-call]
+            name,
+            exchange,
+            routing_key=name,
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": settings.worker.delivery_limit,
+            },
+        )
+        for name in (*settings.queues, settings.delivery_queue)
     )
     return {
-        "task_queues": (queue,),
+        "task_queues": queues,  # the issuers' lanes and the delivery queue, each a quorum queue
         "task_default_exchange": settings.queue,
         "task_default_exchange_type": "topic",
         "task_default_routing_key": settings.queue,

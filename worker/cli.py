@@ -94,9 +94,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     orders = list(read_orders(io.StringIO(text)))
     failures = 0
     settings = _settings()
-    with Producer(settings) as producer:
+    with Producer(settings, issuer=args.issuer) as producer:
         for position, data in enumerate(orders, 1):
-            about = _about(data, position, settings.issuer.nit)
+            about = _about(data, position, producer.issuer)
             try:
                 result = producer.enqueue(data)
             except InvalidOrder as exc:
@@ -240,12 +240,13 @@ def _entry(entry: Any) -> dict[str, Any]:
 
 
 def _queues(settings: Settings, which: str | None) -> str:
-    """`issue`: documents only; `delivery`: buyers' copies only; both by default."""
+    """`issue`: documents only (every issuer lane); `delivery`: buyers' copies only; both by
+    default."""
     if which == "issue":
-        return settings.queue
+        return ",".join(settings.queues)
     if which == "delivery":
         return settings.delivery_queue
-    return f"{settings.queue},{settings.delivery_queue}"
+    return ",".join([*settings.queues, settings.delivery_queue])
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -369,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="path to a JSON file, or - for standard input")
     p.add_argument("--json", action="store_true", help="one JSON result per order")
+    p.add_argument("--issuer", help="issuer NIT (defaults to ISSUER__NIT; see `issuer list`)")
     p.set_defaults(func=cmd_enqueue)
 
     p = sub.add_parser(
@@ -418,11 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_delivery import add_delivery_commands
     from worker.cli_documents import add_document_commands
     from worker.cli_extra import add_commands
+    from worker.cli_issuers import add_issuer_commands
     from worker.cli_notes import add_note_commands
     from worker.cli_ranges import add_range_commands
 
     add_document_commands(sub)
     add_range_commands(sub)
+    add_issuer_commands(sub)
     add_note_commands(sub)
     add_delivery_commands(sub)
     add_api_commands(sub)

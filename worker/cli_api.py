@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from adapters.db.api_keys import SqlApiKeys
 
 
 def cmd_serve_api(args: argparse.Namespace) -> int:
@@ -23,11 +28,16 @@ def cmd_serve_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys() -> Any:
-    from adapters.db.api_keys import SqlApiKeys
+def _engine() -> Engine:
     from adapters.db.engine import make_engine
 
-    return SqlApiKeys(make_engine(Settings().database_url, pool_size=1))
+    return make_engine(Settings().database_url, pool_size=1)
+
+
+def _keys(engine: Engine | None = None) -> SqlApiKeys:
+    from adapters.db.api_keys import SqlApiKeys
+
+    return SqlApiKeys(engine or _engine())
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
@@ -36,13 +46,17 @@ def cmd_key_create(args: argparse.Namespace) -> int:
     if not issuer.isdigit():
         print(f"--issuer must be a NIT (digits only), got {issuer!r}", file=sys.stderr)
         return 2
-    if issuer != settings.issuer.nit:
-        print(
-            f"warning: this deployment issues documents as NIT {settings.issuer.nit}; "
-            f"orders sent with this key are recorded under NIT {issuer}",
-            file=sys.stderr,
-        )
-    client, key = _keys().create(args.name, issuer)
+    from worker.issuers import IssuerDirectory
+
+    engine = _engine()
+    setup = IssuerDirectory(settings, engine).setup(issuer)
+    refusal = setup.refusal
+    if refusal is not None and setup.incomplete:
+        print(f"warning: {refusal}; its orders are refused until then", file=sys.stderr)
+    elif refusal is not None:
+        print(f"api-key create: --issuer: {refusal}", file=sys.stderr)
+        return 2
+    client, key = _keys(engine).create(args.name, issuer)
     print(
         f"created API key {client.id} ({client.name}) for issuer {client.issuer}", file=sys.stderr
     )

@@ -199,12 +199,14 @@ def cmd_documents(args: argparse.Namespace) -> int:
     try:
         check_issued(record)
         out = output_folder(args.out)
+        # the document's own issuer's credentials and certificate ask its authority
+        issuing, signer = container(settings).issuers.signing(key.issuer)
         if args.pdf:
-            files = [representation(settings, record, args.pdf)]
+            files = [representation(issuing, record, args.pdf, signer)]
         elif record.gateway == "factus":
-            files = [factus_pdf(settings, record), signed_xml(settings, record)]
+            files = [factus_pdf(issuing, record), signed_xml(issuing, record)]
         else:
-            files = [signed_xml(settings, record)]
+            files = [signed_xml(issuing, record, signer)]
     except (NoDocumentFile, UnreadableDocument) as exc:
         print(str(exc), file=sys.stderr)
         return 1

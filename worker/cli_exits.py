@@ -160,8 +160,10 @@ def rules() -> tuple[Rule, ...]:
     from httpx import TransportError
     from sqlalchemy import exc as sa
 
+    from adapters.db.issuers import IssuerExists, UnknownIssuer
     from adapters.dian.signer import SigningError
     from adapters.factus.client import FactusNotFound, FactusResponseError
+    from adapters.secretbox import SecretsKeyError
     from domain import errors as domain
     from worker.ops.flower import FlowerRefused
 
@@ -192,6 +194,7 @@ def rules() -> tuple[Rule, ...]:
         (domain.InvalidOrder, lambda e: Failure(Exit.DATAERR, _describe(e))),
         (domain.UnknownOrder, lambda e: Failure(Exit.USAGE, _describe(e))),
         (domain.OrderConflict, lambda e: Failure(Exit.FINDING, _describe(e))),
+        (domain.IssuerRefused, lambda e: Failure(Exit.USAGE, _describe(e))),
         (domain.NumberingError, _fixed(Exit.CONFIG, "numbering", ": see NUMBERING__*")),
         (domain.GatewayMisconfigured, _fixed(Exit.CONFIG, "the authority refuses our setup")),
         (domain.GatewayError, _fixed(Exit.UNAVAILABLE, "the authority is unavailable")),
@@ -200,6 +203,9 @@ def rules() -> tuple[Rule, ...]:
         (FactusResponseError, _fixed(Exit.UNAVAILABLE, "Factus refused the request")),
         (TransportError, _fixed(Exit.UNAVAILABLE, "connection failed")),
         (SigningError, _fixed(Exit.CONFIG, "the signing certificate cannot be used")),
+        (UnknownIssuer, lambda e: Failure(Exit.USAGE, str(e))),
+        (IssuerExists, lambda e: Failure(Exit.FINDING, str(e))),
+        (SecretsKeyError, lambda e: Failure(Exit.CONFIG, str(e))),
         (FlowerRefused, lambda e: Failure(Exit.CONFIG, f"flower not started: {e}")),
         (OSError, _os_error),
     )

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from domain.cufe import qr_url
 from domain.documents import SoftwareFamily
 from domain.store import DocumentRecord, State
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.dian.signer import XadesSigner
 
 
 class NoDocumentFile(Exception):
@@ -42,8 +46,11 @@ def check_issued(record: DocumentRecord) -> None:
         raise NoDocumentFile(f"the {record.gateway} gateway keeps no documents")
 
 
-def signed_xml(settings: Settings, record: DocumentRecord) -> DocumentFile:
-    """The signed XML of an issued document, from the authority that validated it."""
+def signed_xml(
+    settings: Settings, record: DocumentRecord, signer: XadesSigner | None = None
+) -> DocumentFile:
+    """The signed XML of an issued document, from the authority that validated it (`signer`:
+    a stored issuer's certificate for DIAN's WS-Security; None: DIAN__CERT_PATH)."""
     check_issued(record)
     if record.gateway == "factus":
         from adapters.factus.gateway import FactusGateway
@@ -56,7 +63,7 @@ def signed_xml(settings: Settings, record: DocumentRecord) -> DocumentFile:
         finally:
             gateway.close()
         return DocumentFile(file_name(got.file_name, "xml"), got.content)
-    return _dian_xml(settings, record.references)
+    return _dian_xml(settings, record.references, signer)
 
 
 def factus_pdf(settings: Settings, record: DocumentRecord) -> DocumentFile:
@@ -80,11 +87,11 @@ def _resource(record: DocumentRecord) -> str:
     return family_of(record.kind).resource if record.kind.is_note else "bills"
 
 
-def _dian_xml(settings: Settings, refs: dict[str, str]) -> DocumentFile:
+def _dian_xml(settings: Settings, refs: dict[str, str], signer: XadesSigner | None) -> DocumentFile:
     from worker.wiring import dian_parts
 
     key = refs["cufe"]
-    parts = dian_parts(settings)
+    parts = dian_parts(settings, signer)
     try:
         # The families may be in different environments (endpoints): ask each one.
         for client in parts.distinct_clients():
@@ -111,11 +118,13 @@ def qr_link(settings: Settings, record: DocumentRecord) -> str | None:
     return qr_url(refs["cufe"], environment)
 
 
-def representation(settings: Settings, record: DocumentRecord, layout: str) -> DocumentFile:
+def representation(
+    settings: Settings, record: DocumentRecord, layout: str, signer: XadesSigner | None = None
+) -> DocumentFile:
     """The graphic representation (`ticket` or `a4`) rendered from the signed XML."""
     from adapters.representation.pdf import render_pdf
 
-    xml = signed_xml(settings, record)
+    xml = signed_xml(settings, record, signer)
     pdf = render_pdf(xml.content, "a4" if layout == "a4" else "ticket")
     stem = xml.name.removesuffix(".xml")
     return DocumentFile(f"{stem}-{layout}.pdf", pdf)

@@ -2,6 +2,9 @@
 
 with Producer() as producer:
     result = producer.enqueue(order_dict)   # durable before it returns
+
+`Producer(issuer=NIT)` enqueues for a stored issuer (see `einvoice issuer`); the default is the
+settings' issuer (ISSUER__NIT).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from domain.errors import IssuerRefused
 from domain.usecases.enqueue import Enqueued, enqueue
 from domain.usecases.notes import enqueue_note
 from worker.bootstrap import Container
@@ -16,13 +20,16 @@ from worker.settings import Settings
 
 
 class Producer:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, issuer: str | None = None) -> None:
         from worker.celery_app import create_app
         from worker.publisher import CeleryPublisher
 
         self.settings = settings or Settings()
+        self.issuer = issuer or self.settings.issuer.nit
         self._app = create_app(self.settings)
-        self._container = Container(self.settings, CeleryPublisher(self._app, self.settings.queue))
+        self._container = Container(
+            self.settings, CeleryPublisher(self._app, self.settings.queue, self.settings.queue_for)
+        )
 
     def enqueue(self, order: Any) -> Enqueued:
         """Validate, store durably with its audit row, then publish the wake-up.
@@ -31,11 +38,12 @@ class Producer:
         """
         c = self._container
         assert c.publisher is not None
+        issuing = self._issuing()
         return enqueue(
             order,
-            issuer=self.settings.issuer.nit,
-            gateway=self.settings.gateway,
-            planner=c.planner,
+            issuer=self.issuer,
+            gateway=issuing.gateway,
+            planner=c.planner_for(self.issuer),
             store=c.store,
             publisher=c.publisher,
         )
@@ -52,17 +60,26 @@ class Producer:
 
         c = self._container
         assert c.publisher is not None
-        c.planner  # noqa: B018  (the ranges the settings describe are stored first)
+        issuing = self._issuing()
+        c.planner_for(self.issuer)  # the ranges the settings describe are stored first
         return enqueue_note(
             request,
-            issuer=self.settings.issuer.nit,
+            issuer=self.issuer,
             order_id=order_id,
-            gateway=self.settings.gateway,
-            numbered=self.settings.needs_numbering,
+            gateway=issuing.gateway,
+            numbered=issuing.needs_numbering,
             store=c.store,
             publisher=c.publisher,
-            offered=offered_notes(self.settings),
+            offered=offered_notes(issuing),
         )
+
+    def _issuing(self) -> Settings:
+        """The settings as the producer's issuer's; IssuerRefused while it cannot be issued
+        for (unknown, disabled, not ready)."""
+        refusal = self._container.issuers.refusal(self.issuer)
+        if refusal is not None:
+            raise IssuerRefused(refusal)
+        return self._container.issuers.settings(self.issuer)
 
     def close(self) -> None:
         self._container.dispose()

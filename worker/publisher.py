@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from celery import Celery
 
@@ -20,16 +21,19 @@ def task_id_for(key: OrderKey) -> str:
 
 
 class CeleryPublisher:
-    def __init__(self, app: Celery, queue: str) -> None:
+    """Publishes to `queue`, or to the queue `route` gives an issuer (its lane)."""
+
+    def __init__(self, app: Celery, queue: str, route: Callable[[str], str] | None = None) -> None:
         self._app = app
         self._queue = queue
+        self._route = route
 
     def publish(self, key: OrderKey) -> None:
         self._app.send_task(
             TASK_PROCESS,
             args=[str(key)],
             task_id=task_id_for(key),
-            queue=self._queue,
+            queue=self._route(key.issuer) if self._route else self._queue,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         )

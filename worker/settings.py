@@ -6,6 +6,7 @@ Nested groups use `__`: `ISSUER__NIT=900123456`, `DIAN__CERT_PASSWORD=...`. Secr
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -176,6 +177,10 @@ class WorkerSettings(BaseModel):
     # RabbitMQ quorum queues: deliveries of one message before the broker drops it (a message
     # that keeps killing its worker); the order stays due in the database and is published again
     delivery_limit: int = 20
+    # Queues issuers' orders are spread over: the settings' issuer uses QUEUE itself, every
+    # other issuer one of QUEUE.lane1..N-1 (by its NIT). A worker takes from every lane in
+    # turn, so one issuer's backlog does not hold back the others' (1: one queue for all).
+    issuer_lanes: int = Field(default=8, ge=1, le=64)
 
 
 class SmtpSettings(BaseModel):
@@ -227,6 +232,10 @@ class Settings(BaseSettings):
     queue: str = "einvoice"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
+    # Fernet keys sealing issuers' secrets, the current one first (see adapters.secretbox).
+    secrets_key: SecretStr = SecretStr("")
+    # how long a process trusts what it read of a stored issuer (enabled, gateway, software)
+    issuer_refresh_seconds: float = 30.0
 
     issuer: IssuerSettings = Field(default_factory=IssuerSettings)
     numbering: NumberingSettings = Field(default_factory=NumberingSettings)
@@ -331,6 +340,18 @@ class Settings(BaseSettings):
         return (
             d.endpoint if d.pos_environment == d.environment else DIAN_ENDPOINTS[d.pos_environment]
         )
+
+    @property
+    def queues(self) -> list[str]:
+        """Every queue the worker consumes: QUEUE, then its issuer lanes."""
+        return [self.queue] + [f"{self.queue}.lane{n}" for n in range(1, self.worker.issuer_lanes)]
+
+    def queue_for(self, issuer: str) -> str:
+        """The queue of `issuer`'s wake-ups (see `WorkerSettings.issuer_lanes`)."""
+        lanes = self.worker.issuer_lanes
+        if issuer == self.issuer.nit or lanes == 1:
+            return self.queue
+        return f"{self.queue}.lane{1 + zlib.crc32(issuer.encode('ascii')) % (lanes - 1)}"
 
     @property
     def effective_redis_url(self) -> str | None:

@@ -75,7 +75,7 @@ class OrderTask(Task):  # type: ignore[misc]
         """The document's copy, if it has one, is due now: wake a delivery worker (best
         effort: the delivery row is durable and the reconciler wakes it otherwise)."""
         c = self.container()
-        if c.settings.copy_channel is None or c.delivery_publisher is None:
+        if c.copy_channel(key) is None or c.delivery_publisher is None:
             return
         try:
             if c.deliveries.mark_published(key):

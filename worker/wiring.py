@@ -88,8 +88,8 @@ def dian_parts(settings: Settings, signer: XadesSigner | None = None) -> DianPar
     return DianParts(signer, clients, factory)
 
 
-def build_dian_gateway(settings: Settings) -> Gateway:
-    p = dian_parts(settings)
+def build_dian_gateway(settings: Settings, signer: XadesSigner | None = None) -> Gateway:
+    p = dian_parts(settings, signer)
     return DianGateway(p.clients, p.factory)
 
 
@@ -119,7 +119,9 @@ def build_factus_gateway(settings: Settings) -> Gateway:
 
 
 def build_smtp_courier(
-    settings: Settings, files: Callable[[OrderKey], Mapping[str, bytes]]
+    settings: Settings,
+    files: Callable[[OrderKey], Mapping[str, bytes]],
+    signer: XadesSigner | None = None,
 ) -> Courier:
     """SMTP__* and the issuer's certificate (the AttachedDocument is signed like the
     document) → the courier of the buyer's copy."""
@@ -137,7 +139,7 @@ def build_smtp_courier(
         security=m.security,
         timeout=m.timeout,
     )
-    parcels = ParcelMaker(load_signer(settings), render_pdf, settings.delivery.layout)
+    parcels = ParcelMaker(signer or load_signer(settings), render_pdf, settings.delivery.layout)
     return SmtpCourier(config, parcels, files)
 
 

@@ -124,17 +124,18 @@ class ProcessOrder:
         policy: RetryPolicy,
         clock: Callable[[], datetime],
         registers: Mapping[str, Register] | None = None,
-        copies: Channel | None = None,
+        copies: Channel | Callable[[OrderKey], Channel | None] | None = None,
     ) -> None:
         """`registers`: the tills by code, with their default cashier (POS documents describe
         the till that sold them). `copies`: the channel an accepted document's copy goes by
-        to a buyer with an e-mail (None: no copies are delivered)."""
+        to a buyer with an e-mail (None: no copies are delivered), or what gives it for a
+        document's key (each issuer's gateway decides its channel)."""
         self._store = store
         self._gateway = gateway
         self._policy = policy
         self._clock = clock
         self._registers = registers or {}
-        self._copies = copies
+        self._copies = copies if callable(copies) else (lambda _key: copies)
 
     def __call__(self, key: OrderKey, quick_retry: QuickRetry | None = None) -> Processed:
         """`quick_retry(delay)` may send a wake-up for a short wait (a task retry) and says
@@ -204,7 +205,8 @@ class ProcessOrder:
         if result.verdict is Verdict.ACCEPTED:
             warnings = [r.as_dict() for r in result.rules]
             kept: dict[str, Any] | None = {"warnings": warnings} if warnings else None
-            copy = copy_request(self._copies, attempt.claim.record.payload)
+            record = attempt.claim.record
+            copy = copy_request(self._copies(record.key), record.payload)
             return self._final(
                 attempt, State.SUCCESS, result.references, kept, summary, result.files, copy
             )

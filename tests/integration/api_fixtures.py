@@ -105,6 +105,7 @@ def settings_factory(
             "queue": api_queue,
             "gateway": "simulated",
             "simulated": SimulatedSettings(state_path=Path(state)),
+            "issuer_refresh_seconds": 0.0,  # tests change issuers between requests
         }
         values.update(overrides)
         return Settings(**values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from sqlalchemy import text
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
+from adapters.db.issuers import Issuer, SqlIssuers
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore
 from domain.issuer import NumberingRange
@@ -466,28 +466,62 @@ def test_keys_are_stored_only_as_hashes(api_database: str, api_keys: SqlApiKeys)
     assert key[4:] not in dump
 
 
-def test_the_issuer_comes_from_the_key_not_the_body(
-    http: httpx.Client, api_url: str, api_keys: SqlApiKeys, api_database: str
-) -> None:
-    other_issuer = "800999111"
-    _, other_key = api_keys.create("otro-restaurante", other_issuer)
-    engine = make_engine(api_database, pool_size=1)
-    own_range = NumberingRange("1", "OTRO", 1, 100, date(2019, 1, 1), date(2030, 1, 1), "k")
-    with contextlib.suppress(ValueError):  # stored by an earlier run of this test
-        SqlNumberingRanges(engine).add(other_issuer, own_range)
-    engine.dispose()
+def test_the_issuer_comes_from_the_key_not_the_body(http: httpx.Client) -> None:
     order_id = unique_id()
     order = seed_order(order_id)
-    order["issuer"] = ISSUER  # ignored: not a field of the order
+    order["issuer"] = "800999111"  # ignored: not a field of the order
+    response = http.post(INTAKE, json=order)
+    assert response.status_code == 202, response.text
+    assert response.json()["order_key"] == f"{ISSUER}:{order_id}"
 
+
+def test_a_key_for_an_issuer_this_deployment_does_not_sign_as_is_refused(
+    api_url: str, api_keys: SqlApiKeys, api_database: str
+) -> None:
+    """Orders under another NIT would be signed with the deployment's own name and
+    certificate: the key is refused before anything is recorded."""
+    other_issuer = "800999111"
+    _, other_key = api_keys.create("otro-restaurante", other_issuer)
+    order_id = unique_id()
     with httpx.Client(base_url=api_url, headers={"X-API-Key": other_key}, timeout=10) as other:
-        response = other.post(INTAKE, json=order)
-        assert response.status_code == 202, response.text
-        assert response.json()["order_key"] == f"{other_issuer}:{order_id}"
-        assert other.get(f"/api/v1/pedidos/{order_id}").status_code == 200
+        response = other.post(INTAKE, json=seed_order(order_id))
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert f"issuer {other_issuer} is unknown (einvoice issuer add)" in response.text
+    engine = make_engine(api_database, pool_size=1)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT count(*) FROM orders WHERE order_id = :id"), {"id": order_id}
+        ).scalar_one()
+    engine.dispose()
+    assert found == 0
 
-    # the first issuer's client cannot see the other issuer's order
-    assert http.get(f"/api/v1/pedidos/{order_id}").status_code == 404
+
+def test_a_stored_issuers_orders_are_taken_until_it_is_disabled(
+    api_url: str, api_keys: SqlApiKeys, api_database: str
+) -> None:
+    nit = "800197268"
+    engine = make_engine(api_database, pool_size=1)
+    issuers = SqlIssuers(engine)
+    if issuers.find(nit) is None:  # stored by an earlier run of this test
+        issuers.add(Issuer(nit, "4", "Otra Cadena S.A.S.", "Otra", "simulated"))
+        own = NumberingRange("1", "OC", 1, 1000, date(2019, 1, 1), date(2030, 1, 1), "k")
+        SqlNumberingRanges(engine).add(nit, own)
+    _, key = api_keys.create("otra-cadena", nit)
+    with httpx.Client(base_url=api_url, headers={"X-API-Key": key}, timeout=10) as other:
+        order_id = unique_id()
+        taken = other.post(INTAKE, json=seed_order(order_id))
+        assert taken.status_code == 202, taken.text
+        assert taken.json()["order_key"] == f"{nit}:{order_id}"
+        issuers.set_enabled(nit, False)
+        try:
+            refused = other.post(INTAKE, json=seed_order(unique_id()))
+            assert refused.status_code == 403, refused.text
+            assert f"issuer {nit} is disabled" in refused.text
+        finally:
+            issuers.set_enabled(nit, True)
+        assert other.post(INTAKE, json=seed_order(unique_id())).status_code == 202
+    engine.dispose()
 
 
 # -- read-back, health, errors of the service itself -----------------------------------------

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from adapters.db.issuers import Issuer, SqlIssuers
+from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore
 from adapters.dian.devcert import make_test_pkcs12
+from domain.documents import DocumentKind
+from domain.issuer import NumberingRange
 from tests.integration import ops_fixtures as fx
 from tests.integration.ops_fixtures import SALE, _order, key, seed
 from worker.cli import main
@@ -168,3 +172,30 @@ def test_dian_without_a_certificate(
     code, checks, _ = health(capsys)
     assert code == 1
     assert checks["certificate"]["detail"] == "DIAN__CERT_PATH is not set"
+
+
+def test_each_stored_issuers_certificate_and_ranges(
+    ops_env: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(engine)
+    issuers = SqlIssuers(engine)
+    soon = datetime.now(UTC) + timedelta(days=12)
+    facts = {"subject": "CN=Dos NIT 800197268", "not_after": soon.isoformat()}
+    issuers.add(Issuer("800197268", "4", "Dos S.A.S.", "Dos", "dian", certificate=facts))
+    issuers.add(Issuer("901234567", "7", "Tres S.A.S.", "Tres", "dian"))
+    issuers.add(Issuer("830000000", "1", "Cuatro S.A.S.", "Cuatro", "dian", enabled=False))
+    SqlNumberingRanges(engine).add(
+        "800197268",
+        NumberingRange(
+            "1", "DOS", 1, 100, date(2019, 1, 1), date(2030, 1, 1), "k", kind=DocumentKind.INVOICE
+        ),
+    )
+
+    code, checks, _ = health(capsys)
+
+    assert checks["certificate:800197268"]["status"] == "warn"
+    assert "valid 11 more days" in str(checks["certificate:800197268"]["detail"])
+    assert checks["certificate:901234567"]["status"] == "fail"
+    assert "certificate:830000000" not in checks  # disabled issuers are not watched
+    assert checks["numbering:800197268:factura:DOS"]["status"] == "ok"
+    assert code == 1

@@ -84,6 +84,8 @@ def test_metrics_endpoint_reports_the_database(exporter: str, engine: Engine) ->
     }.items():
         assert found[("einvoice_orders", (("state", state),))] == n
     assert found[("einvoice_rejected_orders", (("rule", "FAD06"),))] == 1
+    by_issuer = (("issuer", fx.ISSUER), ("state", "FAILED"))
+    assert found[("einvoice_issuer_orders", by_issuer)] == 3
     assert ("einvoice_rejected_orders", (("rule", "FAJ43b"),)) not in found  # a notice
     assert found[("einvoice_failed_orders", (("kind", "gateway_unavailable"),))] == 1
     age = found[("einvoice_oldest_unfinished_order_age_seconds", ())]

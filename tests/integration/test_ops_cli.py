@@ -21,6 +21,8 @@ from sqlalchemy import Engine, select
 from adapters.db.models import InvoiceLogRow
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore
+from domain.documents import DocumentKind, DocumentPlan
+from domain.ports import OrderKey
 from domain.store import State, StepNote
 from tests.integration import ops_fixtures as fx
 from tests.integration.ops_fixtures import REDIS_URL, free_port, key, seed
@@ -429,3 +431,38 @@ def test_worker_logs_are_json_lines_with_order_key_and_task_id(
     assert any(e.get("order_key") == order_key for e in traced)
     info = [e for e in events if e["level"] == "INFO"]
     assert not any("Cerveza" in e["message"] or "precio_unitario" in e["message"] for e in info)
+
+
+def test_list_stuck_stats_and_export_by_issuer(
+    ops_env: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded = seed(engine)
+    other = "800197268"
+    unnumbered = DocumentPlan(DocumentKind.INVOICE, "1", numbered=False)
+    SqlDocumentStore(engine).accept(
+        OrderKey(other, "OTRO-1"), fx._order("OTRO-1"), "factus", unnumbered
+    )
+
+    code, out, _ = run(capsys, "list", "--issuer", other, "--json")
+    assert code == 0 and [r["order_key"] for r in json.loads(out)] == [f"{other}:OTRO-1"]
+    code, out, _ = run(capsys, "list", "--issuer", fx.ISSUER, "--json")
+    assert f"{other}:" not in out and seeded.succeeded in out
+
+    code, out, _ = run(capsys, "stuck", "--older-than", "30m", "--issuer", other)
+    assert (code, out.strip()) == (0, "no order has been open for more than 30m")
+    code, out, _ = run(capsys, "stuck", "--older-than", "30m", "--issuer", fx.ISSUER)
+    assert code == 1 and seeded.never_taken in out
+
+    code, out, _ = run(capsys, "stats", "--json")
+    by_issuer = json.loads(out)["orders_by_issuer"]
+    assert by_issuer[other]["PENDIENTE"] == 1 and sum(by_issuer[other].values()) == 1
+    assert sum(by_issuer[fx.ISSUER].values()) == 7
+    code, out, _ = run(capsys, "stats")
+    assert "orders by issuer" in out and other in out
+
+    code, out, err = run(
+        capsys, "export", "--from", "2026-01-01", "--to", "2099-12-31", "--issuer", other
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["order_key"] for r in rows] == [f"{other}:OTRO-1"]
+    assert "exported 1 audit rows" in err

@@ -9,7 +9,7 @@ from domain.documents import DocumentKind
 from domain.order import parse_order
 from tests.factories import order
 from worker.bootstrap import planner
-from worker.settings import DocumentSettings, RegisterSettings, Settings
+from worker.settings import DocumentSettings, RegisterSettings, Settings, WorkerSettings
 
 
 def test_factus_refuses_a_pos_mode_at_start_unless_pos_tickets_may_be_invoices() -> None:
@@ -54,3 +54,14 @@ def test_factus_on_rabbitmq_needs_redis_for_its_shared_token_and_rate_limit() ->
     )
     assert ok.effective_redis_url == "redis://127.0.0.1:6379/0"
     assert Settings(gateway="dian", broker_url=amqp).effective_redis_url is None
+
+
+def test_issuers_are_spread_over_lanes_and_the_settings_issuer_keeps_the_queue() -> None:
+    settings = Settings(queue="q", worker=WorkerSettings(issuer_lanes=4))
+    assert settings.queues == ["q", "q.lane1", "q.lane2", "q.lane3"]
+    assert settings.queue_for(settings.issuer.nit) == "q"
+    lanes = {settings.queue_for(str(800000000 + n)) for n in range(50)}
+    assert lanes == {"q.lane1", "q.lane2", "q.lane3"}
+    assert settings.queue_for("800197268") == settings.queue_for("800197268")
+    one = Settings(queue="q", worker=WorkerSettings(issuer_lanes=1))
+    assert one.queues == ["q"] and one.queue_for("800197268") == "q"

@@ -47,6 +47,12 @@ def current_client(
             detail="a valid X-API-Key header is required",
             headers={"WWW-Authenticate": "ApiKey"},
         )
+    refusal = services(request).issuers.refusal(client.issuer)
+    if refusal is not None:
+        log.warning(
+            "refused %s %s for key %s: %s", request.method, request.url.path, client.id, refusal
+        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=refusal)
     return client
 
 

@@ -57,7 +57,8 @@ def read_representation(
     if record is None:
         return problem(status.HTTP_404_NOT_FOUND, f"no order {id_pedido!r} for this issuer", path)
     try:
-        file = representation(svc.settings, record, formato)
+        issuing, signer = svc.issuers.signing(client.issuer)  # the document's own issuer
+        file = representation(issuing, record, formato, signer)
     except NoDocumentFile as exc:
         return problem(status.HTTP_409_CONFLICT, str(exc), path)
     except UnreadableDocument as exc:

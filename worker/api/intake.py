@@ -127,8 +127,8 @@ async def take(request: Request, client: Client, want_cufe: bool = False) -> Tak
             lambda: enqueue(
                 data,
                 issuer=client.issuer,
-                gateway=svc.settings.gateway,
-                planner=svc.planner,
+                gateway=svc.issuers.settings(client.issuer).gateway,
+                planner=svc.planner_for(client.issuer),
                 store=svc.store,
                 publisher=svc.publisher,
             )

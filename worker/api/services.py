@@ -14,6 +14,7 @@ from adapters.db.engine import make_engine
 from adapters.db.store import SqlDocumentStore, utc_now
 from domain.documents import Planner
 from worker.bootstrap import planner, sync_configured_ranges
+from worker.issuers import IssuerDirectory
 from worker.publisher import CeleryPublisher
 from worker.settings import Settings
 
@@ -32,6 +33,7 @@ class Services:
     celery: Celery
     publisher: CeleryPublisher
     document_planner: Planner
+    issuers: IssuerDirectory
     _ranges_stored: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,6 +47,12 @@ class Services:
                     sync_configured_ranges(self.settings, self.engine)
                     self._ranges_stored = True
         return self.document_planner
+
+    def planner_for(self, nit: str) -> Planner:
+        """What accepted orders of issuer `nit` become (its gateway decides numbering)."""
+        setup = self.issuers.setup(nit)
+        configured = self.planner  # the settings' ranges are stored first
+        return configured if setup.stored is None else planner(setup.settings)
 
     def database_ok(self) -> bool:
         try:
@@ -66,6 +74,7 @@ class Services:
         return True
 
     def close(self) -> None:
+        self.issuers.close()
         self.engine.dispose()
         self.celery.close()
 
@@ -81,6 +90,7 @@ def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
         store=SqlDocumentStore(engine, utc_now),
         keys=SqlApiKeys(engine),
         celery=celery,
-        publisher=CeleryPublisher(celery, settings.queue),
+        publisher=CeleryPublisher(celery, settings.queue, settings.queue_for),
         document_planner=planner(settings),
+        issuers=IssuerDirectory(settings, engine),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -15,7 +16,7 @@ _PRIORITY_STEPS = (0, 3, 6, 9)
 @dataclass(frozen=True)
 class QueueDepth:
     queue: str
-    ready: int  # messages waiting in the queue
+    ready: int  # messages waiting in the queue (and its issuer lanes)
     unacked: int  # delivered to a worker, not acknowledged yet (all queues of this Redis db)
 
 
@@ -23,8 +24,11 @@ def is_redis(url: str) -> bool:
     return url.startswith(("redis://", "rediss://"))
 
 
-def queue_depth(broker_url: str, queue: str, timeout: float = 3.0) -> QueueDepth | None:
-    """LLEN of the queue's lists and HLEN of `unacked`; None when the broker is not Redis.
+def queue_depth(
+    broker_url: str, queue: str, timeout: float = 3.0, lanes: Sequence[str] = ()
+) -> QueueDepth | None:
+    """LLEN of the queue's lists (and of its issuer `lanes`, counted with it) and HLEN of
+    `unacked`; None when the broker is not Redis.
 
     Raises redis.RedisError when Redis cannot be reached."""
     if not is_redis(broker_url):
@@ -34,7 +38,9 @@ def queue_depth(broker_url: str, queue: str, timeout: float = 3.0) -> QueueDepth
     )
     try:
         names = [
-            queue if not step else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS
+            name if not step else f"{name}{_PRIORITY_SEPARATOR}{step}"
+            for name in (queue, *lanes)
+            for step in _PRIORITY_STEPS
         ]
         pipe = client.pipeline()
         for name in names:

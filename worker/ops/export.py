@@ -38,6 +38,7 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--to", dest="end", required=True, type=periods.period_end)
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="default jsonl")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
+    p.add_argument("--issuer", help="only this issuer's rows (NIT); default: every issuer")
     p.add_argument("--batch", type=int, default=1000, help="rows fetched per round trip")
     p.add_argument(
         "--refusals",
@@ -55,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--to must be after --from")
     show = sys.stderr.isatty() if args.progress is None else args.progress
     with engine_for(Settings()) as engine, engine.connect() as conn, _target(args.output) as out:
-        total = queries.count_audit_rows(conn, args.start, args.end, args.refusals)
+        total = queries.count_audit_rows(conn, args.start, args.end, args.refusals, args.issuer)
         progress = Progress("export", total, show)
-        rows = queries.audit_rows(conn, args.start, args.end, args.batch, args.refusals)
+        rows = queries.audit_rows(
+            conn, args.start, args.end, args.batch, args.refusals, args.issuer
+        )
         written = write_rows(rows, args.format, out, progress)
         progress.close()
     where = args.output or "standard output"

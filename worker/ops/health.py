@@ -51,6 +51,8 @@ def check_database(settings: Settings) -> list[Check]:
                 sync_configured_ranges(settings, engine)  # the settings' range as it is now
                 with engine.connect() as conn:
                     numbering = _numbering(settings, conn)
+            if current == head:
+                numbering += _stored_issuers(settings, engine)
     except SQLAlchemyError as exc:
         return [Check("database", "fail", f"unreachable ({type(exc).__name__})")]
     revisions = {"current": sorted(current), "head": sorted(head)}
@@ -64,12 +66,45 @@ def check_database(settings: Settings) -> list[Check]:
     return [ok, *numbering]
 
 
-def _numbering(settings: Settings, conn: Any) -> list[Check]:
-    """One check per active numbering range: fail when it can give no number today, warn at
-    90 % used or 30 days before it expires."""
+def _stored_issuers(settings: Settings, engine: Any) -> list[Check]:
+    """Per enabled stored issuer (other than the settings' one, checked above): its
+    certificate's days left and its ranges."""
+    from adapters.db.issuers import SqlIssuers
+
+    checks = []
+    now = datetime.now(UTC)
+    for issuer in SqlIssuers(engine).list(include_disabled=False):
+        if issuer.nit == settings.issuer.nit:
+            continue
+        facts = issuer.certificate
+        if facts:
+            ends = datetime.fromisoformat(str(facts["not_after"]))
+            days = (ends - now).days
+            status: Status = "fail" if ends <= now else "warn" if days < CERT_WARN_DAYS else "ok"
+            detail = (
+                f"expired on {ends.date()}"
+                if ends <= now
+                else f"valid {days} more days (to {ends.date()})"
+            )
+            data = {"subject": facts["subject"], "not_after": ends.isoformat(), "days_left": days}
+            checks.append(Check(f"certificate:{issuer.nit}", status, detail, data))
+        elif issuer.gateway == "dian":
+            checks.append(
+                Check(f"certificate:{issuer.nit}", "fail", "none stored (issuer add-certificate)")
+            )
+        if issuer.gateway != "factus":
+            with engine.connect() as conn:
+                checks += _numbering(settings, conn, issuer.nit)
+    return checks
+
+
+def _numbering(settings: Settings, conn: Any, nit: str | None = None) -> list[Check]:
+    """One check per active numbering range of the settings' issuer (or of `nit`): fail when
+    it can give no number today, warn at 90 % used or 30 days before it expires."""
     today = datetime.now(BOGOTA).date()
     checks = []
-    for stored in list_ranges(conn, settings.issuer.nit):
+    label = f"{nit}:" if nit else ""
+    for stored in list_ranges(conn, nit or settings.issuer.nit):
         r = stored.range
         days = (r.valid_to - today).days
         data = {
@@ -88,7 +123,7 @@ def _numbering(settings: Settings, conn: Any) -> list[Check]:
             status = "fail"
         elif stored.warnings(today):
             status = "warn"
-        checks.append(Check(f"numbering:{r.kind.word}:{r.prefix}", status, detail, data))
+        checks.append(Check(f"numbering:{label}{r.kind.word}:{r.prefix}", status, detail, data))
     return checks
 
 

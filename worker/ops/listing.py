@@ -35,6 +35,7 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
         help="changed since: a duration back from now (30m, 2h, 7d) or a date/time in "
         "Colombian time (2026-11-01, 2026-11-01T08:00); default 24h",
     )
+    p.add_argument("--issuer", help="only this issuer's orders (NIT); default: every issuer")
     p.add_argument("--limit", type=int, default=100, help="at most this many orders (100)")
     p.add_argument("--json", action="store_true", help="a JSON array, for scripts")
     p.set_defaults(func=run)
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"--since: {exc}") from None
     with engine_for(Settings()) as engine, engine.connect() as conn:
-        orders = queries.list_orders(conn, args.state or [], since, args.limit)
+        orders = queries.list_orders(conn, args.state or [], since, args.limit, args.issuer)
     if args.json:
         print_json([o.as_dict() for o in orders])
         return 0

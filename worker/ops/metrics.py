@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from adapters.db.engine import make_engine
+from adapters.db.issuers import Issuer, SqlIssuers
 from adapters.db.ranges import RangeStatus, list_ranges
 from worker.ops import periods, queries
 from worker.ops.broker import queue_depth
@@ -71,6 +72,29 @@ class _Histogram:
             running += n
             out.append((le, float(running)))
         return out
+
+
+def _issuers(
+    by_issuer: dict[str, dict[str, int]], stored: list[Issuer], now: datetime
+) -> Iterator[Metric]:
+    """Per issuer: its documents by state, and days left on its stored certificate."""
+    orders = GaugeMetricFamily(
+        "einvoice_issuer_orders", "Orders by issuer and state", labels=["issuer", "state"]
+    )
+    for nit, counts in by_issuer.items():
+        for state, n in counts.items():
+            orders.add_metric([nit, state], float(n))
+    yield orders
+    days = GaugeMetricFamily(
+        "einvoice_issuer_certificate_days_left",
+        "Days until a stored issuer's signing certificate expires (negative: expired)",
+        labels=["issuer"],
+    )
+    for issuer in stored:
+        if issuer.certificate:
+            ends = datetime.fromisoformat(str(issuer.certificate["not_after"]))
+            days.add_metric([issuer.nit], (ends - now).total_seconds() / 86400)
+    yield days
 
 
 def _ranges(stored: list[RangeStatus], today: date) -> Iterator[Metric]:
@@ -147,6 +171,8 @@ class DatabaseCollector(Collector):
             attempts = queries.attempts_finished(conn, self._watermark, cutoff)
             refused = queries.refusals_by_status(conn, self._watermark, cutoff)
             stored_ranges = list_ranges(conn)
+            by_issuer = queries.count_by_issuer_and_state(conn)
+        issuers = SqlIssuers(self._engine).list()
         self._watermark = cutoff
         self._audit.update(new_rows)
         self._refused.update(refused)
@@ -157,6 +183,7 @@ class DatabaseCollector(Collector):
         for state, n in by_state.items():
             orders.add_metric([state], float(n))
         yield orders
+        yield from _issuers(by_issuer, issuers, now)
         age = GaugeMetricFamily(
             "einvoice_oldest_unfinished_order_age_seconds",
             "Seconds since the oldest order that is not final was accepted (0 when none)",
@@ -207,7 +234,9 @@ class DatabaseCollector(Collector):
 
     def _queue(self) -> Iterator[Metric]:
         try:
-            depth = queue_depth(self._settings.broker_url, self._settings.queue)
+            depth = queue_depth(
+                self._settings.broker_url, self._settings.queue, lanes=self._settings.queues[1:]
+            )
         except redis.RedisError as exc:
             log.warning("metrics: broker unreachable (%s)", type(exc).__name__)
             return

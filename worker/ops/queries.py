@@ -113,10 +113,17 @@ def _line(row: Any) -> OrderLine:
 
 
 def list_orders(
-    conn: Connection, states: Sequence[str], since: datetime | None, limit: int
+    conn: Connection,
+    states: Sequence[str],
+    since: datetime | None,
+    limit: int,
+    issuer: str | None = None,
 ) -> list[OrderLine]:
-    """Orders last changed at or after `since`, newest change first."""
+    """Orders last changed at or after `since`, newest change first (of one issuer when
+    `issuer` is given)."""
     query = select(*_LINE_COLUMNS).order_by(ORDERS.c.updated_at.desc()).limit(limit)
+    if issuer is not None:
+        query = query.where(ORDERS.c.issuer == issuer)
     if states:
         query = query.where(ORDERS.c.state.in_(list(states)))
     if since is not None:
@@ -124,7 +131,9 @@ def list_orders(
     return [_line(row) for row in conn.execute(query)]
 
 
-def open_orders_accepted_before(conn: Connection, before: datetime, limit: int) -> list[OrderLine]:
+def open_orders_accepted_before(
+    conn: Connection, before: datetime, limit: int, issuer: str | None = None
+) -> list[OrderLine]:
     """Orders not final yet that were accepted before `before`, oldest first."""
     query = (
         select(*_LINE_COLUMNS)
@@ -132,7 +141,20 @@ def open_orders_accepted_before(conn: Connection, before: datetime, limit: int) 
         .order_by(ORDERS.c.created_at)
         .limit(limit)
     )
+    if issuer is not None:
+        query = query.where(ORDERS.c.issuer == issuer)
     return [_line(row) for row in conn.execute(query)]
+
+
+def count_by_issuer_and_state(conn: Connection) -> dict[str, dict[str, int]]:
+    """Documents by issuer, then by state (every state, zeros included)."""
+    query = select(ORDERS.c.issuer, ORDERS.c.state, func.count()).group_by(
+        ORDERS.c.issuer, ORDERS.c.state
+    )
+    found: dict[str, dict[str, int]] = {}
+    for issuer, state, count in conn.execute(query):
+        found.setdefault(issuer, dict.fromkeys((s.value for s in State), 0))[state] = int(count)
+    return dict(sorted(found.items()))
 
 
 def count_by_state(conn: Connection) -> dict[str, int]:
@@ -235,25 +257,40 @@ def refusals_by_status(
     return counts
 
 
+def _period(
+    table: Any, start: datetime, end: datetime, issuer: str | None
+) -> list[ColumnElement[bool]]:
+    conditions = [table.c.created_at >= start, table.c.created_at < end]
+    if issuer is not None:  # keys are written ISSUER:ORDER_ID[/NOTE_ID]
+        conditions.append(table.c.order_key.startswith(f"{issuer}:", autoescape=True))
+    return conditions
+
+
 def count_audit_rows(
-    conn: Connection, start: datetime, end: datetime, refusals: bool = False
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    refusals: bool = False,
+    issuer: str | None = None,
 ) -> int:
     table = REFUSALS if refusals else AUDIT
-    query = select(func.count()).where(table.c.created_at >= start, table.c.created_at < end)
+    query = select(func.count()).where(*_period(table, start, end, issuer))
     return int(conn.execute(query).scalar_one())
 
 
 def audit_rows(
-    conn: Connection, start: datetime, end: datetime, batch: int = 1000, refusals: bool = False
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    batch: int = 1000,
+    refusals: bool = False,
+    issuer: str | None = None,
 ) -> Iterator[Any]:
     """The audit trail (or, with `refusals`, the input the intake refused) in [start, end) in
-    id order, through a server-side cursor: at most `batch` rows are held in memory at once."""
+    id order, of one issuer when `issuer` is given, through a server-side cursor: at most
+    `batch` rows are held in memory at once."""
     table = REFUSALS if refusals else AUDIT
-    query = (
-        select(table)
-        .where(table.c.created_at >= start, table.c.created_at < end)
-        .order_by(table.c.id)
-    )
+    query = select(table).where(*_period(table, start, end, issuer)).order_by(table.c.id)
     yield from conn.execution_options(yield_per=batch).execute(query)
 
 

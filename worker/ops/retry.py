@@ -158,7 +158,7 @@ def _wake(settings: Settings, key: OrderKey) -> bool:
 
     app = create_app(settings)
     try:
-        CeleryPublisher(app, settings.queue).publish(key)
+        CeleryPublisher(app, settings.queue, settings.queue_for).publish(key)
     except Exception as exc:  # the reconciler publishes it anyway: due_at is now
         log.warning("could not publish a wake-up for %s: %s", key, type(exc).__name__)
         return False

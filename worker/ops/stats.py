@@ -31,6 +31,7 @@ class Stats:
     per_minute: dict[datetime, dict[str, int]]
     refused: dict[str, int]  # input refused at intake, ever
     refused_recently: dict[str, int]  # ... in the throughput window
+    by_issuer: dict[str, dict[str, int]]  # documents by issuer, then state
 
     def throughput(self) -> dict[str, float]:
         success = sum(m["SUCCESS"] for m in self.per_minute.values())
@@ -50,6 +51,7 @@ class Stats:
         return {
             "at": self.at.isoformat(),
             "orders_by_state": self.by_state,
+            "orders_by_issuer": self.by_issuer,
             "failed_by_kind": self.failures_by_kind,
             "rejections_by_rule": [
                 {"code": r.code, "text": r.text, "orders": r.orders} for r in self.rejections
@@ -84,9 +86,10 @@ def gather(settings: Settings, minutes: int) -> Stats:
         per_minute = queries.outcomes_per_minute(conn, since)
         refused = queries.refusals_by_status(conn)
         refused_recently = queries.refusals_by_status(conn, since)
+        by_issuer = queries.count_by_issuer_and_state(conn)
     depth, error = None, None
     try:
-        depth = queue_depth(settings.broker_url, settings.queue)
+        depth = queue_depth(settings.broker_url, settings.queue, lanes=settings.queues[1:])
     except redis.RedisError as exc:
         error = f"broker unreachable ({type(exc).__name__})"
     return Stats(
@@ -101,6 +104,7 @@ def gather(settings: Settings, minutes: int) -> Stats:
         per_minute,
         refused,
         refused_recently,
+        by_issuer,
     )
 
 
@@ -128,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
 def render(stats: Stats) -> str:
     out = [f"at {local_time(stats.at)}", "", "orders by state"]
     out.append(render_table(["STATE", "ORDERS"], list(stats.by_state.items())))
+    if len(stats.by_issuer) > 1:
+        out += ["", "orders by issuer"]
+        states = list(stats.by_state)
+        rows = [[nit, *counts.values()] for nit, counts in stats.by_issuer.items()]
+        out.append(render_table(["ISSUER", *states], rows))
     if stats.failures_by_kind:
         out += ["", "failed orders by kind"]
         out.append(render_table(["KIND", "ORDERS"], list(stats.failures_by_kind.items())))

@@ -30,6 +30,7 @@ def add_parser(sub: SubParsers[argparse.ArgumentParser]) -> None:
         metavar="DURATION",
         help="accepted longer ago than this (30m, 2h, 1d); default 15m",
     )
+    p.add_argument("--issuer", help="only this issuer's orders (NIT); default: every issuer")
     p.add_argument("--limit", type=int, default=200, help="at most this many orders (200)")
     p.add_argument("--json", action="store_true", help="a JSON array, for scripts")
     p.set_defaults(func=run)
@@ -40,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     threshold = timedelta(seconds=args.older_than)
     with engine_for(Settings()) as engine:
         with engine.connect() as conn:
-            orders = queries.open_orders_accepted_before(conn, now - threshold, args.limit)
+            orders = queries.open_orders_accepted_before(
+                conn, now - threshold, args.limit, args.issuer
+            )
         copies = SqlDeliveryStore(engine, lambda: now).undelivered(now - threshold, args.limit)
     if args.json:
         print_json(

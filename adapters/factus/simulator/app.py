@@ -794,6 +794,19 @@ def validate_bill(body: dict[str, Any], range_ids: list[int]) -> dict[str, list[
     return errors
 
 
+def totals_rule(body: dict[str, Any]) -> dict[str, str]:
+    """DIAN-style check that a note's payments add up to its total (rounding tolerated)."""
+    total = Decimal(bill_totals(body)["total"])
+    paid = sum((Decimal(str(p["amount"])) for p in body.get("payment_details", [])), Decimal(0))
+    tolerance = max(Decimal(2), Decimal(len(body.get("items", []))))
+    if abs(paid - total) > tolerance:
+        return {
+            "FAU14": f"Regla: FAU14, Rechazo: El total de los pagos ({paid}) no corresponde "
+            f"al valor total de la factura ({total})"
+        }
+    return {}
+
+
 def _places(number: Decimal) -> int:
     exponent = number.normalize().as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
