@@ -276,7 +276,11 @@ def translate_transport_error(method: str, exc: Exception) -> Exception:
         return OutcomeUnknown(f"Factus may have processed the {method} ({kind})")
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
         return GatewayMisconfigured(f"HTTP client error talking to Factus ({kind})")
-    return GatewayMisconfigured(f"unexpected error talking to Factus ({kind})")
+    # Anything else interrupted the request in flight (the worker's soft time limit, a
+    # signal): a POST may have reached Factus, so it is looked up before it goes again.
+    if method in SAFE_METHODS:
+        return GatewayUnavailable(f"the call to Factus was interrupted ({kind})")
+    return OutcomeUnknown(f"Factus may have processed the {method}: interrupted ({kind})")
 
 
 def _file_name(given: Any, number: str, kind: str) -> str:
