@@ -42,7 +42,7 @@ _BROKEN_LINKS = text(
 )
 
 # Documents whose state is not the last row of their trail that counts (rows of a worker that
-# had lost its claim do not).
+# had lost its claim do not, nor the buyer's copy's ENTREGA… rows after the SUCCESS).
 _STATE_OFF_TRAIL = text(
     """
     SELECT d.key, d.state, last.status FROM (
@@ -53,6 +53,7 @@ _STATE_OFF_TRAIL = text(
         SELECT l.status FROM invoice_log l
         WHERE l.order_key = d.key
           AND NOT coalesce((l.response_out ->> 'claim_lost')::boolean, false)
+          AND l.status NOT LIKE 'ENTREGA%'
         ORDER BY l.id DESC LIMIT 1
     ) last ON true
     WHERE last.status IS NULL

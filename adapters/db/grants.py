@@ -12,8 +12,9 @@ from sqlalchemy import Engine, text
 APP_ROLE = "einvoice_app"
 
 GRANTS = f"""
-GRANT SELECT, INSERT, UPDATE ON orders, documents, numbering_ranges, creditable_lines, api_keys
-    TO {APP_ROLE};
+GRANT SELECT, INSERT, UPDATE ON orders, documents, numbering_ranges, creditable_lines, api_keys,
+    deliveries, issuers, issuer_secrets TO {APP_ROLE};
+GRANT SELECT, INSERT ON document_files TO {APP_ROLE};
 GRANT SELECT, INSERT ON invoice_log, intake_refusals TO {APP_ROLE};
 REVOKE UPDATE, DELETE, TRUNCATE ON invoice_log, intake_refusals, audit_checkpoints
     FROM {APP_ROLE};

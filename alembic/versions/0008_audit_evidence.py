@@ -33,11 +33,11 @@ depends_on = None
 APP_ROLE = "einvoice_app"
 STATUSES_BEFORE = (
     "status IN ('RECIBIDO', 'PROCESANDO', 'EN_ESPERA', 'REINTENTO', 'SUCCESS', 'FAILED', "
-    "'CONFLICTO')"
+    "'CONFLICTO', 'ENTREGA', 'ENTREGADO', 'ENTREGA_REINTENTO', 'ENTREGA_RECHAZADA')"
 )
 STATUSES = (
     "status IN ('RECIBIDO', 'PROCESANDO', 'EN_ESPERA', 'REINTENTO', 'SUCCESS', 'FAILED', "
-    "'CONFLICTO', 'TARDIO')"
+    "'CONFLICTO', 'ENTREGA', 'ENTREGADO', 'ENTREGA_REINTENTO', 'ENTREGA_RECHAZADA', 'TARDIO')"
 )
 
 PG_FUNCTIONS = r"""
@@ -54,11 +54,13 @@ CREATE FUNCTION invoice_log_digest(
 $$;
 
 -- The last row of a document's trail that counts for its story: rows of a worker that had
--- lost its claim (`claim_lost`, `TARDIO`) do not.
+-- lost its claim (`claim_lost`, `TARDIO`) do not, nor the steps of its buyer's copy (ENTREGA…,
+-- written after the document's SUCCESS).
 CREATE FUNCTION invoice_log_story_status(key text) RETURNS text LANGUAGE sql STABLE AS $$
     SELECT l.status FROM invoice_log l
     WHERE l.order_key = key
       AND NOT coalesce((l.response_out ->> 'claim_lost')::boolean, false)
+      AND l.status NOT LIKE 'ENTREGA%'
     ORDER BY l.id DESC LIMIT 1
 $$;
 
@@ -92,6 +94,9 @@ BEGIN
     allowed := CASE
         WHEN NEW.status = 'TARDIO' THEN lost
         WHEN lost THEN false
+        -- the buyer's copy of an issued document: its attempts, after the SUCCESS row
+        WHEN NEW.status IN ('ENTREGA', 'ENTREGADO', 'ENTREGA_REINTENTO', 'ENTREGA_RECHAZADA')
+            THEN doc_state = 'SUCCESS' AND last_status = 'SUCCESS'
         WHEN NEW.status = 'RECIBIDO' THEN last_status IS NULL AND doc_state = 'PENDIENTE'
         WHEN NEW.status = 'PROCESANDO' THEN doc_state = 'PROCESANDO'
             AND last_status IS NOT NULL AND last_status NOT IN ('SUCCESS', 'FAILED')
