@@ -152,6 +152,8 @@ def _kill_loop(
 ) -> None:
     mid_call = 0
     done = 0
+    # the first calls wait for the workers to start, which takes more than 10 s on a busy machine
+    until(lambda: d.states().get("PROCESANDO", 0) > 0 or d.open_orders() == 0, 120, 0.1)
     while done < kills and d.open_orders() > 0:
         if not until(lambda: d.states().get("PROCESANDO", 0) > 0, 10, 0.05):
             break
