@@ -152,6 +152,8 @@ def _kill_loop(
 ) -> None:
     mid_call = 0
     done = 0
+    # the first calls wait for the workers to start, which takes more than 10 s on a busy machine
+    until(lambda: d.states().get("PROCESANDO", 0) > 0 or d.open_orders() == 0, 120, 0.1)
     while done < kills and d.open_orders() > 0:
         if not until(lambda: d.states().get("PROCESANDO", 0) > 0, 10, 0.05):
             break
@@ -622,13 +624,11 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
     "two_beats_two_reconcilers": two_beats_two_reconcilers,
     "notes_in_flight": notes_in_flight,
 }
-SHORT = [
+SHORT = [  # the broker faults on RabbitMQ too; Redis' restart is tests/e2e/test_broker_restart.py
     "sigkill_workers",
     "redis_flushall",
-    "redis_restart_empty",
     "rabbitmq_purge",
     "rabbitmq_restart",
-    "rabbitmq_sigkill_workers",
     "postgres_restart",
     "dian_timeouts_drops",
     "two_beats_two_reconcilers",
