@@ -101,11 +101,11 @@ def _cash_rounding(
         return Decimal(0)
     total = order.propina_voluntaria
     for item in items:
-        line = _cents(Decimal(item["quantity"]) * Decimal(item["price"]))
+        line = cents(Decimal(item["quantity"]) * Decimal(item["price"]))
         total += line
         for tax in item["taxes"]:
             if not tax.get("is_excluded"):
-                total += _cents(line * Decimal(tax["rate"]) / 100)
+                total += cents(line * Decimal(tax["rate"]) / 100)
     paid = sum((Decimal(p["amount"]) for p in payments), Decimal(0))
     rounding = paid - total
     if abs(rounding) > MAX_CASH_ROUNDING:
@@ -120,7 +120,8 @@ def _cash_rounding(
     return rounding
 
 
-def _cents(value: Decimal) -> Decimal:
+def cents(value: Decimal) -> Decimal:
+    """Rounded to the cent as Factus rounds: half up."""
     return value.quantize(CENT, ROUND_HALF_UP)
 
 

@@ -25,10 +25,12 @@ from typing import Any
 
 from adapters.factus.mapping import (
     CENT,
+    EXCLUDED,
     PAYMENT_FORM_CASH,
     STANDARD_CODE_OWN,
     SURCHARGE_CONDITIONAL,
     UNIT_MEASURE_UNIDAD,
+    cents,
 )
 from domain.catalog import payment_means_for
 from domain.documents import DocumentKind
@@ -98,10 +100,11 @@ def factus_total(items: list[dict[str, Any]], charges: list[dict[str, Any]]) -> 
     each tax on it, each rounded to the cent, plus the surcharges."""
     total = Decimal(0)
     for item in items:
-        line = (Decimal(item["quantity"]) * Decimal(item["price"])).quantize(CENT)
+        line = cents(Decimal(item["quantity"]) * Decimal(item["price"]))
         total += line
         for tax in item["taxes"]:
-            total += (line * Decimal(tax["rate"]) / 100).quantize(CENT)
+            if not tax.get("is_excluded"):
+                total += cents(line * Decimal(tax["rate"]) / 100)
     return total + sum((Decimal(c["amount"]) for c in charges if c["is_surcharge"]), Decimal(0))
 
 
@@ -122,7 +125,9 @@ def _item(line: NoteLine) -> dict[str, Any]:
         "discount_rate": "0.00",
         "unit_measure_code": UNIT_MEASURE_UNIDAD,
         "standard_code": STANDARD_CODE_OWN,
-        "taxes": [{"code": tax.tribute, "rate": _percent(tax.rate)} for tax in line.taxes],
+        # an untaxed line goes in Factus' excluded form, as the bills' lines do (never `[]`)
+        "taxes": [{"code": tax.tribute, "rate": _percent(tax.rate)} for tax in line.taxes]
+        or [dict(EXCLUDED)],
     }
 
 
