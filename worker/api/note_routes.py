@@ -60,7 +60,11 @@ router = APIRouter()
         "name the field and the rule."
     ),
     responses={
-        200: {"description": "Already accepted: the existing note.", "headers": _LOCATION},
+        200: {
+            "model": AcceptedNote,
+            "description": "Already accepted: the existing note.",
+            "headers": _LOCATION,
+        },
         201: {"description": "Accepted: durable, a worker will issue it.", "headers": _LOCATION},
         404: problem_response("No such order for this issuer (`unknown-order`)."),
         409: problem_response("Same note id, different request (`note-conflict`)."),
