@@ -66,6 +66,11 @@ class Container:
         unless another is stored, see worker.issuers)."""
         from worker.issuers import IssuerGateway
 
+        nit = self.settings.issuer.nit
+        if self.issuers.setup(nit).refusal is None:
+            # the settings' issuer's gateway is built now, so a worker that cannot build it
+            # (no certificate, say) fails before it claims anything, as it always has
+            self.issuers.gateway(nit)
         return IssuerGateway(self.issuers)
 
     @cached_property

@@ -210,7 +210,15 @@ class IssuerDirectory:
             if kept is not None and kept[0] is setup:
                 cache.move_to_end(nit)
                 return kept[1]
-        made = build(*self._with_secrets(setup))
+        if setup.stored is None:
+            made = build(*self._with_secrets(setup))  # the settings' issuer: errors as they are
+        else:
+            try:
+                made = build(*self._with_secrets(setup))
+            except GatewayUnavailable:
+                raise
+            except Exception as exc:  # a stored issuer's setup the gateway cannot use
+                raise GatewayUnavailable(f"not sent: issuer {nit}: {exc}") from exc
         with self._lock:
             old = cache.pop(nit, None)
             cache[nit] = (setup, made)

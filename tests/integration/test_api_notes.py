@@ -41,7 +41,7 @@ from tests.integration.api_fixtures import (
 )
 from worker.api import create_api
 from worker.api.config import ApiSettings
-from worker.settings import Settings
+from worker.settings import DocumentSettings, Settings
 
 __all__ = [  # fixtures used by name
     "api_database",
@@ -299,12 +299,23 @@ def test_every_refusal_names_the_field_and_the_rule_and_numbers_nothing(
 
 
 def test_a_note_the_gateway_does_not_issue_is_refused(
-    http: httpx.Client,
-    sale: Callable[..., str],
     settings_factory: Callable[..., Settings],
     api_key: str,
 ) -> None:
-    order_id = sale()
+    """Factus issues credit notes to invoices but has no POS document, so no adjustment note
+    (94) to one: a POS ticket issued before the deployment moved to Factus cannot get one."""
+    order_id = unique_id()
+    pos_intake = settings_factory(documents=DocumentSettings(mode="pos"))
+    with serve(create_api(pos_intake, ApiSettings())) as url:
+        body = seed_order(order_id)
+        taken = httpx.post(f"{url}{ORDERS}", json=body, headers={"X-API-Key": api_key})
+        assert taken.status_code == 202, taken.text
+    engine = make_engine(pos_intake.database_url, pool_size=1)
+    store = SqlDocumentStore(engine)
+    claim = store.claim(OrderKey(ISSUER, order_id), 60)
+    assert claim is not None and claim.record.kind.value == "20"
+    assert store.finish(claim, State.SUCCESS, {"cufe": CUFE}, StepNote("SUCCESS"), None)
+    engine.dispose()
     factus = settings_factory(gateway="factus")
     with serve(create_api(factus, ApiSettings())) as url:
         response = httpx.post(

@@ -80,15 +80,16 @@ async def take_note(request: Request, client: Client, order_id: str) -> NoteTake
 
 def _enqueue(svc: Services, sale: OrderKey, data: object) -> Enqueued:
     svc.planner  # noqa: B018  (the note ranges the settings describe are stored first)
+    issuing = svc.issuers.settings(sale.issuer)  # the sale's issuer's gateway decides
     return enqueue_note(
         data,
         issuer=sale.issuer,
         order_id=sale.order_id,
-        gateway=svc.settings.gateway,
-        numbered=svc.settings.needs_numbering,
+        gateway=issuing.gateway,
+        numbered=issuing.needs_numbering,
         store=svc.store,
         publisher=svc.publisher,
-        offered=offered_notes(svc.settings),
+        offered=offered_notes(issuing),
     )
 
 
