@@ -225,10 +225,14 @@ def test_the_rabbitmq_profile_runs_a_broker_with_a_password_the_workers_wait_for
         assert wait == {"condition": "service_healthy", "required": False}, name
     broker = app_services(compose)["worker"]["environment"]["BROKER_URL"]
     assert broker.startswith("${BROKER_URL:-redis://"), broker  # Redis unless told otherwise
-    amqp = celery_config(Settings(broker_url="amqp://einvoice:pw@rabbitmq:5672//", gateway="dian"))
-    (queue,) = amqp["task_queues"]
-    assert queue.queue_arguments["x-queue-type"] == "quorum"
-    assert queue.queue_arguments["x-delivery-limit"] > 0
+    settings = Settings(broker_url="amqp://einvoice:pw@rabbitmq:5672//", gateway="dian")
+    amqp = celery_config(settings)
+    declared = {queue.name: queue for queue in amqp["task_queues"]}
+    # every queue a worker consumes: the issuers' lanes and the buyers' copies
+    assert set(declared) == {*settings.queues, settings.delivery_queue}
+    for queue in declared.values():
+        assert queue.queue_arguments["x-queue-type"] == "quorum"
+        assert queue.queue_arguments["x-delivery-limit"] > 0
     assert amqp["broker_transport_options"] == {"confirm_publish": True}
 
 
