@@ -143,10 +143,10 @@ def test_three_issuers_each_signed_numbered_and_sent_as_itself(
         ),
     )  # fmt: skip
     with p.engine.connect() as conn:
-        stored = conn.execute(
+        held = conn.execute(
             text("SELECT technical_key FROM numbering_ranges WHERE prefix = 'BB'")
-        )
-        assert KEY_B not in stored.scalar_one(), "the technical key is stored sealed"
+        ).scalar_one()
+        assert KEY_B not in held, "the technical key is stored sealed"
     issuers.add(
         Issuer(
             C, "7", "Cadena Tres S.A.S.", "Cadena Tres", "factus",
