@@ -9,6 +9,9 @@ dropping the old key.
 Each sealed value carries the name it was sealed under (`issuer NIT/secret name`), checked
 when it is opened: a database writer who copies one issuer's sealed certificate into another
 issuer's row gets a refusal, not a signature under the wrong name.
+
+A numbering range's technical key (the secret of its invoices' CUFE) is sealed too, in its
+range's row, under `range_label`: issuer, kind, prefix, resolution and first number.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from domain.issuer import NumberingRange
 
 
 class SecretsKeyError(ValueError):
@@ -70,6 +75,12 @@ class SecretBox:
     def reseal(self, label: str, token: str) -> str:
         """The same secret sealed with the first key (for rotation)."""
         return self.seal(label, self.open(label, token))
+
+
+def range_label(issuer: str, numbering: NumberingRange) -> str:
+    """The name a range's technical key is sealed under: what identifies the range."""
+    n = numbering
+    return f"{issuer}/range/{n.kind.value}/{n.prefix}/{n.resolution}/{n.first}"
 
 
 def _framed(label: str, secret: bytes) -> bytes:

@@ -57,6 +57,8 @@ class NumberingRange:
     issuer without a range of its own). `width` keeps leading zeros: a range authorized as
     `0001`-`5000` numbers `0001`, `0002`, ... (`width` 4); 0 writes the number as it is.
     `id` is the stored range's id (None for a range that only lives in settings).
+    `sealed_key` is the technical key as stored, encrypted with the master key (see
+    `adapters.secretbox`): `technical_key` is then empty until the document builder opens it.
     """
 
     resolution: str
@@ -70,6 +72,11 @@ class NumberingRange:
     register: str | None = None
     width: int = 0
     id: int | None = None
+    sealed_key: str = field(default="", repr=False)
+
+    @property
+    def has_technical_key(self) -> bool:
+        return bool(self.technical_key or self.sealed_key)
 
     def contains(self, number: int) -> bool:
         return self.first <= number <= self.last

@@ -18,6 +18,7 @@ from adapters.db.deliveries import SqlDeliveryStore
 from adapters.db.engine import make_engine
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore, utc_now
+from adapters.secretbox import SecretBox
 from domain.delivery import Channel, Courier
 from domain.dian_codes import nit_check_digit
 from domain.documents import DocumentKind, Planner, Register, SoftwareMaker
@@ -159,14 +160,21 @@ def _factus_check() -> Callable[[Order], None]:
 
 
 def sync_configured_ranges(settings: Settings, engine: Engine) -> list[NumberingRange]:
-    """Store the ranges the settings describe, one per kind (when numbering is ours)."""
+    """Store the ranges the settings describe, one per kind (when numbering is ours), their
+    technical keys sealed when SECRETS_KEY is set."""
     if not settings.needs_numbering:
         return []
-    stored = SqlNumberingRanges(engine)
+    stored = SqlNumberingRanges(engine, secret_box(settings))
     return [
         stored.sync_configured(settings.issuer.nit, numbering_range(settings, kind))
         for kind in DocumentKind
     ]
+
+
+def secret_box(settings: Settings) -> SecretBox | None:
+    """The master key SECRETS_KEY (None: not set); SecretsKeyError when it is malformed."""
+    key = settings.secrets_key.get_secret_value()
+    return SecretBox.from_setting(key) if key.strip() else None
 
 
 def offered_notes(settings: Settings) -> NoteOffer | None:

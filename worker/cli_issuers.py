@@ -497,8 +497,11 @@ def cmd_set_secret(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    count = _issuers(Settings(), sealing=True).rotate()
-    print(f"re-sealed {count} secrets with the first key of SECRETS_KEY")
+    secrets, keys = _issuers(Settings(), sealing=True).rotate()
+    print(
+        f"re-sealed {secrets} secrets and {keys} range technical keys with the first key of "
+        "SECRETS_KEY"
+    )
     return 0
 
 

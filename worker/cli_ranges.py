@@ -3,6 +3,9 @@
 Ranges live in the database; the range the settings describe (NUMBERING__*, POS_NUMBERING__*)
 is stored there too, as the shared range of its kind. A till's own ranges serve it before the
 shared ones; among several, numbers come from the oldest until it is used up or expires.
+
+A range's technical key is stored encrypted with SECRETS_KEY when it is set; without it, only
+the settings' issuer (ISSUER__NIT) may store one, in clear text, as the demo does.
 """
 
 from __future__ import annotations
@@ -68,11 +71,22 @@ def add_range_commands(sub: Any) -> None:
 
 def _ranges(settings: Settings) -> Any:
     from adapters.db.ranges import SqlNumberingRanges
-    from worker.bootstrap import container, sync_configured_ranges
+    from worker.bootstrap import container, secret_box, sync_configured_ranges
 
     c = container(settings)
     sync_configured_ranges(settings, c.engine)
-    return SqlNumberingRanges(c.engine)
+    return SqlNumberingRanges(c.engine, secret_box(settings))
+
+
+def check_sealable(settings: Settings, issuer: str, numbering: NumberingRange) -> None:
+    """ValueError when the technical key of another issuer than the settings' one would be
+    stored in clear text (SECRETS_KEY not set)."""
+    sealable = bool(settings.secrets_key.get_secret_value().strip())
+    if numbering.technical_key and issuer != settings.issuer.nit and not sealable:
+        raise ValueError(
+            f"SECRETS_KEY is not set: the technical key of issuer {issuer}'s range is stored "
+            "encrypted with it (make one with `einvoice issuer new-secrets-key`)"
+        )
 
 
 def _today() -> date:
@@ -135,8 +149,10 @@ def cmd_add(args: argparse.Namespace) -> int:
             "refused until it is",
             file=sys.stderr,
         )
+    issuer = args.issuer or settings.issuer.nit
     try:
-        stored = _ranges(settings).add(args.issuer or settings.issuer.nit, numbering)
+        check_sealable(settings, issuer, numbering)
+        stored = _ranges(settings).add(issuer, numbering)
     except ValueError as exc:
         print(f"range add: {exc}", file=sys.stderr)
         return 1

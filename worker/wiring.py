@@ -55,6 +55,7 @@ def dian_setup(settings: Settings) -> DianSetup:
         issuer_profile,
         numbering_range,
         register,
+        secret_box,
         software_maker,
         software_registration,
     )
@@ -65,6 +66,7 @@ def dian_setup(settings: Settings) -> DianSetup:
         maker=software_maker(settings),
         ranges={kind: numbering_range(settings, kind) for kind in DocumentKind},
         register=register(settings, None),
+        secrets=secret_box(settings),
     )
 
 

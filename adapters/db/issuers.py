@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.db.models import Base
+from adapters.db.ranges import reseal_technical_keys
 from adapters.secretbox import SecretBox
 from domain.issuer import Address, IssuerProfile
 
@@ -324,9 +325,10 @@ class SqlIssuers:
             return None
         return self._sealer().open(secret_label(nit, name.value), token)
 
-    def rotate(self) -> int:
-        """Re-seal every stored secret with the first key of SECRETS_KEY, in one transaction
-        (a secret no key opens stops the rotation and changes nothing); how many."""
+    def rotate(self) -> tuple[int, int]:
+        """Re-seal every stored secret and every range's technical key (a clear one is sealed)
+        with the first key of SECRETS_KEY, in one transaction (a secret no key opens stops the
+        rotation and changes nothing); how many secrets, how many technical keys."""
         box = self._sealer()
         with self._engine.begin() as conn:
             rows = conn.execute(
@@ -341,7 +343,8 @@ class SqlIssuers:
                     .where(IssuerSecretRow.nit == row.nit, IssuerSecretRow.name == row.name)
                     .values(sealed=token, updated_at=func.now())
                 )
-        return len(rows)
+            keys = reseal_technical_keys(conn, box)
+        return len(rows), keys
 
     def _sealed(self, nit: str, secrets: Mapping[Secret, bytes]) -> dict[str, str]:
         if not secrets:

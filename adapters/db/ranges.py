@@ -9,6 +9,10 @@ before the current one runs out and the switch needs no restart.
 A number is allocated by bumping the range's counter in the transaction that accepts the
 order: the row lock makes concurrent accepts take turns, and a rolled-back accept gives its
 number back, so a range is consecutive and gap-free.
+
+A range's technical key is stored sealed with the master key when SECRETS_KEY is set
+(`sealed:` and the token, under `adapters.secretbox.range_label`), in clear text otherwise:
+numbering never opens it, only the DIAN document builder does, for the CUFE.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, or_, select, update
 
 from adapters.db.models import DocumentRow, NumberingRangeRow
+from adapters.secretbox import SecretBox, SecretsKeyError, range_label
 from domain.documents import DocumentKind
 from domain.errors import FieldError, NumberingError
 from domain.issuer import NumberingRange
@@ -30,6 +35,7 @@ RANGES = cast(Table, NumberingRangeRow.__table__)
 DOCUMENTS = cast(Table, DocumentRow.__table__)
 WARN_USED = 0.9  # warn once this share of a range is used
 WARN_DAYS = 30  # warn this many days before a range expires
+SEALED = "sealed:"  # how a sealed technical key starts; any other stored key is clear text
 
 
 def to_range(row: Any, label: str = "") -> NumberingRange:
@@ -38,6 +44,8 @@ def to_range(row: Any, label: str = "") -> NumberingRange:
     def column(name: str) -> Any:
         return getattr(row, label + name)
 
+    key = column("technical_key") or ""
+    sealed = key.startswith(SEALED)
     return NumberingRange(
         resolution=column("resolution"),
         prefix=column("prefix"),
@@ -45,12 +53,32 @@ def to_range(row: Any, label: str = "") -> NumberingRange:
         last=int(column("last")),
         valid_from=column("valid_from"),
         valid_to=column("valid_to"),
-        technical_key=column("technical_key") or "",
+        technical_key="" if sealed else key,
         kind=DocumentKind(column("kind")),
         register=column("register"),
         width=int(column("width")),
         id=int(column("id")),
+        sealed_key=key.removeprefix(SEALED) if sealed else "",
     )
+
+
+def reseal_technical_keys(conn: Connection, box: SecretBox) -> int:
+    """Seal every stored technical key with the first key of `box`, the clear ones too,
+    inside the caller's transaction; how many."""
+    rows = conn.execute(
+        select(RANGES).where(RANGES.c.technical_key.is_not(None)).order_by(RANGES.c.id)
+    ).all()
+    for row in rows:
+        numbering = to_range(row)
+        label = range_label(row.issuer, numbering)
+        if numbering.sealed_key:
+            token = box.reseal(label, numbering.sealed_key)
+        else:
+            token = box.seal(label, numbering.technical_key.encode("utf-8"))
+        conn.execute(
+            update(RANGES).where(RANGES.c.id == row.id).values(technical_key=SEALED + token)
+        )
+    return len(rows)
 
 
 @dataclass(frozen=True)
@@ -94,7 +122,7 @@ class RangeStatus:
             "remaining": self.remaining,
             "valid_from": r.valid_from.isoformat(),
             "valid_to": r.valid_to.isoformat(),
-            "has_technical_key": bool(r.technical_key),
+            "has_technical_key": r.has_technical_key,
             "origin": self.origin,
             "retired_at": self.retired_at.isoformat() if self.retired_at else None,
             "warnings": self.warnings(today),
@@ -201,10 +229,12 @@ def _no_number(
 
 
 class SqlNumberingRanges:
-    """Ranges as operators manage them, and the range the settings describe."""
+    """Ranges as operators manage them, and the range the settings describe; technical keys
+    are sealed with `box` (None: stored in clear text)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, box: SecretBox | None = None) -> None:
         self._engine = engine
+        self._box = box
 
     def sync_configured(self, issuer: str, numbering: NumberingRange) -> NumberingRange:
         """Make the range the settings describe the issuer's active settings range for its kind.
@@ -235,7 +265,7 @@ class SqlNumberingRanges:
                 start = max(numbering.first, int(issued) + 1 if issued is not None else 0)
                 conn.execute(
                     insert(RANGES).values(
-                        **_columns(issuer, numbering),
+                        **self._columns(issuer, numbering),
                         next_number=min(start, numbering.last + 1),
                         origin="settings",
                     )
@@ -248,7 +278,7 @@ class SqlNumberingRanges:
                         last=max(numbering.last, int(row.next_number) - 1),
                         valid_from=numbering.valid_from,
                         valid_to=numbering.valid_to,
-                        technical_key=numbering.technical_key or None,
+                        technical_key=self._synced_key(issuer, numbering, row.technical_key),
                         width=numbering.width,
                     )
                 )
@@ -285,10 +315,49 @@ class SqlNumberingRanges:
                 )
             row = conn.execute(
                 insert(RANGES)
-                .values(**_columns(issuer, numbering), next_number=numbering.first, origin="cli")
+                .values(
+                    **self._columns(issuer, numbering), next_number=numbering.first, origin="cli"
+                )
                 .returning(RANGES)
             ).one()
         return _status(row)
+
+    def _key(self, issuer: str, numbering: NumberingRange) -> str | None:
+        if not numbering.technical_key:
+            return None
+        if self._box is None:
+            return numbering.technical_key
+        secret = numbering.technical_key.encode("utf-8")
+        return SEALED + self._box.seal(range_label(issuer, numbering), secret)
+
+    def _synced_key(self, issuer: str, numbering: NumberingRange, stored: str | None) -> str | None:
+        """The settings' key as it is to be stored: a sealed one that still holds it is kept
+        (and kept by a process without SECRETS_KEY, such as an intake without it)."""
+        if stored and stored.startswith(SEALED) and numbering.technical_key:
+            if self._box is None:
+                return stored
+            try:
+                held = self._box.open(range_label(issuer, numbering), stored.removeprefix(SEALED))
+            except SecretsKeyError:
+                held = b""
+            if held == numbering.technical_key.encode("utf-8"):
+                return stored
+        return self._key(issuer, numbering)
+
+    def _columns(self, issuer: str, numbering: NumberingRange) -> dict[str, Any]:
+        return {
+            "issuer": issuer,
+            "kind": numbering.kind.value,
+            "register": numbering.register,
+            "prefix": numbering.prefix,
+            "resolution": numbering.resolution,
+            "first": numbering.first,
+            "last": numbering.last,
+            "width": numbering.width,
+            "valid_from": numbering.valid_from,
+            "valid_to": numbering.valid_to,
+            "technical_key": self._key(issuer, numbering),
+        }
 
     def list(self, issuer: str | None = None, include_retired: bool = False) -> list[RangeStatus]:
         query = select(RANGES).order_by(RANGES.c.issuer, RANGES.c.kind, RANGES.c.id)
@@ -321,22 +390,6 @@ def list_ranges(
     if not include_retired:
         query = query.where(RANGES.c.retired_at.is_(None))
     return [_status(row) for row in conn.execute(query)]
-
-
-def _columns(issuer: str, numbering: NumberingRange) -> dict[str, Any]:
-    return {
-        "issuer": issuer,
-        "kind": numbering.kind.value,
-        "register": numbering.register,
-        "prefix": numbering.prefix,
-        "resolution": numbering.resolution,
-        "first": numbering.first,
-        "last": numbering.last,
-        "width": numbering.width,
-        "valid_from": numbering.valid_from,
-        "valid_to": numbering.valid_to,
-        "technical_key": numbering.technical_key or None,
-    }
 
 
 def _status(row: Any) -> RangeStatus:

@@ -13,6 +13,8 @@ Which software, range and register a document uses comes from the submission and
 issuer's `DianSetup`: the software registered for the kind's family (its id, PIN and
 environment), the range the number came from (`submission.numbering`, else the setup's range
 for the kind) and the till that sold it (`submission.register`, else the setup's default).
+A range whose technical key is stored sealed is opened here, with the setup's master key
+(`secrets`), only for the CUFE: a key that cannot be opened keeps the document waiting.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from adapters.dian.note import build_note, note_parts
@@ -33,8 +35,9 @@ from adapters.dian.ubl import (
     invoice_figures,
     invoice_header,
 )
+from adapters.secretbox import SecretBox, SecretsKeyError, range_label
 from domain.documents import DocumentKind, Register, SoftwareFamily, SoftwareMaker
-from domain.errors import GatewayMisconfigured, NumberingError
+from domain.errors import GatewayMisconfigured, GatewayUnavailable, NumberingError
 from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.ports import Submission
 
@@ -56,7 +59,8 @@ class DianSetup:
     their own: a numbering range per kind and the till POS documents name.
 
     `software` and `ranges` are keyed by family and kind; a kind whose family has no
-    registration cannot be issued (`GatewayMisconfigured`).
+    registration cannot be issued (`GatewayMisconfigured`). `secrets` (SECRETS_KEY) opens
+    the technical keys of ranges stored sealed.
     """
 
     issuer: IssuerProfile
@@ -64,6 +68,7 @@ class DianSetup:
     maker: SoftwareMaker
     ranges: Mapping[DocumentKind, NumberingRange] = field(default_factory=dict)
     register: Register | None = None
+    secrets: SecretBox | None = None
 
     def software_for(self, kind: DocumentKind) -> SoftwareRegistration:
         found = self.software.get(kind.family)
@@ -83,7 +88,21 @@ class DianSetup:
                 f"range {numbering.prefix} (resolution {numbering.resolution}) numbers "
                 f"documents of type {numbering.kind}, not {submission.kind}"
             )
-        return numbering
+        return self._opened(numbering)
+
+    def _opened(self, numbering: NumberingRange) -> NumberingRange:
+        """`numbering` with its technical key opened; GatewayUnavailable (the document waits
+        for the deployment to be fixed) when SECRETS_KEY is missing or cannot open it."""
+        if not numbering.sealed_key:
+            return numbering
+        label = range_label(self.issuer.nit, numbering)
+        try:
+            if self.secrets is None:
+                raise SecretsKeyError(f"SECRETS_KEY is not set: it is needed to open {label}")
+            key = self.secrets.open(label, numbering.sealed_key).decode("utf-8")
+        except SecretsKeyError as exc:
+            raise GatewayUnavailable(f"not sent: technical key of range {label}: {exc}") from None
+        return replace(numbering, technical_key=key, sealed_key="")
 
     def point_of_sale(self, submission: Submission) -> PointOfSale | None:
         """Maker and till for a POS document (None for other kinds)."""

@@ -1,7 +1,8 @@
 """Three issuers in one deployment: the settings' issuer and a stored one through DIAN, a third
 through Factus. Each document is signed with its own issuer's certificate (xmlsec1 verifies it
 with that certificate and refuses it with the other's), carries its own issuer's NIT and is
-numbered from its own range; the Factus issuer's bills go through its own account."""
+numbered from its own range (the stored issuer's technical key sealed with SECRETS_KEY, the
+CUFE it keys checked by the simulator); the Factus issuer's bills go through its own account."""
 
 from __future__ import annotations
 
@@ -134,13 +135,18 @@ def test_three_issuers_each_signed_numbered_and_sent_as_itself(
             Secret.POS_PIN: b"54321",
         },
     )  # fmt: skip
-    SqlNumberingRanges(p.engine).add(
+    SqlNumberingRanges(p.engine, SecretBox([SECRETS_KEY])).add(
         B,
         NumberingRange(
             "18760000002", "BB", 1, 1000, date(2019, 1, 1), date(2030, 1, 1), KEY_B,
             kind=DocumentKind.INVOICE,
         ),
     )  # fmt: skip
+    with p.engine.connect() as conn:
+        held = conn.execute(
+            text("SELECT technical_key FROM numbering_ranges WHERE prefix = 'BB'")
+        ).scalar_one()
+        assert KEY_B not in held, "the technical key is stored sealed"
     issuers.add(
         Issuer(
             C, "7", "Cadena Tres S.A.S.", "Cadena Tres", "factus",
