@@ -6,8 +6,6 @@ CUFE it keys checked by the simulator); the Factus issuer's bills go through its
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -30,6 +28,7 @@ from domain.documents import DocumentKind
 from domain.issuer import NumberingRange
 from tests.e2e.harness import Pipeline, wait_until
 from tests.factories import order
+from tests.xmlsec import xmlsec1_verify
 from worker.producer import Producer
 
 pytestmark = pytest.mark.e2e
@@ -68,34 +67,7 @@ def certificate_pem(p12: bytes, password: str) -> bytes:
 
 
 def xmlsec1_verifies(xml: bytes, cert_pem: bytes, tmp_path: Path) -> bool:
-    binary = shutil.which("xmlsec1")
-    if binary is None:
-        pytest.skip("xmlsec1 not installed (apt-get install -y xmlsec1)")
-    document, certificate = tmp_path / "document.xml", tmp_path / "cert.pem"
-    document.write_bytes(xml)
-    certificate.write_bytes(cert_pem)
-    result = subprocess.run(
-        [
-            binary,
-            "--verify",
-            "--enabled-key-data",
-            "rsa",
-            "--enabled-reference-uris",
-            "empty,same-doc",
-            "--id-attr:Id",
-            "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
-            "--id-attr:Id",
-            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
-            "--pubkey-cert-pem",
-            str(certificate),
-            str(document),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode == 0
+    return xmlsec1_verify(xml, cert_pem, tmp_path).returncode == 0
 
 
 def test_three_issuers_each_signed_numbered_and_sent_as_itself(

@@ -4,8 +4,6 @@ document and DIAN's signed ApplicationResponse (as the simulator answers it) in 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from adapters.dian.simulator.checks import Document
 from domain.order import parse_order
 from domain.ports import DocumentNumber, OrderKey, Submission
 from tests.integration.test_dian_document import ISSUER, NASTY, NIT_BUYER, SETUP, xsd_dir
+from tests.xmlsec import xmlsec1_verify
 
 __all__ = ["xsd_dir"]
 NS = {
@@ -64,36 +63,6 @@ def attached(request: pytest.FixtureRequest, signer: XadesSigner) -> tuple[bytes
     return container, document, answer
 
 
-def _xmlsec1(xml: bytes, cert_pem: bytes, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("xmlsec1")
-    if binary is None:
-        pytest.skip("xmlsec1 not installed (apt-get install -y xmlsec1)")
-    document, certificate = tmp_path / "attached.xml", tmp_path / "cert.pem"
-    document.write_bytes(xml)
-    certificate.write_bytes(cert_pem)
-    return subprocess.run(
-        [
-            binary,
-            "--verify",
-            "--enabled-key-data",
-            "rsa",
-            "--enabled-reference-uris",
-            "empty,same-doc",
-            "--id-attr:Id",
-            "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
-            "--id-attr:Id",
-            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
-            "--pubkey-cert-pem",
-            str(certificate),
-            str(document),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
 def test_schema_valid_against_ubl_attached_document(
     attached: tuple[bytes, bytes, bytes], xsd_dir: Path
 ) -> None:
@@ -114,9 +83,9 @@ def test_the_application_response_is_schema_valid(
 def test_xmlsec1_verifies_the_container_and_dians_answer(
     attached: tuple[bytes, bytes, bytes], signer: XadesSigner, tmp_path: Path
 ) -> None:
-    result = _xmlsec1(attached[0], signer.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(attached[0], signer.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
-    answer = _xmlsec1(attached[2], dian_signer().certificate_pem(), tmp_path)
+    answer = xmlsec1_verify(attached[2], dian_signer().certificate_pem(), tmp_path)
     assert answer.returncode == 0, answer.stderr
 
 
@@ -125,7 +94,7 @@ def test_a_changed_container_no_longer_verifies(
 ) -> None:
     tampered = attached[0].replace(b"<cbc:ValidationResultCode>02", b"<cbc:ValidationResultCode>04")
     assert tampered != attached[0]
-    assert _xmlsec1(tampered, signer.certificate_pem(), tmp_path).returncode != 0
+    assert xmlsec1_verify(tampered, signer.certificate_pem(), tmp_path).returncode != 0
 
 
 def test_carries_the_signed_document_and_dians_answer_as_cdata(

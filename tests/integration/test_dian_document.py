@@ -39,6 +39,7 @@ from domain.errors import InvalidOrder, NumberingError
 from domain.issuer import IssuerProfile, NumberingRange, SoftwareRegistration
 from domain.order import Order, parse_order
 from domain.ports import DocumentNumber, OrderKey, Submission
+from tests.xmlsec import xmlsec1_verify
 
 NS = {
     "inv": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
@@ -293,36 +294,6 @@ def test_the_schema_check_catches_other_dian_extension_errors(
 # ---------------------------------------------------------------------- (b) signature
 
 
-def _xmlsec1(xml: bytes, cert_pem: bytes, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("xmlsec1")
-    if binary is None:
-        pytest.skip("xmlsec1 not installed (apt-get install -y xmlsec1)")
-    document, certificate = tmp_path / "invoice.xml", tmp_path / "cert.pem"
-    document.write_bytes(xml)
-    certificate.write_bytes(cert_pem)
-    return subprocess.run(
-        [
-            binary,
-            "--verify",
-            "--enabled-key-data",
-            "rsa",  # use only the key given here, never one taken from the document
-            "--enabled-reference-uris",
-            "empty,same-doc",
-            "--id-attr:Id",
-            "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
-            "--id-attr:Id",
-            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
-            "--pubkey-cert-pem",
-            str(certificate),
-            str(document),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
 def _signxml(xml: bytes, cert_pem: bytes) -> None:
     XAdESVerifier().verify(xml, x509_cert=cert_pem.decode("ascii"), expect_references=3)
 
@@ -331,7 +302,7 @@ def _signxml(xml: bytes, cert_pem: bytes) -> None:
 def test_xmlsec1_verifies_the_signature(
     name: str, invoices: dict[str, SignedInvoice], signer: XadesSigner, tmp_path: Path
 ) -> None:
-    result = _xmlsec1(invoices[name].xml, signer.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(invoices[name].xml, signer.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
     assert "SignedInfo References (ok/all): 3/3" in result.stdout + result.stderr
 
@@ -375,7 +346,7 @@ def test_tampered_documents_fail_both_verifiers(
     how: str, invoices: dict[str, SignedInvoice], signer: XadesSigner, tmp_path: Path
 ) -> None:
     tampered = TAMPERINGS[how](invoices["seed"].xml)
-    assert _xmlsec1(tampered, signer.certificate_pem(), tmp_path).returncode != 0
+    assert xmlsec1_verify(tampered, signer.certificate_pem(), tmp_path).returncode != 0
     with pytest.raises(InvalidSignature):
         _signxml(tampered, signer.certificate_pem())
 
@@ -384,7 +355,9 @@ def test_a_signature_by_another_key_fails(
     invoices: dict[str, SignedInvoice], tmp_path: Path
 ) -> None:
     stranger = XadesSigner.from_pkcs12(make_test_pkcs12("900000001", "x"), "x")
-    assert _xmlsec1(invoices["seed"].xml, stranger.certificate_pem(), tmp_path).returncode != 0
+    assert (
+        xmlsec1_verify(invoices["seed"].xml, stranger.certificate_pem(), tmp_path).returncode != 0
+    )
 
 
 def test_a_document_without_signature_namespaces_at_its_root_is_signed_and_verifies(
@@ -400,7 +373,7 @@ def test_a_document_without_signature_namespaces_at_its_root_is_signed_and_verif
     ).encode()
     xml = signer.sign(document, SIGNED_AT)
     assert b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"' in xml
-    result = _xmlsec1(xml, signer.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(xml, signer.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
     _signxml(xml, signer.certificate_pem())
 
@@ -420,7 +393,7 @@ def test_a_slot_look_alike_in_a_comment_does_not_mislead_the_signer(
     slot = root.find("ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent", NS)
     assert slot is not None and slot[0].tag == f"{{{NS['ds']}}}Signature"
     assert b"<!-- <ext:ExtensionContent/> -->" in xml
-    assert _xmlsec1(xml, signer.certificate_pem(), tmp_path).returncode == 0
+    assert xmlsec1_verify(xml, signer.certificate_pem(), tmp_path).returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -437,7 +410,7 @@ def test_a_document_with_company_beside_its_root_is_signed_and_verifies(
         f"<ExtensionContent/></UBLExtension></UBLExtensions></Invoice>{after}"
     ).encode()
     xml = signer.sign(document, SIGNED_AT)
-    result = _xmlsec1(xml, signer.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(xml, signer.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
     _signxml(xml, signer.certificate_pem())
 
@@ -461,7 +434,7 @@ def test_a_latin1_document_is_signed_as_utf8_with_accented_certificate_names(
     assert root.findtext("inv:Note", namespaces=NS) == "ñandú"
     issuer = root.findtext(".//ds:X509IssuerName", namespaces=NS) or ""
     assert "Cámara Ñandú" in issuer
-    result = _xmlsec1(xml, accented.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(xml, accented.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
 
 
