@@ -20,7 +20,7 @@ from adapters.dian.simulator.state import DEFAULT_UBL_XSD
 from domain.documents import DocumentKind
 from domain.errors import InvalidOrder
 from domain.ports import DocumentNumber, Submission
-from tests.integration.test_dian_document import _signxml, _xmlsec1
+from tests.integration.test_dian_document import _signxml
 from tests.note_data import (
     DINNER,
     INVOICE,
@@ -32,6 +32,7 @@ from tests.note_data import (
     note_submission,
 )
 from tests.pos_data import INVOICE_SOFTWARE, LUNCH, NIT, POS_SOFTWARE, SIGNED_AT
+from tests.xmlsec import xmlsec1_verify
 
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -86,13 +87,13 @@ def test_xmlsec1_and_signxml_verify_every_note(
     name: str, notes: dict[str, SignedInvoice], signer: XadesSigner, tmp_path: Path
 ) -> None:
     xml = notes[name].xml
-    result = _xmlsec1(xml, signer.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(xml, signer.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
     assert "SignedInfo References (ok/all): 3/3" in result.stdout + result.stderr
     _signxml(xml, signer.certificate_pem())
     tampered = xml.replace(b"<cbc:ResponseCode>", b"<cbc:ResponseCode>9", 1)
     assert tampered != xml
-    assert _xmlsec1(tampered, signer.certificate_pem(), tmp_path).returncode != 0
+    assert xmlsec1_verify(tampered, signer.certificate_pem(), tmp_path).returncode != 0
 
 
 def _amount(text: str) -> str:

@@ -46,10 +46,10 @@ from tests.factories import line, order
 from tests.hostile_text import PINNED, hostile_text, non_xml_char
 from tests.integration.test_dian_document import (  # noqa: F401  (fixtures, by name)
     NS,
-    _xmlsec1,
     invoice_schema,
     xsd_dir,
 )
+from tests.xmlsec import xmlsec1_verify
 
 ISSUED_AT = datetime(2024, 5, 2, 23, 30, 5, tzinfo=UTC)
 SIGNED_AT = datetime(2024, 5, 2, 23, 30, 6, tzinfo=UTC)
@@ -405,7 +405,7 @@ def test_documents_of_hostile_text_verify_with_xmlsec1(
 ) -> None:
     order_ = parse_order(data[0])
     xml = builder.build(_submission(order_, setting), setting, signer)
-    result = _xmlsec1(xml, signer.certificate_pem(), work_dir)
+    result = xmlsec1_verify(xml, signer.certificate_pem(), work_dir)
     assert result.returncode == 0, result.stderr
     assert "SignedInfo References (ok/all): 3/3" in result.stdout + result.stderr
 

@@ -37,8 +37,9 @@ from domain.ports import OrderKey
 from domain.store import State, StepNote
 from domain.usecases.deliver import DeliverCopy, Delivered, DeliveryPolicy
 from tests.factories import order
-from tests.integration.test_attached_document import _pair, _xmlsec1, signer, xsd_dir
+from tests.integration.test_attached_document import _pair, signer, xsd_dir
 from tests.integration.test_dian_document import ISSUER, NIT_BUYER
+from tests.xmlsec import xmlsec1_verify
 
 __all__ = ["signer", "xsd_dir"]
 BUYER = "comprador@example.net"
@@ -128,7 +129,7 @@ def test_the_copy_is_delivered_once_with_its_zip(
     schema_path = xsd_dir / "maindoc" / "UBL-AttachedDocument-2.1.xsd"
     schema = etree.XMLSchema(etree.parse(str(schema_path)))
     assert schema.validate(etree.fromstring(attached)), schema.error_log  # type: ignore[attr-defined]
-    verified = _xmlsec1(attached, signer.certificate_pem(), tmp_path)
+    verified = xmlsec1_verify(attached, signer.certificate_pem(), tmp_path)
     assert verified.returncode == 0, verified.stderr
     assert accepted[1]["document"] in attached
     assert archive.read(names[0]).startswith(b"%PDF-")

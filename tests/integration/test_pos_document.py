@@ -19,8 +19,9 @@ from adapters.dian.devcert import make_test_pkcs12
 from adapters.dian.document import DianDocumentFactory, SignedInvoice
 from adapters.dian.signer import XadesSigner
 from adapters.dian.simulator.state import DEFAULT_UBL_XSD
-from tests.integration.test_dian_document import TOLERATED, _signxml, _xmlsec1
+from tests.integration.test_dian_document import TOLERATED, _signxml
 from tests.pos_data import LUNCH, NIT, SETUP, SIGNED_AT, pos_submission
+from tests.xmlsec import xmlsec1_verify
 
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -112,7 +113,7 @@ def test_xmlsec1_and_signxml_verify_the_pos_signature(
     name: str, documents: dict[str, SignedInvoice], signer: XadesSigner, tmp_path: Path
 ) -> None:
     xml = documents[name].xml
-    result = _xmlsec1(xml, signer.certificate_pem(), tmp_path)
+    result = xmlsec1_verify(xml, signer.certificate_pem(), tmp_path)
     assert result.returncode == 0, result.stderr
     assert "SignedInfo References (ok/all): 3/3" in result.stdout + result.stderr
     _signxml(xml, signer.certificate_pem())
@@ -123,7 +124,7 @@ def test_xmlsec1_and_signxml_verify_the_pos_signature(
     # an accent in an extension's Name is covered by the signature like any other text
     tampered = xml.replace("UbicaciónCaja".encode(), b"UbicacionCaja")
     assert tampered != xml
-    assert _xmlsec1(tampered, signer.certificate_pem(), tmp_path).returncode != 0
+    assert xmlsec1_verify(tampered, signer.certificate_pem(), tmp_path).returncode != 0
 
 
 def test_the_zip_holds_one_ds_entry(documents: dict[str, SignedInvoice]) -> None:
