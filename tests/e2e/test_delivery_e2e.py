@@ -15,21 +15,27 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from lxml import etree
 
 from adapters.db.deliveries import SqlDeliveryStore
+from adapters.dian.signer import XadesSigner
 from adapters.factus.simulator.app import SimulatorOptions
 from adapters.mail.sink import MailSink, free_port
 from domain.delivery import DeliveryState
 from tests.e2e.harness import Pipeline, wait_until
 from tests.e2e.test_gateways_e2e import dian, dian_pipeline, factus
 from tests.factories import order
+from tests.integration.test_dian_document import xsd_dir
+from tests.integration.test_representation import _pages, _qr_codes, _text
+from tests.xmlsec import xmlsec1_verify
 from worker.producer import Producer
 
-__all__ = ["dian", "factus"]
+__all__ = ["dian", "factus", "xsd_dir"]
 pytestmark = pytest.mark.e2e
 Factory = Callable[..., Pipeline]
 BUYER = {
@@ -61,7 +67,7 @@ def _copy_state(p: Pipeline, key: object) -> DeliveryState | None:
 
 
 def test_the_copy_of_an_issued_invoice_reaches_the_buyer_once(
-    pipeline_factory: Factory, dian: str, tmp_path: Path
+    pipeline_factory: Factory, dian: str, tmp_path: Path, xsd_dir: Path
 ) -> None:
     with MailSink() as sink:
         p = _mail_pipeline(pipeline_factory, dian, tmp_path, sink.port)
@@ -81,8 +87,31 @@ def test_the_copy_of_an_issued_invoice_reaches_the_buyer_once(
         [attachment] = list(message.iter_attachments())
         payload = attachment.get_payload(decode=True)
         assert isinstance(payload, bytes)
-        names = zipfile.ZipFile(io.BytesIO(payload)).namelist()
-        assert sorted(n[-3:] for n in names) == ["pdf", "xml"]
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+        files = {name[-3:]: archive.read(name) for name in archive.namelist()}
+        assert sorted(files) == ["pdf", "xml"]
+        record = p.store.get(with_email)
+        assert record is not None
+        cufe = record.references["cufe"]
+        # the AttachedDocument: schema-valid, signed by the issuer (xmlsec1), carrying the invoice
+        attached = etree.fromstring(files["xml"])
+        schema = xsd_dir / "maindoc" / "UBL-AttachedDocument-2.1.xsd"
+        etree.XMLSchema(etree.parse(str(schema))).assertValid(attached)
+        certificate = XadesSigner.from_pkcs12(
+            (tmp_path / "issuer.p12").read_bytes(), "s3cret"
+        ).certificate_pem()
+        verified = xmlsec1_verify(files["xml"], certificate, tmp_path)
+        assert verified.returncode == 0, verified.stderr
+        assert cufe.encode() in files["xml"]
+        # the printed copy: its text names the number, the CUFE and the total; its QR reads
+        # back as DIAN's catalogue URL of that CUFE
+        text = "".join(_text(files["pdf"], tmp_path).split())
+        assert "SETP990000000" in text and cufe in text
+        total = str(int(Decimal(str(record.payload["total_factura"]))))
+        assert total in text.replace(".", "").replace(",", ""), "the order's total"
+        [page, *_] = _pages(files["pdf"], tmp_path)
+        codes = [code for code, _size in _qr_codes(page)]
+        assert len(codes) == 1 and codes[0].endswith(cufe), codes
         statuses = [e.status for e in p.store.timeline(with_email)]
         assert statuses[-2:] == ["ENTREGA", "ENTREGADO"]
         assert "compras@example.net" not in p.logs()
