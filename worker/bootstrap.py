@@ -130,9 +130,7 @@ class Container:
 
     def planner_for(self, nit: str) -> Planner:
         """What accepted orders of issuer `nit` become (its gateway decides numbering)."""
-        setup = self.issuers.setup(nit)
-        configured = self.planner  # the settings' ranges are stored first
-        return configured if setup.stored is None else planner(setup.settings)
+        return self.issuers.planner(nit, self.planner)
 
     def dispose(self) -> None:
         if "issuers" in self.__dict__:

@@ -30,6 +30,7 @@ from worker.settings import IssuerSettings, Settings
 
 if TYPE_CHECKING:
     from adapters.dian.signer import XadesSigner
+    from domain.documents import Planner
 
 GATEWAYS_KEPT = 32  # issuers whose gateway (certificate, connections) a process keeps
 
@@ -181,6 +182,17 @@ class IssuerDirectory:
 
     def settings(self, nit: str) -> Settings:
         return self.setup(nit).settings
+
+    def planner(self, nit: str, configured: Planner) -> Planner:
+        """What accepted orders of `nit` become: `configured` for the settings' issuer (the
+        caller stores its configured ranges first), a stored issuer's own otherwise (its
+        gateway decides numbering)."""
+        setup = self.setup(nit)
+        if setup.stored is None:
+            return configured
+        from worker.bootstrap import planner
+
+        return planner(setup.settings)
 
     def gateway(self, nit: str) -> Gateway:
         """The gateway that signs and sends as `nit`; GatewayUnavailable while the issuer

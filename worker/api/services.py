@@ -50,9 +50,7 @@ class Services:
 
     def planner_for(self, nit: str) -> Planner:
         """What accepted orders of issuer `nit` become (its gateway decides numbering)."""
-        setup = self.issuers.setup(nit)
-        configured = self.planner  # the settings' ranges are stored first
-        return configured if setup.stored is None else planner(setup.settings)
+        return self.issuers.planner(nit, self.planner)
 
     def database_ok(self) -> bool:
         try:
