@@ -28,9 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from adapters.db import notes, ranges
+from adapters.db import notes, ranges, worksteps
 from adapters.db.audit import SqlAuditLog
 from adapters.db.deliveries import record_copy
 from adapters.db.models import (
@@ -41,6 +41,7 @@ from adapters.db.models import (
     NumberingRangeRow,
     OrderRow,
 )
+from adapters.db.worksteps import RECORD_COLUMNS, RECORD_FROM, is_document
 from domain.delivery import CopyRequest
 from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError, InvalidOrder, NumberingError, OrderConflict, UnknownOrder
@@ -84,36 +85,10 @@ RANGES = cast(Table, NumberingRangeRow.__table__)
 AUDIT = cast(Table, InvoiceLogRow.__table__)
 REFUSALS = cast(Table, IntakeRefusalRow.__table__)
 CREDITABLE = cast(Table, CreditableLineRow.__table__)
-_RANGE = RANGES.alias("numbering")
-_CORRECTED = DOCUMENTS.alias("corrected")
-# What a record is read from: the document, its order, the range its number came from, and
-# for a note the document it corrects.
-_RECORD_COLUMNS = (
-    *DOCUMENTS.c,
-    ORDERS.c.payload,
-    ORDERS.c.fingerprint,
-    *(c.label(f"numbering_{c.name}") for c in _RANGE.c),
-    _CORRECTED.c.kind.label("corrected_kind"),
-    _CORRECTED.c.number.label("corrected_number"),
-    _CORRECTED.c.refs.label("corrected_refs"),
-    _CORRECTED.c.cufe.label("corrected_cufe"),
-    _CORRECTED.c.issued_at.label("corrected_issued_at"),
-)
-_RECORD_FROM = (
-    DOCUMENTS.join(ORDERS, ORDERS.c.id == DOCUMENTS.c.order_ref)
-    .outerjoin(_RANGE, _RANGE.c.id == DOCUMENTS.c.range_id)
-    .outerjoin(_CORRECTED, _CORRECTED.c.id == DOCUMENTS.c.corrects_id)
-)
-
-
-def _is(key: OrderKey) -> ColumnElement[bool]:
-    """The document with this key: the order's sale document, or one of its notes."""
-    note = DOCUMENTS.c.note_id == key.note if key.note else DOCUMENTS.c.note_id.is_(None)
-    return (DOCUMENTS.c.issuer == key.issuer) & (DOCUMENTS.c.order_id == key.order_id) & note
 
 
 def _read(key: OrderKey) -> Select[Any]:
-    return select(*_RECORD_COLUMNS).select_from(_RECORD_FROM).where(_is(key))
+    return select(*RECORD_COLUMNS).select_from(RECORD_FROM).where(is_document(key))
 
 
 def _numbering(row: Row[Any]) -> NumberingRange | None:
@@ -209,6 +184,10 @@ class SqlDocumentStore:
         self._engine = engine
         self._clock = clock
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # PostgreSQL: a worker's claim and finish are one statement each (adapters.db.worksteps),
+        # run in autocommit so that each is one round trip, its own transaction.
+        self._one_statement = engine.dialect.name == "postgresql"
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- accepting -------------------------------------------------------------------------
 
@@ -451,8 +430,8 @@ class SqlDocumentStore:
         """The order's sale document, then its notes in the order they were accepted."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(*_RECORD_COLUMNS)
-                .select_from(_RECORD_FROM)
+                select(*RECORD_COLUMNS)
+                .select_from(RECORD_FROM)
                 .where(DOCUMENTS.c.issuer == key.issuer, DOCUMENTS.c.order_id == key.order_id)
                 .order_by(DOCUMENTS.c.note_id.is_not(None), DOCUMENTS.c.id)
             ).all()
@@ -493,6 +472,13 @@ class SqlDocumentStore:
     def claim(self, key: OrderKey, lease_seconds: float) -> Claim | None:
         now = self._clock()
         token = str(uuid.uuid4())
+        if self._one_statement:
+            lease_until = now + timedelta(seconds=lease_seconds)
+            found = self._worker_step(worksteps.claim(key, now, lease_until, token))
+            if found is None:
+                return None
+            record = _full(found)
+            return Claim(record, token, record.attempts, was_maybe_sent=bool(found.was_maybe_sent))
         with self._engine.begin() as conn:
             row = conn.execute(_read(key).with_for_update(of=DOCUMENTS)).first()
             if row is None or State(row.state).is_final:
@@ -527,6 +513,21 @@ class SqlDocumentStore:
             )
         record = _record(claimed, row.payload, row.fingerprint, _numbering(row), _corrects(row))
         return Claim(record, token, attempt, was_maybe_sent=bool(row.maybe_sent))
+
+    def _worker_step(self, statement: Select[Any]) -> Row[Any] | None:
+        """Run one of a worker's one-statement steps. A connection found dead on first use
+        (the database restarted since it was pooled) is replaced and the statement sent once
+        more: it had not run, or it ran whole, in which case the second run finds the claim
+        taken and does nothing (a claim) or writes a late report (a finish)."""
+        try:
+            with self._autocommit.connect() as conn:
+                return conn.execute(statement).first()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection lost; sending the step again on a new one")
+        with self._autocommit.connect() as conn:
+            return conn.execute(statement).first()
 
     def finish(
         self,
@@ -596,11 +597,20 @@ class SqlDocumentStore:
         delivery: CopyRequest | None = None,
     ) -> bool:
         key = claim.record.key
+        state = State(values["state"])
+        response = {**note.response, "attempt": claim.attempt}
+        if self._one_statement and worksteps.handles(key, state):
+            late = {"reported": note.status, "claim_lost": True, **response}
+            step = worksteps.transition(
+                key, claim.token, values, note.status, response, late, files or {}, delivery
+            )
+            done = self._worker_step(step)
+            return bool(done is not None and done.owned)
         with self._engine.begin() as conn:
             changed = conn.execute(
                 update(DOCUMENTS)
                 .where(
-                    _is(key),
+                    is_document(key),
                     DOCUMENTS.c.claim_token == claim.token,
                     DOCUMENTS.c.state == State.PROCESANDO.value,
                 )
@@ -610,8 +620,6 @@ class SqlDocumentStore:
                 )
             ).first()
             owned = changed is not None
-            response = dict(note.response)
-            response["attempt"] = claim.attempt
             status = note.status
             if not owned:
                 # Another worker holds or ended the document: what this one learned is kept,
@@ -620,7 +628,6 @@ class SqlDocumentStore:
             SqlAuditLog(conn).save_log(
                 status, {"order_key": str(key), "order": claim.record.payload}, response
             )
-            state = State(values["state"])
             if changed is not None and state.is_final:
                 audit = notes.audit_writer(conn, claim.record.payload)
                 notes.after_final(conn, changed, state, values["updated_at"], audit)
@@ -661,7 +668,7 @@ class SqlDocumentStore:
 
     def mark_unpublished(self, key: OrderKey) -> None:
         with self._engine.begin() as conn:
-            conn.execute(update(DOCUMENTS).where(_is(key)).values(published_at=None))
+            conn.execute(update(DOCUMENTS).where(is_document(key)).values(published_at=None))
 
     def get(self, key: OrderKey) -> DocumentRecord | None:
         with self._engine.connect() as conn:
@@ -692,7 +699,7 @@ class SqlDocumentStore:
         with self._engine.begin() as conn:
             reopened = conn.execute(
                 update(DOCUMENTS)
-                .where(_is(key), DOCUMENTS.c.state == State.FAILED.value)
+                .where(is_document(key), DOCUMENTS.c.state == State.FAILED.value)
                 .values(
                     state=State.EN_ESPERA.value,
                     attempts=0,

@@ -39,6 +39,14 @@ class EventLog:
             self.events.append(event)
             self.state.event(event)
 
+    def watch_tasks(self, timeout: float = 60) -> None:
+        """Wait for a worker online, then ask it for task events as Flower does (workers send
+        them only while someone watches): `enable_events`, answered by the worker."""
+        self.wait_for(lambda: self.of_type("worker-online"), timeout, "the worker online")
+        replies = self._app.control.enable_events(reply=True, timeout=5)
+        answers = [answer for reply in replies or [] for answer in reply.values()]
+        assert any("ok" in answer for answer in answers), f"enable_events answered {replies}"
+
     def of_type(self, prefix: str) -> list[dict[str, Any]]:
         with self._lock:
             return [e for e in self.events if e["type"].startswith(prefix)]

@@ -25,10 +25,17 @@ def test_a_rejected_order_is_a_failed_task_with_its_rule_handled_once(
     with EventLog(p.env["BROKER_URL"]) as events:
         p.start_worker()
         events.wait_for(lambda: events.of_type("worker-online"), 60, "the worker online")
+        with Producer(p.settings()) as producer:  # nobody watches yet: no task events
+            unwatched = task_id_for(producer.enqueue(order("FLW-UNWATCHED-1")).key)
+        wait_until(lambda: p.states() == {"SUCCESS": 1}, 60, "the unwatched order", p)
+        beats = len(events.of_type("worker-heartbeat"))  # a later event of the same worker
+        events.wait_for(lambda: len(events.of_type("worker-heartbeat")) > beats, 15, "a beat")
+        unwatched_events = events.for_task(unwatched)
+        events.watch_tasks()
         with Producer(p.settings()) as producer:
             rejected = producer.enqueue(order("FLW-RECHAZO-1")).key  # the simulator rejects it
             accepted = producer.enqueue(order("FLW-OK-1")).key
-        wait_until(lambda: p.states() == {"FAILED": 1, "SUCCESS": 1}, 60, "both final", p)
+        wait_until(lambda: p.states() == {"FAILED": 1, "SUCCESS": 2}, 60, "both final", p)
         failed_id, ok_id = task_id_for(rejected), task_id_for(accepted)
         events.wait_for(lambda: events.task_state(failed_id) == "FAILURE", 15, "FAILURE")
         events.wait_for(lambda: events.task_state(ok_id) == "SUCCESS", 15, "SUCCESS")
@@ -36,6 +43,7 @@ def test_a_rejected_order_is_a_failed_task_with_its_rule_handled_once(
         failure = next(e for e in events.for_task(failed_id) if e["type"] == "task-failed")
         depth = queue_depth(p.env["BROKER_URL"], p.queue)
 
+    assert unwatched_events == []
     # Flower's "Failed" filter is state FAILURE; the exception column carries the reason
     assert "OrderFailed" in failure["exception"]
     assert f"{rejected} FAILED: rejected by the authority: FAD06 Rechazo" in failure["exception"]
@@ -58,7 +66,7 @@ def test_the_reconciler_works_without_appearing_in_the_task_list(
         key = producer.enqueue(order("FLW-RECONCILED-1")).key
     with EventLog(p.env["BROKER_URL"]) as events:
         p.start_worker()
-        events.wait_for(lambda: events.of_type("worker-online"), 60, "the worker online")
+        events.watch_tasks()
         p.start_beat()  # reconciling every second
         wait_until(lambda: p.states() == {"SUCCESS": 1}, 60, "the reconciled order", p)
         events.wait_for(lambda: events.task_state(task_id_for(key)) == "SUCCESS", 15, "SUCCESS")

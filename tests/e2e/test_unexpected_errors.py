@@ -23,7 +23,7 @@ def test_an_unexpected_gateway_error_is_retried_by_the_task_and_the_order_succee
     p = pipeline_factory(SIMULATED__FAIL_FIRST="1")  # the authority's first call raises
     with EventLog(p.env["BROKER_URL"]) as events:
         p.start_worker()  # and no beat
-        events.wait_for(lambda: events.of_type("worker-online"), 60, "the worker online")
+        events.watch_tasks()
         with Producer(p.settings()) as producer:
             key = producer.enqueue(order("ODD-1")).key
 
@@ -53,7 +53,7 @@ def test_a_worker_that_cannot_set_up_its_gateway_retries_a_few_times_then_fails(
     p = pipeline_factory(GATEWAY="dian", DIAN__CONNECT_TIMEOUT="1", DIAN__READ_TIMEOUT="2")
     with EventLog(p.env["BROKER_URL"]) as events:
         p.start_worker()
-        events.wait_for(lambda: events.of_type("worker-online"), 60, "the worker online")
+        events.watch_tasks()
         with Producer(p.settings()) as producer:
             key = producer.enqueue(order("NOCERT-1")).key
         task_id = task_id_for(key)
