@@ -187,7 +187,6 @@ class SqlDocumentStore:
         # PostgreSQL: a worker's claim and finish are one statement each (adapters.db.worksteps),
         # run in autocommit so that each is one round trip, its own transaction.
         self._one_statement = engine.dialect.name == "postgresql"
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- accepting -------------------------------------------------------------------------
 
@@ -520,14 +519,26 @@ class SqlDocumentStore:
         more: it had not run, or it ran whole, in which case the second run finds the claim
         taken and does nothing (a claim) or writes a late report (a finish)."""
         try:
-            with self._autocommit.connect() as conn:
-                return conn.execute(statement).first()
+            return self._autocommit(statement)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             log.warning("database connection lost; sending the step again on a new one")
-        with self._autocommit.connect() as conn:
-            return conn.execute(statement).first()
+        return self._autocommit(statement)
+
+    def _autocommit(self, statement: Select[Any]) -> Row[Any] | None:
+        """The statement as its own transaction, one round trip. The driver's own autocommit
+        switch, not SQLAlchemy's isolation level: restoring that one costs psycopg2 a SET on
+        the next switch, a round trip per step."""
+        with self._engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.autocommit = True
+            try:
+                return conn.execute(statement).first()
+            finally:
+                if not conn.invalidated:
+                    driver.autocommit = False
 
     def finish(
         self,

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.db import engine as engine_module
+from adapters.db.engine import make_engine
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore
 from domain.documents import DocumentKind, DocumentPlan
@@ -287,3 +289,44 @@ def test_the_application_role_can_only_append_to_the_audit_trail(
                 conn.execute(text(statement))
     finally:
         app.dispose()
+
+
+def _pooled_backend(engine: Engine) -> int:
+    """The server process of the connection the pool hands out next (the one just returned)."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _terminate(admin: Engine, pid: int) -> None:
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+
+def test_a_step_whose_pooled_connection_died_is_sent_once_more_on_a_new_one(
+    database_url: str, clean_db: Engine
+) -> None:
+    own = make_engine(database_url, pool_size=1)  # one pooled connection, pinged only when idle
+    try:
+        store = with_range(own)
+        accept(store)
+        _terminate(clean_db, _pooled_backend(own))  # the database restarted, say
+        claim = store.claim(key(), 60)
+        assert claim is not None and claim.attempt == 1
+        _terminate(clean_db, _pooled_backend(own))
+        assert store.finish(claim, State.SUCCESS, {"cufe": "c"}, StepNote("SUCCESS"), None)
+    finally:
+        own.dispose()
+    assert [e.status for e in store.timeline(key())] == ["RECIBIDO", "PROCESANDO", "SUCCESS"]
+
+
+def test_a_connection_idle_in_the_pool_is_pinged_and_replaced_when_dead(
+    database_url: str, clean_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)  # every checkout counts as idle
+    own = make_engine(database_url, pool_size=1)
+    try:
+        dead = _pooled_backend(own)
+        _terminate(clean_db, dead)
+        assert _pooled_backend(own) != dead  # no error reached the caller
+    finally:
+        own.dispose()
