@@ -45,6 +45,7 @@ from bench.common import (
     worker_argv,
 )
 from bench.producer import produce_parallel, producer_env
+from bench.wire import TurnCounter, port_of
 
 FINAL_SQL = "SELECT count(*) FROM documents WHERE state IN ('SUCCESS', 'FAILED')"
 RATE_SQL = (
@@ -239,8 +240,11 @@ def _measure(
     timeout: float,
     profile_dir: Path | None,
     extra_pids: dict[str, int] | None = None,
+    relays: dict[str, TurnCounter] | None = None,
 ) -> dict[str, Any]:
     ready = max(wait_for_log(procs, name, READY) for name in names)
+    for relay in (relays or {}).values():
+        relay.reset()  # from the worker's first order on, not its start-up
     watched = {
         "postgres": _postgres_pids(database_url),
         "redis": [_redis_pid()],
@@ -284,9 +288,30 @@ def _measure(
         "rss_total_mb": round(sum(memory.values()), 1),
         "postgres_connections_peak": peak.value,
     }
+    result["cpu_ms_per_order_by_process"] = {
+        k: round(v * 1000 / max(1, done), 3) for k, v in cpu.items()
+    }
+    if relays:
+        result["round_trips_per_order"] = {
+            k: round(r.turns / max(1, done), 2) for k, r in relays.items()
+        }
     if collect:
         result["profile"] = collect()
     return result
+
+
+@contextlib.contextmanager
+def counted(env: dict[str, str], keys: dict[str, str]) -> Iterator[dict[str, TurnCounter]]:
+    """`env` rewritten so that the URLs under `keys` (name: variable) go through relays that
+    count round trips (bench.wire); yields the relays by name."""
+    with contextlib.ExitStack() as stack:
+        relays = {
+            name: stack.enter_context(TurnCounter(port_of(env[variable])))
+            for name, variable in keys.items()
+        }
+        for name, variable in keys.items():
+            env[variable] = relays[name].through(env[variable])
+        yield relays
 
 
 def run_pipeline(
@@ -300,8 +325,11 @@ def run_pipeline(
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
     simulator_nodelay: bool = False,
+    round_trips: bool = False,
 ) -> dict[str, Any]:
-    """Pre-enqueue `orders`, start `workers` worker processes, time the drain."""
+    """Pre-enqueue `orders`, start `workers` worker processes, time the drain. `round_trips`:
+    the workers reach PostgreSQL and the broker through relays that count round trips (the
+    relays add a little latency: rates of such a run are not compared)."""
     with (
         tempfile.TemporaryDirectory(prefix="einvoice-bench-") as tmp,
         scratch_database() as url,
@@ -338,6 +366,11 @@ def run_pipeline(
                 producers = 2
                 produced = produce_parallel(env, "PIPE", orders - producers, producers)
                 enqueue_s = time.perf_counter() - start
+                relays: dict[str, TurnCounter] = {}
+                if round_trips:
+                    env = dict(env)
+                    wired = {"postgres": "DATABASE_URL", "broker": "BROKER_URL"}
+                    relays = stack.enter_context(counted(env, wired))
                 names = [f"worker{n}" for n in range(1, workers + 1)]
                 roots = [
                     procs.start(worker_argv(pool, concurrency, queue, name=n), env, n).pid
@@ -354,6 +387,7 @@ def run_pipeline(
                     timeout,
                     workdir if profile else None,
                     extra,
+                    relays,
                 )
                 result["states"] = _states(url)
                 result["enqueue"] = {**produced, "seconds_with_startup": round(enqueue_s, 2)}
@@ -382,8 +416,10 @@ def run_baseline(
     concurrency: int = 2,
     timeout: float = 600.0,
     profile: bool = False,
+    round_trips: bool = False,
 ) -> dict[str, Any]:
-    """Pre-publish `orders` wake-ups to the bare app, start its worker, time the drain."""
+    """Pre-publish `orders` wake-ups to the bare app, start its worker, time the drain
+    (`round_trips`: as for `run_pipeline`)."""
     with (
         tempfile.TemporaryDirectory(prefix="einvoice-bench-") as tmp,
         scratch_database(migrate=False) as url,
@@ -395,6 +431,9 @@ def run_baseline(
             baseline.create_tables(url)
             publish_s = baseline.publish(REDIS_URL, queue, orders)
             env = baseline.env(REDIS_URL, url, queue)
+            relays = contextlib.ExitStack()
+            wired = {"postgres": "BENCH_DATABASE_URL", "broker": "BENCH_BROKER_URL"}
+            counters = relays.enter_context(counted(env, wired)) if round_trips else {}
             worker = procs.start(
                 worker_argv(pool, concurrency, queue, app="bench.baseline"), env, "baseline"
             )
@@ -408,10 +447,12 @@ def run_baseline(
                 orders,
                 timeout,
                 workdir if profile else None,
+                relays=counters,
             )
             result["publish_per_second"] = round(orders / publish_s, 1)
         finally:
             procs.stop()
+            relays.close()
             flush_redis()
     return {"pool": pool, "concurrency": concurrency, **result}
 
@@ -440,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
         help="experiment: the DIAN simulator with TCP_NODELAY (see NODELAY_SIMULATOR)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the workers")
+    parser.add_argument(
+        "--round-trips", action="store_true", help="count round trips (bench.wire) per order"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {
@@ -450,11 +494,16 @@ def main(argv: list[str] | None = None) -> int:
             args.concurrency,
             profile=args.profile,
             simulator_nodelay=args.simulator_nodelay,
+            round_trips=args.round_trips,
         )
     }
     if not args.no_baseline:
         out["baseline"] = run_baseline(
-            args.orders, args.pool, args.concurrency, profile=args.profile
+            args.orders,
+            args.pool,
+            args.concurrency,
+            profile=args.profile,
+            round_trips=args.round_trips,
         )
         out["ratio"] = round(
             out["pipeline"]["steady_per_second"] / max(1e-9, out["baseline"]["steady_per_second"]),

@@ -7,7 +7,7 @@ depend on the protocol, so it is the same for PostgreSQL and Redis, whatever cli
 (and however many statements per message) the process uses.
 
     with TurnCounter(5432) as pg:
-        run_worker(database_url=pg.url("postgresql+psycopg2://postgres@127.0.0.1:{port}/db"))
+        run_worker(database_url=pg.through("postgresql+psycopg2://postgres@127.0.0.1:5432/db"))
         print(pg.turns)
 """
 
@@ -16,6 +16,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from typing import Any
+from urllib.parse import urlsplit
+
+
+def port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None, f"{url} names no port"
+    return port
 
 
 class TurnCounter:
@@ -40,9 +47,11 @@ class TurnCounter:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
-    def url(self, template: str) -> str:
-        """`template` with `{port}` replaced by the relay's port."""
-        return template.replace("{port}", str(self.port))
+    def through(self, url: str) -> str:
+        """`url` (of the upstream server) sent through this relay instead."""
+        upstream = f":{self._upstream[1]}/"
+        assert upstream in url, f"{url} is not on port {self._upstream[1]}"
+        return url.replace(upstream, f":{self.port}/", 1)
 
     @property
     def turns(self) -> int:

@@ -473,7 +473,10 @@ class SqlDocumentStore:
         token = str(uuid.uuid4())
         if self._one_statement:
             lease_until = now + timedelta(seconds=lease_seconds)
-            found = self._worker_step(worksteps.claim(key, now, lease_until, token))
+            statement = worksteps.claim(key.note is not None)
+            found = self._worker_step(
+                statement, worksteps.claim_params(key, now, lease_until, token)
+            )
             if found is None:
                 return None
             record = _full(found)
@@ -513,20 +516,20 @@ class SqlDocumentStore:
         record = _record(claimed, row.payload, row.fingerprint, _numbering(row), _corrects(row))
         return Claim(record, token, attempt, was_maybe_sent=bool(row.maybe_sent))
 
-    def _worker_step(self, statement: Select[Any]) -> Row[Any] | None:
+    def _worker_step(self, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
         """Run one of a worker's one-statement steps. A connection found dead on first use
         (the database restarted since it was pooled) is replaced and the statement sent once
         more: it had not run, or it ran whole, in which case the second run finds the claim
         taken and does nothing (a claim) or writes a late report (a finish)."""
         try:
-            return self._autocommit(statement)
+            return self._autocommit(statement, params)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             log.warning("database connection lost; sending the step again on a new one")
-        return self._autocommit(statement)
+        return self._autocommit(statement, params)
 
-    def _autocommit(self, statement: Select[Any]) -> Row[Any] | None:
+    def _autocommit(self, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
         """The statement as its own transaction, one round trip. The driver's own autocommit
         switch, not SQLAlchemy's isolation level: restoring that one costs psycopg2 a SET on
         the next switch, a round trip per step."""
@@ -535,7 +538,7 @@ class SqlDocumentStore:
             assert driver is not None
             driver.autocommit = True
             try:
-                return conn.execute(statement).first()
+                return conn.execute(statement, params).first()
             finally:
                 if not conn.invalidated:
                     driver.autocommit = False
@@ -613,9 +616,16 @@ class SqlDocumentStore:
         if self._one_statement and worksteps.handles(key, state):
             late = {"reported": note.status, "claim_lost": True, **response}
             step = worksteps.transition(
+                key.note is not None,
+                tuple(values),
+                state is State.SUCCESS,
+                bool(files),
+                delivery is not None,
+            )
+            params = worksteps.transition_params(
                 key, claim.token, values, note.status, response, late, files or {}, delivery
             )
-            done = self._worker_step(step)
+            done = self._worker_step(step, params)
             return bool(done is not None and done.owned)
         with self._engine.begin() as conn:
             changed = conn.execute(

@@ -15,6 +15,7 @@ the new state under the document's lock, as it does between two statements.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -30,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -96,27 +98,57 @@ def is_document(key: OrderKey) -> ColumnElement[bool]:
     return (DOCUMENTS.c.issuer == key.issuer) & (DOCUMENTS.c.order_id == key.order_id) & note
 
 
-def _text(value: str) -> ColumnElement[str]:
-    return sql_cast(literal(value), Text)
+# The statements are built once per shape and take every value as a parameter: building a
+# statement of this size costs more CPU than running it, and a statement SQLAlchemy has seen
+# before is not compiled again.
 
 
-def _order_payload(key: OrderKey) -> ColumnElement[Any]:
-    """The document's order as stored, for the audit row's `payload_in`."""
-    return (
-        select(ORDERS.c.payload)
-        .join(DOCUMENTS, DOCUMENTS.c.order_ref == ORDERS.c.id)
-        .where(is_document(key))
-        .scalar_subquery()
-    )
+def _keyed(table: Table, note: bool) -> ColumnElement[bool]:
+    """The document of the `of_issuer`, `of_order_id` (and `of_note_id`) parameters."""
+    c = table.c
+    which = c.note_id == bindparam("of_note_id", type_=Text) if note else c.note_id.is_(None)
+    issuer = c.issuer == bindparam("of_issuer", type_=Text)
+    return issuer & (c.order_id == bindparam("of_order_id", type_=Text)) & which
 
 
-def claim(key: OrderKey, now: datetime, lease_until: datetime, token: str) -> Select[Any]:
-    """The claimed document as `store._RECORD_COLUMNS` reads it, plus `previous_state` and
-    `was_maybe_sent`; no row when it is final, not due, or not there."""
+def _param(name: str) -> ColumnElement[str]:
+    return sql_cast(bindparam(name, type_=Text), Text)
+
+
+def _constant(word: str) -> ColumnElement[str]:
+    """A fixed word of the statement, written into its text (not a parameter)."""
+    assert word.replace("_", "").isalnum()
+    return literal_column(f"'{word}'::text", Text)
+
+
+def key_params(key: OrderKey) -> dict[str, Any]:
+    # never a column's name: SQLAlchemy would take it as a value to set
+    params: dict[str, Any] = {"of_issuer": key.issuer, "of_order_id": key.order_id}
+    params["key"] = str(key)
+    if key.note:
+        params["of_note_id"] = key.note
+    return params
+
+
+def claim_params(key: OrderKey, now: datetime, lease_until: datetime, token: str) -> dict[str, Any]:
+    return {
+        **key_params(key),
+        "now": now,
+        "lease_until": lease_until,
+        "lease_until_text": lease_until.isoformat(),
+        "token": token,
+    }
+
+
+@functools.cache
+def claim(note: bool) -> Select[Any]:
+    """The claimed document as `store` reads a record, plus `previous_state` and
+    `was_maybe_sent`; no row when it is final, not due, or not there (`claim_params`)."""
+    now = bindparam("now", type_=DOCUMENTS.c.updated_at.type)
     target = (
         select(DOCUMENTS.c.id, DOCUMENTS.c.state, DOCUMENTS.c.attempts, DOCUMENTS.c.maybe_sent)
         .where(
-            is_document(key),
+            _keyed(DOCUMENTS, note),
             DOCUMENTS.c.state.not_in(_FINAL),
             or_(DOCUMENTS.c.due_at.is_(None), DOCUMENTS.c.due_at <= now),
         )
@@ -130,8 +162,8 @@ def claim(key: OrderKey, now: datetime, lease_until: datetime, token: str) -> Se
             state=State.PROCESANDO.value,
             attempts=target.c.attempts + 1,
             maybe_sent=True,
-            claim_token=token,
-            due_at=lease_until,
+            claim_token=bindparam("token", type_=Text),
+            due_at=bindparam("lease_until", type_=DOCUMENTS.c.due_at.type),
             updated_at=now,
         )
         .returning(*DOCUMENTS.c)
@@ -142,20 +174,23 @@ def claim(key: OrderKey, now: datetime, lease_until: datetime, token: str) -> Se
         .from_select(
             ["status", "order_key", "payload_in", "response_out"],
             select(
-                _text(State.PROCESANDO.value),
-                _text(str(key)),
+                _constant(State.PROCESANDO.value),
+                _param("key"),
                 func.jsonb_build_object(
-                    _text("order_key"), _text(str(key)), _text("order"), ORDERS.c.payload
+                    _constant("order_key"),
+                    _param("key"),
+                    _constant("order"),
+                    ORDERS.c.payload,
                 ),
                 func.jsonb_build_object(
-                    _text("attempt"),
+                    _constant("attempt"),
                     claimed.c.attempts,
-                    _text("ask_authority_first"),
+                    _constant("ask_authority_first"),
                     target.c.maybe_sent,
-                    _text("previous_state"),
+                    _constant("previous_state"),
                     target.c.state,
-                    _text("lease_until"),
-                    _text(lease_until.isoformat()),
+                    _constant("lease_until"),
+                    _param("lease_until_text"),
                 ),
             ).select_from(
                 claimed.join(target, target.c.id == claimed.c.id).join(
@@ -184,7 +219,7 @@ def handles(key: OrderKey, state: State) -> bool:
     return not state.is_final or (state is State.SUCCESS and key.note is None)
 
 
-def transition(
+def transition_params(
     key: OrderKey,
     token: str,
     values: Mapping[str, Any],
@@ -193,35 +228,66 @@ def transition(
     late: dict[str, Any],
     files: Mapping[str, bytes],
     copy: CopyRequest | None,
+) -> dict[str, Any]:
+    params = {
+        **key_params(key),
+        **{f"set_{name}": value for name, value in values.items()},
+        "token": token,
+        "status": status,
+        "response": response,
+        "late": late,
+    }
+    if files:
+        params["file_names"] = list(files)
+        params["file_contents"] = list(files.values())
+    if copy is not None:
+        params["copy_channel"] = copy.channel.value
+        params["copy_recipient"] = copy.recipient
+    return params
+
+
+@functools.cache
+def transition(
+    note: bool, columns: tuple[str, ...], success: bool, files: bool, copy: bool
 ) -> Select[Any]:
-    """One row, `owned`: whether the claim still held. Either way the step's row is written:
-    `status` with `response`, or `TARDIO` with `late` when another worker holds or ended the
-    document. A SUCCESS also keeps `files`, records `copy` and wakes the notes that waited."""
+    """One row, `owned`: whether the claim still held (`transition_params`). Either way the
+    step's row is written: `status` with `response`, or `TARDIO` with `late` when another
+    worker holds or ended the document. `columns` are set from `set_<column>`. A SUCCESS also
+    keeps the files, records the copy and wakes the notes that waited."""
     changed = (
         update(DOCUMENTS)
         .where(
-            is_document(key),
-            DOCUMENTS.c.claim_token == token,
+            _keyed(DOCUMENTS, note),
+            DOCUMENTS.c.claim_token == bindparam("token", type_=Text),
             DOCUMENTS.c.state == State.PROCESANDO.value,
         )
-        .values(**values)
+        .values({c: bindparam(f"set_{c}", type_=DOCUMENTS.c[c].type) for c in columns})
         .returning(DOCUMENTS.c.id)
         .cte("changed")
     )
     owned = changed.c.id.is_not(None)
+    payload = (
+        select(ORDERS.c.payload)
+        .join(DOCUMENTS, DOCUMENTS.c.order_ref == ORDERS.c.id)
+        .where(_keyed(DOCUMENTS, note))
+        .scalar_subquery()
+    )
     logged = (
         insert(AUDIT)
         .from_select(
             ["status", "order_key", "payload_in", "response_out"],
             select(
-                case((owned, _text(status)), else_=_text("TARDIO")),
-                _text(str(key)),
+                case((owned, _param("status")), else_=_constant("TARDIO")),
+                _param("key"),
                 func.jsonb_build_object(
-                    _text("order_key"), _text(str(key)), _text("order"), _order_payload(key)
+                    _constant("order_key"),
+                    _param("key"),
+                    _constant("order"),
+                    payload,
                 ),
                 case(
-                    (owned, bindparam("response", response, type_=JSONB)),
-                    else_=bindparam("late", late, type_=JSONB),
+                    (owned, bindparam("response", type_=JSONB)),
+                    else_=bindparam("late", type_=JSONB),
                 ),
             ).select_from(select(literal(1).label("one")).subquery().outerjoin(changed, true())),
         )
@@ -229,19 +295,14 @@ def transition(
         .cte("logged")
     )
     statement = select(func.count(changed.c.id).label("owned")).add_cte(logged)
-    if values.get("state") == State.SUCCESS.value:
-        for step in _after_success(changed, key, files, copy, values["updated_at"]):
+    if success:
+        for step in _after_success(changed, files, copy):
             statement = statement.add_cte(step)
     return statement
 
 
-def _after_success(
-    changed: CTE,
-    key: OrderKey,
-    files: Mapping[str, bytes],
-    copy: CopyRequest | None,
-    now: datetime,
-) -> list[CTE]:
+def _after_success(changed: CTE, files: bool, copy: bool) -> list[CTE]:
+    now = bindparam("set_updated_at", type_=DOCUMENTS.c.updated_at.type)
     waiting = cast(Table, DOCUMENTS.alias("waiting"))
     steps = [
         update(waiting)
@@ -256,8 +317,8 @@ def _after_success(
     if files:
         given = (
             func.unnest(
-                bindparam("file_names", list(files), type_=ARRAY(Text)),
-                bindparam("file_contents", list(files.values()), type_=ARRAY(BYTEA)),
+                bindparam("file_names", type_=ARRAY(Text)),
+                bindparam("file_contents", type_=ARRAY(BYTEA)),
             )
             .table_valued("name", "content", name="given")
             .render_derived()
@@ -272,7 +333,7 @@ def _after_success(
             )
             .cte("kept")
         )
-    if copy is not None:
+    if copy:
         steps.append(
             insert(DELIVERIES)
             .from_select(
@@ -288,13 +349,13 @@ def _after_success(
                 ],
                 select(
                     changed.c.id,
-                    _text(str(key)),
-                    _text(copy.channel.value),
-                    _text(DeliveryState.PENDIENTE.value),
-                    literal(copy.recipient, Text),
-                    literal(now, DOCUMENTS.c.updated_at.type),
-                    literal(now, DOCUMENTS.c.updated_at.type),
-                    literal(now, DOCUMENTS.c.updated_at.type),
+                    _param("key"),
+                    _param("copy_channel"),
+                    _constant(DeliveryState.PENDIENTE.value),
+                    _param("copy_recipient"),
+                    now,
+                    now,
+                    now,
                 ),
             )
             .cte("copy")

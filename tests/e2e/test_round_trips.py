@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 import pytest
 
-from bench.wire import TurnCounter
+from bench.wire import TurnCounter, port_of
 from tests.e2e.harness import Pipeline, wait_until
 from tests.factories import order
 from worker.producer import Producer
@@ -24,14 +23,6 @@ ORDERS = 200
 MOST_PG_PER_ORDER = 2.2
 # the wake-up fetched, its message kept as unacked, then acknowledged
 MOST_BROKER_PER_ORDER = 3.1
-
-
-def _port(url: str) -> int:
-    return urlsplit(url).port or 0
-
-
-def _through(url: str, relay: TurnCounter) -> str:
-    return url.replace(f":{_port(url)}/", f":{relay.port}/", 1)
 
 
 class Counted(NamedTuple):
@@ -61,9 +52,9 @@ def test_an_order_costs_the_worker_two_database_and_three_broker_round_trips(
     p = pipeline_factory()
     settings = p.settings()  # the producer's: straight to the servers, not counted
     database, broker = p.env["DATABASE_URL"], p.env["BROKER_URL"]
-    with TurnCounter(_port(database)) as pg, TurnCounter(_port(broker)) as redis:
-        p.env["DATABASE_URL"] = _through(database, pg)
-        p.env["BROKER_URL"] = _through(broker, redis)
+    with TurnCounter(port_of(database)) as pg, TurnCounter(port_of(broker)) as redis:
+        p.env["DATABASE_URL"] = pg.through(database)
+        p.env["BROKER_URL"] = redis.through(broker)
         p.start_worker()
         log = p.workdir / "w1.log"
         wait_until(lambda: log.exists() and "ready" in log.read_text(), 60, "worker ready", p)
