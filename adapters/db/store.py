@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from adapters.db import notes, ranges, worksteps
 from adapters.db.audit import SqlAuditLog
@@ -67,6 +67,7 @@ BOGOTA_OFFSET = timedelta(hours=-5)
 OPEN_STATES = (State.PENDIENTE, State.EN_ESPERA, State.PROCESANDO)
 # The audit status of a step written by a worker whose claim had been lost (lease expired).
 LATE = "TARDIO"
+UNKNOWN_PREPARED_STATEMENT = "26000"  # PostgreSQL's invalid_sql_statement_name
 
 
 def utc_now() -> datetime:
@@ -473,7 +474,7 @@ class SqlDocumentStore:
         token = str(uuid.uuid4())
         if self._one_statement:
             lease_until = now + timedelta(seconds=lease_seconds)
-            statement = worksteps.claim(key.note is not None)
+            statement = worksteps.prepared_claim(key.note is not None)
             found = self._worker_step(
                 statement, worksteps.claim_params(key, now, lease_until, token)
             )
@@ -516,29 +517,40 @@ class SqlDocumentStore:
         record = _record(claimed, row.payload, row.fingerprint, _numbering(row), _corrects(row))
         return Claim(record, token, attempt, was_maybe_sent=bool(row.maybe_sent))
 
-    def _worker_step(self, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
+    def _worker_step(self, step: worksteps.Prepared, params: dict[str, Any]) -> Row[Any] | None:
         """Run one of a worker's one-statement steps. A connection found dead on first use
         (the database restarted since it was pooled) is replaced and the statement sent once
         more: it had not run, or it ran whole, in which case the second run finds the claim
         taken and does nothing (a claim) or writes a late report (a finish)."""
         try:
-            return self._autocommit(statement, params)
+            return self._autocommit(step, params)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             log.warning("database connection lost; sending the step again on a new one")
-        return self._autocommit(statement, params)
+        return self._autocommit(step, params)
 
-    def _autocommit(self, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
-        """The statement as its own transaction, one round trip. The driver's own autocommit
-        switch, not SQLAlchemy's isolation level: restoring that one costs psycopg2 a SET on
-        the next switch, a round trip per step."""
+    def _autocommit(self, step: worksteps.Prepared, params: dict[str, Any]) -> Row[Any] | None:
+        """The prepared statement as its own transaction, one round trip (its PREPARE is one
+        more, once per connection). The driver's own autocommit switch, not SQLAlchemy's
+        isolation level: restoring that one costs psycopg2 a SET on the next switch."""
         with self._engine.connect() as conn:
             driver = conn.connection.driver_connection
             assert driver is not None
+            ready: set[str] = conn.connection.info.setdefault("prepared", set())
             driver.autocommit = True
             try:
-                return conn.execute(statement, params).first()
+                if step.name not in ready:
+                    conn.exec_driver_sql(step.prepare)
+                    ready.add(step.name)
+                try:
+                    return conn.exec_driver_sql(step.execute, step.arguments(params)).first()
+                except ProgrammingError as exc:
+                    if getattr(exc.orig, "pgcode", None) != UNKNOWN_PREPARED_STATEMENT:
+                        raise
+                # the session lost it (DISCARD ALL, a pooler between us and the server)
+                conn.exec_driver_sql(step.prepare)
+                return conn.exec_driver_sql(step.execute, step.arguments(params)).first()
             finally:
                 if not conn.invalidated:
                     driver.autocommit = False
@@ -615,7 +627,7 @@ class SqlDocumentStore:
         response = {**note.response, "attempt": claim.attempt}
         if self._one_statement and worksteps.handles(key, state):
             late = {"reported": note.status, "claim_lost": True, **response}
-            step = worksteps.transition(
+            step = worksteps.prepared_transition(
                 key.note is not None,
                 tuple(values),
                 state is State.SUCCESS,

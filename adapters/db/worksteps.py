@@ -16,12 +16,17 @@ the new state under the document's lock, as it does between two statements.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     CTE,
+    JSON,
     ColumnElement,
     Select,
     Table,
@@ -39,7 +44,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB
+from sqlalchemy.types import TypeEngine
 
 from adapters.db.models import (
     DeliveryRow,
@@ -61,6 +68,7 @@ DELIVERIES = cast(Table, DeliveryRow.__table__)
 _RANGE = cast(Table, NumberingRangeRow.__table__).alias("numbering")
 _CORRECTED = DOCUMENTS.alias("corrected")
 _FINAL = (State.SUCCESS.value, State.FAILED.value)
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _record_columns(document: Any) -> tuple[ColumnElement[Any], ...]:
@@ -140,6 +148,63 @@ def claim_params(key: OrderKey, now: datetime, lease_until: datetime, token: str
     }
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A statement as a server-side prepared statement: PostgreSQL plans it once per
+    connection, which halves the server's CPU for a statement of this size (planning it cost
+    as much as running it). `execute` runs it with named parameters (`arguments`)."""
+
+    name: str
+    prepare: str
+    execute: str
+    defaults: Mapping[str, Any]
+    json: frozenset[str]
+
+    def arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        merged = {**self.defaults, **params}
+        for name in self.json:
+            merged[name] = json.dumps(merged[name])  # read as the declared JSONB
+        return merged
+
+
+def prepared(name: str, statement: Select[Any]) -> Prepared:
+    compiled = statement.compile(dialect=_DIALECT)
+    order: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    body = re.sub(r"%\((\w+)\)s", positional, str(compiled))
+    types = [compiled.binds[n].type for n in order]
+    declared = ", ".join(t.compile(dialect=_DIALECT) for t in types)
+    return Prepared(
+        name=name,
+        prepare=f"PREPARE {name} ({declared}) AS {body}",
+        execute=f"EXECUTE {name} ({', '.join(f'%({n})s' for n in order)})",
+        defaults={n: v for n, v in compiled.params.items() if v is not None},
+        json=frozenset(n for n, t in zip(order, types, strict=True) if _is_json(t)),
+    )
+
+
+def _is_json(kind: TypeEngine[Any]) -> bool:
+    return isinstance(kind.dialect_impl(_DIALECT), JSON)
+
+
+@functools.cache
+def prepared_claim(note: bool) -> Prepared:
+    return prepared(f"einvoice_claim_{'note' if note else 'sale'}", claim(note))
+
+
+@functools.cache
+def prepared_transition(
+    note: bool, columns: tuple[str, ...], success: bool, files: bool, copy: bool
+) -> Prepared:
+    shape = hashlib.sha1(repr((note, columns, success, files, copy)).encode()).hexdigest()[:12]
+    return prepared(f"einvoice_step_{shape}", transition(note, columns, success, files, copy))
+
+
 @functools.cache
 def claim(note: bool) -> Select[Any]:
     """The claimed document as `store` reads a record, plus `previous_state` and
@@ -149,7 +214,7 @@ def claim(note: bool) -> Select[Any]:
         select(DOCUMENTS.c.id, DOCUMENTS.c.state, DOCUMENTS.c.attempts, DOCUMENTS.c.maybe_sent)
         .where(
             _keyed(DOCUMENTS, note),
-            DOCUMENTS.c.state.not_in(_FINAL),
+            DOCUMENTS.c.state.not_in([_constant(state) for state in _FINAL]),
             or_(DOCUMENTS.c.due_at.is_(None), DOCUMENTS.c.due_at <= now),
         )
         .with_for_update()
