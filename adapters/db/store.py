@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.db import notes, ranges, worksteps
 from adapters.db.audit import SqlAuditLog
@@ -545,7 +545,7 @@ class SqlDocumentStore:
                     ready.add(step.name)
                 try:
                     return conn.exec_driver_sql(step.execute, step.arguments(params)).first()
-                except ProgrammingError as exc:
+                except DBAPIError as exc:
                     if getattr(exc.orig, "pgcode", None) != UNKNOWN_PREPARED_STATEMENT:
                         raise
                 # the session lost it (DISCARD ALL, a pooler between us and the server)

@@ -330,3 +330,25 @@ def test_a_connection_idle_in_the_pool_is_pinged_and_replaced_when_dead(
         assert _pooled_backend(own) != dead  # no error reached the caller
     finally:
         own.dispose()
+
+
+def test_a_session_that_lost_its_prepared_steps_prepares_them_again(
+    database_url: str, clean_db: Engine
+) -> None:
+    own = make_engine(database_url, pool_size=1)
+    try:
+        store = with_range(own)
+        accept(store, 1)
+        accept(store, 2)
+        first = store.claim(key(1), 60)
+        assert first is not None
+        assert store.finish(first, State.SUCCESS, {"cufe": "c"}, StepNote("SUCCESS"), None)
+        with own.connect() as conn:  # what DISCARD ALL or a pooler does to a session
+            conn.exec_driver_sql("DEALLOCATE ALL")
+            conn.commit()
+        second = store.claim(key(2), 60)
+        assert second is not None
+        assert store.finish(second, State.SUCCESS, {"cufe": "d"}, StepNote("SUCCESS"), None)
+    finally:
+        own.dispose()
+    assert [e.status for e in store.timeline(key(2))] == ["RECIBIDO", "PROCESANDO", "SUCCESS"]
