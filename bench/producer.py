@@ -1,9 +1,12 @@
 """Orders accepted per second by `Producer.enqueue` (validate, durable write with its audit
-row and document number, then the Redis wake-up), one process and N concurrent processes.
+row and document number, then the Redis wake-up), beside the bare baseline measured in the same
+run (one INSERT of a JSONB row in its transaction + one LPUSH per order, one process, the same
+driver); `Producer.enqueue_many` for a till syncing `--many` orders in batches; N concurrent
+producers; and what validating a typical order costs (pydantic's share).
 
-    python -m bench.producer [--orders 2000] [--processes 8] [--json]
+    python -m bench.producer [--orders 2000] [--many 10000] [--batch 500] [--processes 8]
 
-Nothing consumes the wake-ups; the scratch database and Redis index 13 are dropped after.
+Nothing consumes the wake-ups; the scratch databases and our Redis index are emptied after.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import time
 from collections import Counter
 from typing import Any
 
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from bench.common import REDIS_URL, flush_redis, order, queue_name, scratch_database
+from domain.usecases.enqueue import Enqueued
 from worker.settings import Settings
 
 
@@ -47,15 +52,58 @@ def producer_env(database_url: str, queue: str, gateway: str = "simulated") -> d
 
 def produce(env: dict[str, str], prefix: str, count: int, lines: int = 2) -> tuple[int, float]:
     """Enqueue `count` new orders from this process; returns (accepted, seconds)."""
+    accepted, elapsed, _ = produce_timed(env, prefix, count, lines)
+    return accepted, elapsed
+
+
+def produce_timed(
+    env: dict[str, str], prefix: str, count: int, lines: int = 2, batch: int = 0
+) -> tuple[int, float, float]:
+    """Enqueue `count` new orders from this process, one by one (`batch` 0) or with
+    `enqueue_many` in batches; returns (accepted, seconds, CPU seconds of this process)."""
     from worker.producer import Producer
 
     orders = [order(f"{prefix}-{n}", lines) for n in range(count)]
     with Producer(settings_from(env)) as producer:
         producer.enqueue(order(f"{prefix}-warm", lines))  # connections, first publish
-        start = time.perf_counter()
-        accepted = sum(1 for o in orders if producer.enqueue(o).created)
-        elapsed = time.perf_counter() - start
-    return accepted, elapsed
+        start, cpu = time.perf_counter(), time.process_time()
+        if batch:
+            answers = producer.enqueue_many(orders, batch=batch)
+            accepted = sum(1 for a in answers if isinstance(a, Enqueued) and a.created)
+        else:
+            accepted = sum(1 for o in orders if producer.enqueue(o).created)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return accepted, elapsed, cpu
+
+
+def bare(database_url: str, count: int) -> tuple[float, float]:
+    """The baseline: per order one INSERT of the order's JSONB in its own transaction, then
+    one LPUSH of a small message; (seconds, CPU seconds)."""
+    engine = create_engine(database_url)
+    client = redis.Redis.from_url(REDIS_URL)
+    queue = queue_name("bare")
+    insert = text(
+        "INSERT INTO bare_orders (order_key, payload) VALUES (:key, CAST(:payload AS jsonb))"
+    )
+    payloads = [(f"BARE-{n}", json.dumps(order(f"BARE-{n}"))) for n in range(count)]
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TABLE bare_orders (id bigserial PRIMARY KEY, order_key text UNIQUE,"
+                    " payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                )
+            )
+        start, cpu = time.perf_counter(), time.process_time()
+        for key, payload in payloads:
+            with engine.begin() as conn:
+                conn.execute(insert, {"key": key, "payload": payload})
+            client.lpush(queue, json.dumps({"task": "bare", "args": [key]}))
+        return time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        client.delete(queue)
+        client.close()
+        engine.dispose()
 
 
 def _produce_star(args: tuple[dict[str, str], str, int, int]) -> tuple[int, float]:
@@ -118,20 +166,49 @@ class WaitSampler(threading.Thread):
         return {k: round(v * 100 / total, 1) for k, v in self.counts.most_common(6)}
 
 
-def run(orders: int = 2000, processes: int = 8, gateway: str = "simulated") -> dict[str, Any]:
-    """Single producer, then `processes` concurrent ones, on a fresh database each."""
-    result: dict[str, Any] = {"gateway": gateway}
+def _rate(orders: int, seconds: float, cpu: float, **extra: Any) -> dict[str, Any]:
+    return {
+        **extra,
+        "orders": orders,
+        "seconds": round(seconds, 3),
+        "per_second": round(orders / seconds, 1),
+        "cpu_ms_per_order": round(cpu * 1000 / orders, 3),
+    }
+
+
+def run(
+    orders: int = 2000,
+    processes: int = 8,
+    gateway: str = "simulated",
+    many: int = 10000,
+    batch: int = 500,
+) -> dict[str, Any]:
+    """The bare baseline and a single producer, enqueue_many, then `processes` concurrent
+    producers, on a fresh database each."""
+    from bench.bench_validate import typical
+
+    result: dict[str, Any] = {"gateway": gateway, "validation": typical(order("TYPICAL"))}
+    with scratch_database() as url:
+        seconds, cpu = bare(url, orders)
+        result["bare"] = _rate(orders, seconds, cpu, processes=1)
     with scratch_database() as url:
         env = producer_env(url, queue_name("producer"), gateway)
-        accepted, seconds = produce(env, "ONE", orders)
-        result["single"] = {
-            "processes": 1,
-            "orders": accepted,
-            "seconds": round(seconds, 3),
-            "per_second": round(accepted / seconds, 1),
-        }
+        accepted, seconds, cpu = produce_timed(env, "ONE", orders)
+        result["single"] = _rate(accepted, seconds, cpu, processes=1)
+        flush_redis()
     with scratch_database() as url:
         env = producer_env(url, queue_name("producer"), gateway)
+        accepted, seconds, cpu = produce_timed(env, "MANY", many, batch=batch)
+        result["many"] = _rate(accepted, seconds, cpu, processes=1, batch=batch)
+        flush_redis()
+    result["single_vs_bare"] = round(
+        result["single"]["per_second"] / result["bare"]["per_second"], 3
+    )
+    with scratch_database() as url:
+        env = producer_env(url, queue_name("producer"), gateway)
+        # the configured ranges are stored once first: producers starting at the same moment
+        # on an empty database would race to store them (that is not what is measured here)
+        produce(env, "PAR-setup", 0)
         result["parallel"] = produce_parallel(env, "PAR", orders * 2, processes)
     flush_redis()
     return result
@@ -142,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--gateway", default="simulated", choices=["simulated", "factus"])
+    parser.add_argument("--many", type=int, default=10000, help="orders for enqueue_many")
+    parser.add_argument("--batch", type=int, default=500, help="orders per enqueue_many batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.orders, args.processes, args.gateway)
+    result = run(args.orders, args.processes, args.gateway, args.many, args.batch)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -41,12 +41,14 @@ class Sizes:
     render: int
     delivery: int
     fairness: int  # issuer A's backlog
+    producer_many: int = 10_000  # a till syncing after being offline: enqueue_many
 
 
 FULL = Sizes(
     5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300, 1000, 5000
 )
-QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300, 500)
+QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300, 500, 2000)
+PRODUCER_BATCH = 500
 DELIVERY_TARGET = 50.0  # e-mails per second with the default worker settings
 
 
@@ -415,21 +417,85 @@ def _reconcile(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]
 def _producer(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
     from bench.producer import run
 
-    runs = [run(sizes.producer, 8) for _ in range(repeat)]
-    singles = [r["single"] for r in runs]
-    parallels = [r["parallel"] for r in runs]
-    single = best_of(singles, "per_second")
-    parallel = best_of(parallels, "per_second")
-    return {"single": single, "parallel": parallel, "all": runs}, [
+    runs = [
+        run(sizes.producer, 8, many=sizes.producer_many, batch=PRODUCER_BATCH)
+        for _ in range(repeat)
+    ]
+    bare = best_of([r["bare"] for r in runs], "per_second")
+    single = best_of([r["single"] for r in runs], "per_second")
+    many = best_of([r["many"] for r in runs], "per_second")
+    parallel = best_of([r["parallel"] for r in runs], "per_second")
+    check = min((r["validation"] for r in runs), key=lambda v: v["validate_and_fingerprint_us"])
+    raw = {"bare": bare, "single": single, "many": many, "parallel": parallel, "all": runs}
+    return raw, [
+        Figure(
+            "producer",
+            "bare INSERT + LPUSH/s, 1 process",
+            bare["per_second"],
+            "/s",
+            None,
+            "",
+            True,
+            bare["spread_pct"],
+        ),
         Figure(
             "producer",
             "enqueue/s, 1 process",
             single["per_second"],
             "/s",
-            None,
-            "",
+            bare["per_second"],
+            "bare INSERT + LPUSH",
             True,
             single["spread_pct"],
+        ),
+        Figure(
+            "producer",
+            "target: enqueue >= 0.5x bare",
+            single["per_second"],
+            "/s",
+            bare["per_second"] * 0.5,
+            "50% of bare",
+            True,
+        ),
+        Figure(
+            "producer",
+            "CPU ms per order, enqueue",
+            single["cpu_ms_per_order"],
+            "ms",
+            bare["cpu_ms_per_order"],
+            "info: bare CPU ms per order",
+            False,
+        ),
+        Figure(
+            "producer",
+            f"enqueue_many/s, {sizes.producer_many:,} in batches of {PRODUCER_BATCH}",
+            many["per_second"],
+            "/s",
+            2000.0,
+            "target",
+            True,
+            many["spread_pct"],
+        ),
+        Figure(
+            "producer",
+            "CPU ms per order, enqueue_many",
+            many["cpu_ms_per_order"],
+            "ms",
+            None,
+            "",
+            False,
+        ),
+        Figure(
+            "producer",
+            "us to validate + fingerprint a typical order",
+            check["validate_and_fingerprint_us"],
+            "us",
+            300.0,
+            "target",
+            False,
+        ),
+        Figure(
+            "producer", "pydantic's share of it", check["pydantic_share_pct"], "%", None, "", False
         ),
         Figure(
             "producer",

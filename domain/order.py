@@ -191,9 +191,7 @@ class Order(_Strict):
     def canonical_json(self) -> str:
         """The order as JSON with sorted keys and amounts as fixed strings: equal orders,
         equal text, whatever spelling (`10000` or `10000.00`) the POS used."""
-        return json.dumps(
-            self.to_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        return _canonical(self.to_payload())
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = _normalize(self.model_dump(mode="python"))
@@ -203,7 +201,17 @@ class Order(_Strict):
         return payload
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return fingerprint_of(self.to_payload())
+
+
+def _canonical(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint_of(payload: dict[str, Any]) -> str:
+    """`Order.fingerprint()` of the order whose `to_payload()` is `payload` (for a caller that
+    holds the payload already)."""
+    return hashlib.sha256(_canonical(payload).encode()).hexdigest()
 
 
 _WHOLE = WholeReaders(

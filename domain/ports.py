@@ -9,6 +9,7 @@ Errors each port may raise live in `domain.errors`:
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -178,6 +179,13 @@ class Publisher(Protocol):
     """Wakes a worker for an order. Best effort: the database is the record of work."""
 
     def publish(self, key: OrderKey) -> None: ...
+
+
+class BatchPublisher(Publisher, Protocol):
+    """A publisher that can wake workers for many orders in one go (one broker round trip
+    where the broker allows it). Raises if any of them may not have gone out."""
+
+    def publish_many(self, keys: Sequence[OrderKey]) -> None: ...
 
 
 class Clock(Protocol):

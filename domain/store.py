@@ -22,14 +22,14 @@ an accepted order's story.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from domain.delivery import CopyRequest
 from domain.documents import DocumentKind, DocumentPlan
-from domain.errors import FieldError
+from domain.errors import FieldError, NumberingError, OrderConflict
 from domain.issuer import NumberingRange
 from domain.notes import NoteFigures, NoteRequest, ReferencedDocument
 from domain.order import Order
@@ -113,6 +113,19 @@ class Acceptance:
 
 
 @dataclass(frozen=True)
+class ValidOrder:
+    """An order that passed validation and planning, ready to be stored under `key`."""
+
+    key: OrderKey
+    order: Order
+    plan: DocumentPlan
+
+
+BatchAnswer = Acceptance | OrderConflict | NumberingError
+"""What `accept_many` answers for one order: accepted (now or before), or refused."""
+
+
+@dataclass(frozen=True)
 class Refused:
     """Input refused under one key: how often, and the latest refusals (oldest first)."""
 
@@ -148,6 +161,15 @@ class DocumentStore(Protocol):
         from the range that serves the plan's register and kind), or return the existing one
         if the payload is the same. Raises OrderConflict (recorded as refused input) when the
         key exists with another payload, NumberingError when no number can be given."""
+        ...
+
+    def accept_many(self, orders: Sequence[ValidOrder], gateway: str) -> list[BatchAnswer]:
+        """`accept` for many orders in one transaction: every new one stored, numbered in the
+        given order and given its RECIBIDO row, or none (an error rolls the whole batch back,
+        its numbers included). One answer per order, in order: an order whose key exists (in
+        the store, or earlier in the batch) is answered as `accept` answers it, the existing
+        document or an `OrderConflict` (recorded); one the ranges cannot number gets the
+        `NumberingError` and is not stored."""
         ...
 
     def accept_note(

@@ -6,12 +6,15 @@ import argparse
 import io
 import json
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from domain.errors import InvalidOrder, NumberingError, OrderConflict
+from domain.errors import InvalidOrder, OrderConflict
 from domain.order import ORDER_ID
 from domain.ports import OrderKey
+from domain.usecases.enqueue import Answer
 from worker.cli_exits import BadInput, run_command
 from worker.cli_files import read_input
 from worker.settings import Settings
@@ -24,6 +27,13 @@ def _settings() -> Settings:
 def _big_int(text: str) -> int | str:
     """Integers beyond any amount stay text, so validation names the field that holds them."""
     return text if len(text) > 30 else int(text)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def _json(text: str) -> Any:
@@ -92,37 +102,48 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         raise BadInput(f"input: not UTF-8 (byte {exc.start} cannot be read as text)") from None
     orders = list(read_orders(io.StringIO(text)))
-    failures = 0
     settings = _settings()
+    tally: Counter[str] = Counter()
+    started = time.perf_counter()
     with Producer(settings, issuer=args.issuer) as producer:
-        for position, data in enumerate(orders, 1):
-            about = _about(data, position, producer.issuer)
-            try:
-                result = producer.enqueue(data)
-            except InvalidOrder as exc:
-                failures += 1
-                _emit(
-                    args,
-                    {"ok": False, **about, "error": "invalid_order", "errors": exc.as_dicts()},
-                    f"INVALID {_name(about)}: "
-                    + "; ".join(f"{e.field}: {e.message} [{e.rule}]" for e in exc.errors),
-                )
-            except (OrderConflict, NumberingError) as exc:
-                failures += 1
-                _emit(
-                    args,
-                    {"ok": False, **about, "error": type(exc).__name__, "message": str(exc)},
-                    f"REFUSED {_name(about)}: {exc}",
-                )
-            else:
-                verb = "ACCEPTED" if result.created else "EXISTING"
-                text = f"{verb} {result.key} state={result.state}"
-                if result.number:
-                    text += f" number={result.number}"
-                _emit(args, {"ok": True, **about, **result.as_dict()}, text)
-                for warning in result.warnings:
-                    print(f"WARNING {warning}", file=sys.stderr)
-    return 1 if failures else 0
+        answers = producer.enqueue_many(orders, batch=args.batch)
+        for position, (data, answer) in enumerate(zip(orders, answers, strict=True), 1):
+            tally[_report(args, _about(data, position, producer.issuer), answer)] += 1
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(orders)} orders in {seconds:.2f} s ({len(orders) / max(seconds, 1e-9):,.0f}/s, "
+        f"batches of {args.batch}): {tally['accepted']} accepted, {tally['existing']} "
+        f"already accepted, {tally['invalid']} invalid, {tally['conflict']} conflicting",
+        file=sys.stderr,
+    )
+    return 1 if tally["invalid"] or tally["conflict"] else 0
+
+
+def _report(args: argparse.Namespace, about: dict[str, Any], answer: Answer) -> str:
+    """Print one order's answer; what it was (accepted, existing, invalid, conflict)."""
+    if isinstance(answer, InvalidOrder):
+        _emit(
+            args,
+            {"ok": False, **about, "error": "invalid_order", "errors": answer.as_dicts()},
+            f"INVALID {_name(about)}: "
+            + "; ".join(f"{e.field}: {e.message} [{e.rule}]" for e in answer.errors),
+        )
+        return "invalid"
+    if isinstance(answer, OrderConflict):
+        _emit(
+            args,
+            {"ok": False, **about, "error": type(answer).__name__, "message": str(answer)},
+            f"REFUSED {_name(about)}: {answer}",
+        )
+        return "conflict"
+    verb = "ACCEPTED" if answer.created else "EXISTING"
+    text = f"{verb} {answer.key} state={answer.state}"
+    if answer.number:
+        text += f" number={answer.number}"
+    _emit(args, {"ok": True, **about, **answer.as_dict()}, text)
+    for warning in answer.warnings:
+        print(f"WARNING {warning}", file=sys.stderr)
+    return "accepted" if answer.created else "existing"
 
 
 def _about(data: Any, position: int, issuer: str) -> dict[str, Any]:
@@ -371,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="path to a JSON file, or - for standard input")
     p.add_argument("--json", action="store_true", help="one JSON result per order")
     p.add_argument("--issuer", help="issuer NIT (defaults to ISSUER__NIT; see `issuer list`)")
+    p.add_argument(
+        "--batch",
+        type=_positive,
+        default=500,
+        help="orders stored per transaction (default 500); each batch is durable and "
+        "numbered before its wake-ups are published",
+    )
     p.set_defaults(func=cmd_enqueue)
 
     p = sub.add_parser(

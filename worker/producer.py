@@ -2,6 +2,7 @@
 
 with Producer() as producer:
     result = producer.enqueue(order_dict)   # durable before it returns
+    answers = producer.enqueue_many(orders) # one transaction per batch (a till back online)
 
 `Producer(issuer=NIT)` enqueues for a stored issuer (see `einvoice issuer`); the default is the
 settings' issuer (ISSUER__NIT).
@@ -9,14 +10,18 @@ settings' issuer (ISSUER__NIT).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import islice
 from types import TracebackType
 from typing import Any
 
 from domain.errors import IssuerRefused
-from domain.usecases.enqueue import Enqueued, enqueue
+from domain.usecases.enqueue import Answer, Enqueued, enqueue, enqueue_many
 from domain.usecases.notes import enqueue_note
 from worker.bootstrap import Container
 from worker.settings import Settings
+
+BATCH = 500  # orders per transaction in `enqueue_many`
 
 
 class Producer:
@@ -27,9 +32,8 @@ class Producer:
         self.settings = settings or Settings()
         self.issuer = issuer or self.settings.issuer.nit
         self._app = create_app(self.settings)
-        self._container = Container(
-            self.settings, CeleryPublisher(self._app, self.settings.queue, self.settings.queue_for)
-        )
+        self._publisher = CeleryPublisher(self._app, self.settings.queue, self.settings.queue_for)
+        self._container = Container(self.settings, self._publisher)
 
     def enqueue(self, order: Any) -> Enqueued:
         """Validate, store durably with its audit row, then publish the wake-up.
@@ -47,6 +51,31 @@ class Producer:
             store=c.store,
             publisher=c.publisher,
         )
+
+    def enqueue_many(self, orders: Iterable[Any], batch: int = BATCH) -> list[Answer]:
+        """`enqueue` for many orders, `batch` of them per transaction: one answer per order, in
+        order, an `Enqueued` or the `InvalidOrder` / `OrderConflict` that `enqueue` would have
+        raised (refused orders do not hold up the others).
+
+        Each batch is durable, numbered gap-free, before its wake-ups are published. A
+        database error raises: the batches answered before it stand, the failing one stored
+        nothing and used no number, so sending the same orders again finishes the job.
+        """
+        c = self._container
+        issuing = self._issuing()
+        planner = c.planner_for(self.issuer)
+        answers: list[Answer] = []
+        items = iter(orders)
+        while chunk := list(islice(items, batch)):
+            answers += enqueue_many(
+                chunk,
+                issuer=self.issuer,
+                gateway=issuing.gateway,
+                planner=planner,
+                store=c.store,
+                publisher=self._publisher,
+            )
+        return answers
 
     def note(self, order_id: str, request: Any) -> Enqueued:
         """A note (void, return, discount, price change) against an order's document: durable

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from celery import Celery
 
@@ -29,11 +30,22 @@ class CeleryPublisher:
         self._route = route
 
     def publish(self, key: OrderKey) -> None:
+        self._send(key)
+
+    def publish_many(self, keys: Sequence[OrderKey]) -> None:
+        """One message per order, sent through one producer in a publish batch: on Redis the
+        pushes go out pipelined (a round trip per 1,000), elsewhere one by one."""
+        with self._app.producer_or_acquire() as producer, producer.batch():
+            for key in keys:
+                self._send(key, producer)
+
+    def _send(self, key: OrderKey, producer: Any = None) -> None:
         self._app.send_task(
             TASK_PROCESS,
             args=[str(key)],
             task_id=task_id_for(key),
             queue=self._route(key.issuer) if self._route else self._queue,
+            producer=producer,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         )

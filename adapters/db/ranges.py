@@ -166,6 +166,38 @@ def allocate(
 
     Raises `NumberingError` naming the till and the ranges when none can give one.
     """
+    blocks, warnings, refusal = allocate_many(conn, issuer, kind, register, today, 1)
+    if refusal is not None:
+        raise refusal
+    block = blocks[0]
+    return block.numbers()[0], block.numbering, warnings
+
+
+@dataclass(frozen=True)
+class Block:
+    """Consecutive numbers taken from one range: `first` and the `count` after it."""
+
+    numbering: NumberingRange
+    first: int
+    count: int
+
+    def numbers(self) -> list[DocumentNumber]:
+        r = self.numbering
+        return [
+            DocumentNumber(r.prefix, n, r.width) for n in range(self.first, self.first + self.count)
+        ]
+
+
+def allocate_many(
+    conn: Connection, issuer: str, kind: DocumentKind, register: str, today: date, count: int
+) -> tuple[list[Block], list[str], NumberingError | None]:
+    """`count` consecutive numbers for `register`'s `kind` documents, inside the caller's
+    transaction: from the range in use, then from the next one when it runs out (each range's
+    counter is bumped once, by the block it gives).
+
+    Returns the blocks in the order they are to be used, the ranges' warnings, and, when the
+    ranges could give fewer than `count`, the `NumberingError` that refuses the rest.
+    """
     rows = conn.execute(
         select(RANGES)
         .where(
@@ -178,26 +210,53 @@ def allocate(
     ).all()
     own = [r for r in rows if r.register is not None]
     candidates = own or rows
+    blocks: list[Block] = []
+    warnings: list[str] = []
+    wanted = count
     for row in candidates:
+        if not wanted:
+            break
         numbering = to_range(row)
         if not numbering.valid_from <= today <= numbering.valid_to or row.next_number > row.last:
             continue
-        bumped = conn.execute(
-            update(RANGES)
-            .where(
-                RANGES.c.id == row.id,
-                RANGES.c.next_number <= RANGES.c.last,
-                RANGES.c.retired_at.is_(None),
-            )
-            .values(next_number=RANGES.c.next_number + 1)
-            .returning(RANGES.c.next_number)
-        ).scalar()
-        if bumped is None:  # used up or retired since it was read
+        taken = _take(conn, int(row.id), wanted)
+        if taken is None:  # used up or retired since it was read
             continue
-        value = int(bumped) - 1
-        number = DocumentNumber(numbering.prefix, value, numbering.width)
-        return number, numbering, range_warnings(numbering, value, today)
-    raise _no_number(kind, register, [to_range(r) for r in candidates], today)
+        first, given = taken
+        blocks.append(Block(numbering, first, given))
+        warnings += range_warnings(numbering, first + given - 1, today)
+        wanted -= given
+    refusal = (
+        _no_number(kind, register, [to_range(r) for r in candidates], today) if wanted else None
+    )
+    return blocks, warnings, refusal
+
+
+def _take(conn: Connection, range_id: int, wanted: int) -> tuple[int, int] | None:
+    """Bump range `range_id`'s counter by up to `wanted`: (first number, how many), or None
+    when it has none left. The whole block in one statement when it fits (the common case);
+    else what remains, under the row's lock."""
+    active = (RANGES.c.id == range_id) & RANGES.c.retired_at.is_(None)
+    bumped = conn.execute(
+        update(RANGES)
+        .where(active, RANGES.c.next_number + wanted - 1 <= RANGES.c.last)
+        .values(next_number=RANGES.c.next_number + wanted)
+        .returning(RANGES.c.next_number)
+    ).scalar()
+    if bumped is not None:
+        return int(bumped) - wanted, wanted
+    row = conn.execute(
+        select(RANGES.c.next_number, RANGES.c.last).where(active).with_for_update()
+    ).first()
+    if row is None or row.next_number > row.last:
+        return None
+    given = min(wanted, int(row.last) - int(row.next_number) + 1)
+    conn.execute(
+        update(RANGES)
+        .where(RANGES.c.id == range_id)
+        .values(next_number=RANGES.c.next_number + given)
+    )
+    return int(row.next_number), given
 
 
 def _no_number(

@@ -10,8 +10,9 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -22,8 +23,10 @@ from sqlalchemy import (
     Table,
     exists,
     func,
+    insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,11 +50,12 @@ from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError, InvalidOrder, NumberingError, OrderConflict, UnknownOrder
 from domain.issuer import NumberingRange
 from domain.notes import NoteRequest, ReferencedDocument, figures_from_dict, note_kind
-from domain.order import Order
+from domain.order import Order, fingerprint_of
 from domain.ports import DocumentNumber, OrderKey
 from domain.store import (
     Acceptance,
     AuditEntry,
+    BatchAnswer,
     Claim,
     DocumentRecord,
     NoteComputer,
@@ -60,6 +64,7 @@ from domain.store import (
     State,
     StepNote,
     TimelinePage,
+    ValidOrder,
 )
 
 log = logging.getLogger(__name__)
@@ -176,6 +181,106 @@ def _fingerprint(order_id: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _order_values(
+    key: OrderKey, payload: dict[str, Any], fingerprint: str, plan: DocumentPlan, now: datetime
+) -> dict[str, Any]:
+    return {
+        "issuer": key.issuer,
+        "order_id": key.order_id,
+        "payload": payload,
+        "fingerprint": fingerprint,
+        "register": plan.register,
+        "created_at": now,
+    }
+
+
+def _document_values(
+    order_ref: int,
+    key: OrderKey,
+    plan: DocumentPlan,
+    gateway: str,
+    number: DocumentNumber | None,
+    numbering: NumberingRange | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new sale document: PENDIENTE, due and published now."""
+    return {
+        "order_ref": order_ref,
+        "issuer": key.issuer,
+        "order_id": key.order_id,
+        "kind": plan.kind.value,
+        "gateway": gateway,
+        "state": State.PENDIENTE.value,
+        "register": plan.register,
+        "range_id": numbering.id if numbering else None,
+        "prefix": number.prefix if number else None,
+        "consecutive": number.number if number else None,
+        "number": str(number) if number else None,
+        "issued_at": now,
+        "due_at": now,
+        "published_at": now,
+        "refs": {"number": str(number)} if number else {},
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _received(
+    key: OrderKey,
+    payload: dict[str, Any],
+    plan: DocumentPlan,
+    gateway: str,
+    number: DocumentNumber | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The RECIBIDO row's `payload_in` and `response_out`."""
+    return {"order_key": str(key), "order": payload}, {
+        "state": State.PENDIENTE.value,
+        "kind": plan.kind.value,
+        "register": plan.register,
+        "number": str(number) if number else None,
+        "gateway": gateway,
+    }
+
+
+def _audit_row(
+    status: str, payload_in: dict[str, Any], response_out: dict[str, Any]
+) -> dict[str, Any]:
+    """An audit row as `SqlAuditLog.save_log` writes it, for a many-row insert."""
+    return {
+        "status": status,
+        "order_key": payload_in["order_key"],
+        "payload_in": payload_in,
+        "response_out": response_out,
+    }
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One order of a batch on its way in, and its answer once it has one."""
+
+    order: ValidOrder
+    payload: dict[str, Any]
+    fingerprint: str = ""
+    number: DocumentNumber | None = None
+    numbering: NumberingRange | None = None
+    warnings: list[str] = field(default_factory=list)
+    answer: BatchAnswer | None = None
+
+    def __post_init__(self) -> None:
+        self.fingerprint = fingerprint_of(self.payload)
+
+    @property
+    def key(self) -> OrderKey:
+        return self.order.key
+
+    @property
+    def plan(self) -> DocumentPlan:
+        return self.order.plan
+
+    def record(self) -> DocumentRecord | None:
+        return self.answer.record if isinstance(self.answer, Acceptance) else None
+
+
 class _Raced(Exception):
     """The order key already has a row (an earlier or a concurrent accept)."""
 
@@ -192,11 +297,12 @@ class SqlDocumentStore:
     # -- accepting -------------------------------------------------------------------------
 
     def accept(self, key: OrderKey, order: Order, gateway: str, plan: DocumentPlan) -> Acceptance:
-        fingerprint = order.fingerprint()
+        payload = order.to_payload()
+        fingerprint = fingerprint_of(payload)
         try:
             # New orders are the common case: insert straight away. A duplicate rolls the
             # whole transaction back, its number included, and is answered from the row.
-            return self._insert_new(key, order, fingerprint, gateway, plan)
+            return self._insert_new(key, payload, fingerprint, gateway, plan)
         except (_Raced, NumberingError) as exc:
             existing = self.get(key)
             if existing is None:
@@ -223,22 +329,19 @@ class SqlDocumentStore:
         raise OrderConflict(str(existing.key))
 
     def _insert_new(
-        self, key: OrderKey, order: Order, fingerprint: str, gateway: str, plan: DocumentPlan
+        self,
+        key: OrderKey,
+        payload: dict[str, Any],
+        fingerprint: str,
+        gateway: str,
+        plan: DocumentPlan,
     ) -> Acceptance:
         now = self._clock()
         warnings: list[str] = []
-        payload = order.to_payload()
         with self._engine.begin() as conn:
             order_ref = conn.execute(
                 self._insert(OrderRow)
-                .values(
-                    issuer=key.issuer,
-                    order_id=key.order_id,
-                    payload=payload,
-                    fingerprint=fingerprint,
-                    register=plan.register,
-                    created_at=now,
-                )
+                .values(_order_values(key, payload, fingerprint, plan, now))
                 .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
                 .returning(ORDERS.c.id)
             ).scalar()
@@ -252,42 +355,129 @@ class SqlDocumentStore:
                 )
             row = conn.execute(
                 self._insert(DocumentRow)
-                .values(
-                    order_ref=order_ref,
-                    issuer=key.issuer,
-                    order_id=key.order_id,
-                    kind=plan.kind.value,
-                    gateway=gateway,
-                    state=State.PENDIENTE.value,
-                    register=plan.register,
-                    range_id=numbering.id if numbering else None,
-                    prefix=number.prefix if number else None,
-                    consecutive=number.number if number else None,
-                    number=str(number) if number else None,
-                    issued_at=now,
-                    due_at=now,
-                    published_at=now,
-                    refs={"number": str(number)} if number else {},
-                    created_at=now,
-                    updated_at=now,
-                )
+                .values(_document_values(order_ref, key, plan, gateway, number, numbering, now))
                 .returning(*DOCUMENTS.c)
             ).one()
-            SqlAuditLog(conn).save_log(
-                "RECIBIDO",
-                {"order_key": str(key), "order": payload},
-                {
-                    "state": State.PENDIENTE.value,
-                    "kind": plan.kind.value,
-                    "register": plan.register,
-                    "number": str(number) if number else None,
-                    "gateway": gateway,
-                },
-            )
+            SqlAuditLog(conn).save_log("RECIBIDO", *_received(key, payload, plan, gateway, number))
         for warning in warnings:
             log.warning("numbering: %s", warning)
         record = _record(row, payload, fingerprint, numbering)
         return Acceptance(record, created=True, warnings=tuple(warnings))
+
+    def accept_many(self, orders: Sequence[ValidOrder], gateway: str) -> list[BatchAnswer]:
+        batch = [_Pending(o, o.order.to_payload()) for o in orders]
+        first: dict[OrderKey, _Pending] = {}
+        for pending in batch:
+            first.setdefault(pending.key, pending)
+        try:
+            self._insert_batch(list(first.values()), gateway)
+        except _Raced:  # another producer took some of these keys meanwhile: one by one
+            return [self._accept_one(p.order, gateway) for p in batch]
+        answers: list[BatchAnswer] = []
+        for pending in batch:
+            earliest = first[pending.key]
+            if earliest is pending and pending.answer is not None:
+                answers.append(pending.answer)
+            elif isinstance(earliest.answer, NumberingError):
+                answers.append(earliest.answer)
+            else:
+                answers.append(self._answer_existing(pending, earliest))
+        return answers
+
+    def _accept_one(self, order: ValidOrder, gateway: str) -> BatchAnswer:
+        try:
+            return self.accept(order.key, order.order, gateway, order.plan)
+        except (OrderConflict, NumberingError) as exc:
+            return exc
+
+    def _answer_existing(self, pending: _Pending, earliest: _Pending) -> BatchAnswer:
+        """A key stored before the batch, or earlier in it: the same order, or a conflict."""
+        record = earliest.record() if earliest is not pending else None
+        existing = record or self.get(pending.key)
+        if existing is None:
+            raise RuntimeError(f"order {pending.key} exists but cannot be read")
+        try:
+            return self._same_or_conflict(existing, pending.fingerprint, pending.order.order)
+        except OrderConflict as exc:
+            return exc
+
+    def _insert_batch(self, batch: list[_Pending], gateway: str) -> None:
+        """Store the orders of `batch` that are new, in one transaction; each gets its answer
+        (`Acceptance`, or the `NumberingError` that leaves it out). Raises `_Raced` (nothing
+        stored) when a key was taken by someone else after it was looked up."""
+        now = self._clock()
+        today = (now + BOGOTA_OFFSET).date()
+        with self._engine.begin() as conn:
+            wanted = [(p.key.issuer, p.key.order_id) for p in batch]
+            found = conn.execute(
+                select(ORDERS.c.issuer, ORDERS.c.order_id).where(
+                    tuple_(ORDERS.c.issuer, ORDERS.c.order_id).in_(wanted)
+                )
+            )
+            stored = {(r.issuer, r.order_id) for r in found}
+            new = [p for p in batch if (p.key.issuer, p.key.order_id) not in stored]
+            new = self._number(conn, new, today)
+            if not new:
+                return
+            refs = conn.execute(
+                self._insert(OrderRow)
+                .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
+                .returning(ORDERS.c.id, ORDERS.c.issuer, ORDERS.c.order_id),
+                [_order_values(p.key, p.payload, p.fingerprint, p.plan, now) for p in new],
+            ).all()
+            if len(refs) != len(new):
+                raise _Raced()
+            ref_of = {(r.issuer, r.order_id): r.id for r in refs}
+            rows = conn.execute(
+                self._insert(DocumentRow).returning(*DOCUMENTS.c),
+                [
+                    _document_values(
+                        ref_of[(p.key.issuer, p.key.order_id)],
+                        p.key,
+                        p.plan,
+                        gateway,
+                        p.number,
+                        p.numbering,
+                        now,
+                    )
+                    for p in new
+                ],
+            ).all()
+            conn.execute(
+                insert(AUDIT),
+                [
+                    _audit_row("RECIBIDO", *_received(p.key, p.payload, p.plan, gateway, p.number))
+                    for p in new
+                ],
+            )
+        by_key = {(r.issuer, r.order_id): r for r in rows}
+        for p in new:
+            row = by_key[(p.key.issuer, p.key.order_id)]
+            record = _record(row, p.payload, p.fingerprint, p.numbering)
+            p.answer = Acceptance(record, created=True, warnings=tuple(p.warnings))
+        for warning in dict.fromkeys(w for p in new for w in p.warnings):
+            log.warning("numbering: %s", warning)
+
+    def _number(self, conn: Connection, new: list[_Pending], today: date) -> list[_Pending]:
+        """Give the numbered orders of `new` their numbers, till by till and kind by kind (in
+        one order, so concurrent batches lock ranges alike); the ones left without one get the
+        `NumberingError` as their answer. Returns the orders to store."""
+        groups: dict[tuple[str, str, str], list[_Pending]] = {}
+        for p in new:
+            if p.plan.numbered:
+                groups.setdefault((p.key.issuer, p.plan.kind.value, p.plan.register), []).append(p)
+        for (issuer, kind, register), members in sorted(groups.items()):
+            blocks, warnings, refusal = ranges.allocate_many(
+                conn, issuer, DocumentKind(kind), register, today, len(members)
+            )
+            numbered = [(b.numbering, n) for b in blocks for n in b.numbers()]
+            for p, (numbering, number) in zip(members, numbered, strict=False):
+                p.numbering, p.number = numbering, number
+            if numbered:
+                members[len(numbered) - 1].warnings = warnings
+            for p in members[len(numbered) :]:
+                p.answer = refusal
+        return [p for p in new if p.answer is None]
 
     def accept_note(
         self,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from domain.documents import DocumentKind, Planner
-from domain.errors import InvalidOrder, NumberingError
+from domain.errors import InvalidOrder, NumberingError, OrderConflict
 from domain.order import ORDER_ID, parse_order
-from domain.ports import OrderKey, Publisher
-from domain.store import DocumentStore, State
+from domain.ports import BatchPublisher, OrderKey, Publisher
+from domain.store import DocumentStore, State, ValidOrder
 
 log = logging.getLogger(__name__)
 MAX_RECORDED_PAYLOAD = 64 * 1024
@@ -76,6 +77,70 @@ def enqueue(
             store.mark_unpublished(key)
     number = str(record.number) if record.number else None
     return Enqueued(key, record.state, accepted.created, number, accepted.warnings, record.kind)
+
+
+Answer = Enqueued | InvalidOrder | OrderConflict
+"""What `enqueue_many` answers for one order: accepted (now or before), or refused."""
+
+
+def enqueue_many(
+    batch: Sequence[Any],
+    *,
+    issuer: str,
+    gateway: str,
+    planner: Planner,
+    store: DocumentStore,
+    publisher: BatchPublisher,
+) -> list[Answer]:
+    """`enqueue` for many orders (a till syncing what it sold offline): one answer per order,
+    in order, each what `enqueue` would have answered or raised (InvalidOrder, OrderConflict;
+    both recorded as refused input). Refused orders do not hold up the others.
+
+    The valid ones are stored in one transaction (numbered gap-free in the order given), then
+    their wake-ups are published together. A database error raises and stores nothing of
+    the batch, publishes nothing and uses no number: the whole batch can be sent again.
+    """
+    answers: list[Answer | None] = [None] * len(batch)
+    valid: list[tuple[int, ValidOrder]] = []
+    for position, data in enumerate(batch):
+        try:
+            order = parse_order(data)
+            key = OrderKey(issuer, order.id_pedido_origen)
+            valid.append((position, ValidOrder(key, order, planner.plan(order))))
+        except InvalidOrder as exc:
+            store.refuse(_key_of(data, issuer), recordable(data), exc.errors)
+            answers[position] = exc
+    stored = store.accept_many([v for _, v in valid], gateway)
+    created: list[OrderKey] = []
+    for (position, accepting), answer in zip(valid, stored, strict=True):
+        key = accepting.key
+        if isinstance(answer, NumberingError):
+            log.error("numbering: %s", answer)
+            store.refuse(key, recordable(batch[position]), [answer.error])
+            answers[position] = InvalidOrder([answer.error])
+        elif isinstance(answer, OrderConflict):
+            answers[position] = answer
+        else:
+            record = answer.record
+            number = str(record.number) if record.number else None
+            answers[position] = Enqueued(
+                key, record.state, answer.created, number, answer.warnings, record.kind
+            )
+            if answer.created:
+                created.append(key)
+    if created:
+        try:
+            publisher.publish_many(created)
+        except Exception:  # the broker is a wake-up signal; the database holds the work
+            log.warning(
+                "publish failed for %d orders; the reconciler will publish them",
+                len(created),
+                exc_info=True,
+            )
+            for key in created:
+                store.mark_unpublished(key)
+    assert all(a is not None for a in answers)  # every position answered above
+    return cast(list[Answer], answers)
 
 
 def _key_of(data: Any, issuer: str) -> OrderKey | None:

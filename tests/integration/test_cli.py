@@ -9,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import redis
 from lxml import etree
 
 from tests.factories import SEED_ORDER, order
@@ -51,11 +52,11 @@ def test_help_lists_every_command() -> None:
 
 
 def test_enqueue_json_lines_then_status_shows_the_timeline(
-    database_url: str, clean_db: object, tmp_path: Path
+    database_url: str, clean_db: object, redis_url: str, tmp_path: Path
 ) -> None:
     env = {
         "DATABASE_URL": database_url,
-        "BROKER_URL": "redis://127.0.0.1:6379/9",
+        "BROKER_URL": redis_url,
         "QUEUE": "cli-test",
         "GATEWAY": "simulated",
     }
@@ -82,6 +83,43 @@ def test_enqueue_json_lines_then_status_shows_the_timeline(
     assert "RECIBIDO" in text and "SETP990000000" in text
     assert "refused at intake under this id: 1" in text
     assert run(["status", "NOPE"], env).returncode == 2
+
+
+def test_enqueue_a_file_of_many_orders_in_batches_prints_a_summary(
+    database_url: str, clean_db: object, redis_url: str, tmp_path: Path
+) -> None:
+    queue = f"cli-many-{os.getpid()}"
+    env = {
+        "DATABASE_URL": database_url,
+        "BROKER_URL": redis_url,
+        "QUEUE": queue,
+        "GATEWAY": "simulated",
+    }
+    orders = [order(f"TILL-{n}") for n in range(1000)]
+    orders[500] = {**orders[500], "subtotal": "1"}
+    orders.append(order("TILL-7"))  # sent twice by the till
+    path = tmp_path / "offline.json"
+    path.write_text(json.dumps(orders))
+
+    result = run(["enqueue", str(path), "--batch", "300"], env)
+
+    assert result.returncode == 1  # one order was refused
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1001
+    assert lines[0] == "ACCEPTED 900123456:TILL-0 state=PENDIENTE number=SETP990000000"
+    assert lines[500].startswith("INVALID TILL-500: subtotal:")
+    assert lines[501].endswith("number=SETP990000500")  # no number lost to the refused one
+    assert lines[1000] == "EXISTING 900123456:TILL-7 state=PENDIENTE number=SETP990000007"
+    assert "1001 orders in" in result.stderr
+    assert "batches of 300): 999 accepted, 1 already accepted, 1 invalid, 0 conflicting" in (
+        result.stderr
+    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.llen(queue) == 999
+    finally:
+        client.delete(queue)
+        client.close()
 
 
 def test_render_prints_the_signed_xml_and_writes_the_zip(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from domain.ports import DocumentNumber, GatewayResult, OrderKey, Submission
 from domain.store import (
     Acceptance,
     AuditEntry,
+    BatchAnswer,
     Claim,
     DocumentRecord,
     RefusalStatus,
@@ -23,6 +24,7 @@ from domain.store import (
     State,
     StepNote,
     TimelinePage,
+    ValidOrder,
 )
 
 
@@ -85,6 +87,15 @@ class FakeStore:
         self.rows[key] = _Row(record, published_at=now)
         self.audit.append((str(key), "RECIBIDO", None))
         return Acceptance(record, created=True)
+
+    def accept_many(self, orders: Sequence[ValidOrder], gateway: str) -> list[BatchAnswer]:
+        answers: list[BatchAnswer] = []
+        for valid in orders:
+            try:
+                answers.append(self.accept(valid.key, valid.order, gateway, valid.plan))
+            except OrderConflict as exc:
+                answers.append(exc)
+        return answers
 
     def refuse(
         self,
@@ -230,3 +241,8 @@ class RecordingPublisher:
         if self.fail:
             raise ConnectionError("broker down")
         self.published.append(key)
+
+    def publish_many(self, keys: Sequence[OrderKey]) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.published.extend(keys)
