@@ -16,8 +16,8 @@ from typing import Any
 from worker.api.config import ApiSettings
 
 UVICORN_OPTIONS: dict[str, Any] = {
-    "loop": "auto",
-    "http": "auto",
+    "loop": "auto",  # uvloop where installed (a dependency, except on Windows)
+    "http": "auto",  # httptools where installed (a dependency)
     "timeout_graceful_shutdown": 10,
 }
 """How uvicorn serves the intake (the benchmark's baseline app is served the same way)."""
