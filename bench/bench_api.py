@@ -1,13 +1,22 @@
-"""Requests per second accepted by `POST /api/v1/pedidos`, with latency.
+"""Requests per second accepted by `POST /api/v1/pedidos`, beside a bare FastAPI baseline.
 
-    python -m bench.bench_api [--tool wrk|httpx] [--connections 32] [--duration 20]
+    python -m bench.bench_api [--tool asyncio|wrk] [--connections 16] [--duration 10]
                               [--workers 2] [--json]
 
-Creates a scratch database on the local PostgreSQL, migrates it, creates an API key, serves
-the API with uvicorn (`python -m worker.api --workers N`) on loopback and posts distinct
-orders (the seed's dine-in example with a new `id_pedido_origen` each time). Every accepted
-order is durable in PostgreSQL (order row + audit row) and its wake-up is on Redis before
-the 202 leaves; no worker consumes them. Everything is dropped at the end.
+Creates a scratch database on the local PostgreSQL, migrates it, creates an API key, and
+measures two servers in turn, each served by uvicorn the same way (`worker.api`'s
+`UVICORN_OPTIONS`, `--workers N`) on loopback and loaded by the same client:
+
+- the baseline (`bench.api_baseline`): FastAPI parsing the body and inserting it as one JSONB
+  row per request;
+- the intake (`python -m worker.api --no-access-log`): API key, issuer check, validation, the
+  order and its audit row stored durably, its wake-up published on Redis before the 202.
+
+Each request is a distinct order (the seed's dine-in example with a new `id_pedido_origen`).
+For each server: requests/s, latency percentiles, and the server's CPU (every uvicorn process,
+from /proc) per request; then the intake's ratio to the baseline. The client is a plain
+asyncio HTTP/1.1 client on keep-alive connections (light, so the two cores go to the servers),
+or wrk when asked for. No worker consumes the wake-ups. Everything is dropped at the end.
 """
 
 from __future__ import annotations
@@ -26,22 +35,21 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from adapters.db.api_keys import SqlApiKeys
 from adapters.db.engine import make_engine
+from bench.api_baseline import create_table
+from bench.common import REDIS_URL, ROOT, scratch_database
+from bench.pipeline import tree_cpu_seconds
 from worker.api.schemas import SEED_EXAMPLE
-from worker.migrations import upgrade
 
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/11"
 PATH = "/api/v1/pedidos"
-ROOT = Path(__file__).resolve().parent.parent
 
 LUA = """
 local counter = 0
@@ -94,14 +102,9 @@ def _order_template() -> str:
     return json.dumps(order, separators=(",", ":"))
 
 
-def _admin(sql: str) -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(sql))
-    admin.dispose()
-
-
-def run_wrk(url: str, key: str, connections: int, duration: int, threads: int) -> dict[str, Any]:
+def run_wrk(
+    url: str, key: str, connections: int, duration: int, threads: int = 2
+) -> dict[str, Any]:
     script = LUA % {
         "key": key,
         "body": _order_template(),
@@ -137,41 +140,49 @@ def run_wrk(url: str, key: str, connections: int, duration: int, threads: int) -
     }
 
 
-async def _httpx_load(url: str, key: str, connections: int, duration: int) -> dict[str, Any]:
+async def _asyncio_load(url: str, key: str, connections: int, duration: int) -> dict[str, Any]:
+    """`connections` keep-alive connections, each posting orders one after another."""
+    host, port = url.removeprefix("http://").split(":")
     template = _order_template()
     run = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-API-Key": key}, limits=limits, timeout=30
-    ) as client:
 
-        async def one_connection(n: int) -> None:
-            nonlocal errors
-            count = 0
+    async def one_connection(n: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        count = 0
+        try:
             while time.perf_counter() < stop:
                 count += 1
-                body = template.replace("__ID__", f"{run}-{n}-{count}")
+                body = template.replace("__ID__", f"{run}-{n}-{count}").encode()
+                request = (
+                    f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\n"
+                    f"Content-Type: application/json\r\nX-API-Key: {key}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
                 started = time.perf_counter()
-                response = await client.post(
-                    PATH, content=body, headers={"content-type": "application/json"}
-                )
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await reader.readexactly(int(length[1]) if length else 0)
                 latencies.append(time.perf_counter() - started)
-                if response.status_code != 202:
+                if not head.startswith(b"HTTP/1.1 2"):
                     errors += 1
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one_connection(n) for n in range(connections)))
-        seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection(n) for n in range(connections)))
+    seconds = time.perf_counter() - started
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
 
     return {
-        "tool": f"httpx asyncio, {connections} connections, {duration}s",
+        "tool": f"asyncio client, {connections} connections, {duration}s",
         "requests": len(latencies),
         "accepted": len(latencies) - errors,
         "errors": errors,
@@ -187,89 +198,133 @@ async def _httpx_load(url: str, key: str, connections: int, duration: int) -> di
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tool", choices=["wrk", "httpx"], default=None)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    tool = args.tool or ("wrk" if shutil.which("wrk") else "httpx")
+def run_asyncio(url: str, key: str, connections: int, duration: int) -> dict[str, Any]:
+    return asyncio.run(_asyncio_load(url, key, connections, duration))
 
-    name = f"einvoice_bench_{uuid.uuid4().hex[:8]}"
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    _admin(f'CREATE DATABASE "{name}"')
-    server: subprocess.Popen[bytes] | None = None
+
+def measure(
+    argv: list[str],
+    env: dict[str, str],
+    load: Callable[[str, str, int, int], dict[str, Any]],
+    key: str,
+    connections: int,
+    duration: int,
+) -> dict[str, Any]:
+    """Serve `argv` (given `--port`), warm it up for 2 s, then load it for `duration` s and
+    count the CPU every process of the server spent meanwhile."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*argv, "--port", str(port)],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        start_new_session=True,
+    )
     try:
-        upgrade(database_url)
-        engine = make_engine(database_url, pool_size=1)
-        _, key = SqlApiKeys(engine).create("bench", "900123456")
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "BROKER_URL": REDIS_URL,
-            "QUEUE": queue,
-            "GATEWAY": "simulated",
-            "LOG_LEVEL": "WARNING",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "worker.api",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--workers",
-                str(args.workers),
-            ],
-            env=env,
-            cwd=ROOT,
-            start_new_session=True,
-        )
         _wait_healthy(url)
-        warm = run_wrk if tool == "wrk" else None
-        if warm is not None:
-            warm(url, key, args.connections, 3, args.threads)
-        else:
-            asyncio.run(_httpx_load(url, key, args.connections, 3))
-        if tool == "wrk":
-            result = run_wrk(url, key, args.connections, args.duration, args.threads)
-        else:
-            result = asyncio.run(_httpx_load(url, key, args.connections, args.duration))
-        with engine.connect() as conn:
-            stored = conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
-        engine.dispose()
-        result.update(
-            uvicorn_workers=args.workers,
-            orders_in_database=int(stored),
-            cpus=os.cpu_count(),
-        )
+        load(url, key, connections, 2)
+        cpu = tree_cpu_seconds([server.pid])
+        result = load(url, key, connections, duration)
+        cpu = tree_cpu_seconds([server.pid]) - cpu
     finally:
-        if server is not None and server.poll() is None:
+        if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        for leftover in client.scan_iter(f"*{queue}*"):
-            client.delete(leftover)
-        client.close()
+    result["server_cpu_ms_per_request"] = round(cpu * 1000 / max(1, result["requests"]), 2)
+    return result
 
+
+def run(
+    connections: int = 16, duration: int = 10, workers: int = 2, tool: str = "asyncio"
+) -> dict[str, Any]:
+    """The baseline, then the intake, in one scratch database; their figures and ratios."""
+    load = run_wrk if tool == "wrk" else run_asyncio
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    with scratch_database() as database_url:
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            _, key = SqlApiKeys(engine).create("bench", "900123456")
+            create_table(engine)
+            served = ["--workers", str(workers)]
+            baseline = measure(
+                [sys.executable, "-m", "bench.api_baseline", *served],
+                {"BENCH_DATABASE_URL": database_url},
+                load,
+                key,
+                connections,
+                duration,
+            )
+            env = {
+                "DATABASE_URL": database_url,
+                "BROKER_URL": REDIS_URL,
+                "QUEUE": queue,
+                "GATEWAY": "simulated",
+                "LOG_LEVEL": "WARNING",
+            }
+            intake = measure(
+                [sys.executable, "-m", "worker.api", "--no-access-log", *served],
+                env,
+                load,
+                key,
+                connections,
+                duration,
+            )
+            with engine.connect() as conn:
+                intake["orders_in_database"] = conn.execute(
+                    text("SELECT count(*) FROM orders")
+                ).scalar_one()
+                baseline["rows_in_database"] = conn.execute(
+                    text("SELECT count(*) FROM baseline_requests")
+                ).scalar_one()
+        finally:
+            engine.dispose()
+            client = redis.Redis.from_url(REDIS_URL)
+            for leftover in client.scan_iter(f"*{queue}*"):
+                client.delete(leftover)
+            client.close()
+    return {
+        "baseline": baseline,
+        "intake": intake,
+        "ratio_rps": round(intake["rps"] / baseline["rps"], 3) if baseline["rps"] else None,
+        "ratio_cpu": round(
+            intake["server_cpu_ms_per_request"] / baseline["server_cpu_ms_per_request"], 2
+        )
+        if baseline["server_cpu_ms_per_request"]
+        else None,
+        "connections": connections,
+        "uvicorn_workers": workers,
+        "cpus": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tool", choices=["asyncio", "wrk"], default="asyncio")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.tool == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed")
+    result = run(args.connections, args.duration, args.workers, args.tool)
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
-        lat = result["latency_ms"]
+        return 0
+    for name in ("baseline", "intake"):
+        r = result[name]
+        lat = r["latency_ms"]
         print(
-            f"{result['rps']} orders/s accepted (202) over {result['seconds']} s, "
-            f"{result['accepted']} accepted, {result['errors']} errors; latency ms "
-            f"p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}  "
-            f"[{result['tool']}, uvicorn --workers {args.workers}, {result['cpus']} CPUs]"
+            f"{name:<9} {r['rps']:>8.1f} req/s  p50 {lat['p50']:>7.2f} ms  "
+            f"p99 {lat['p99']:>7.2f} ms  server CPU {r['server_cpu_ms_per_request']:>5.2f} ms/req  "
+            f"({r['accepted']} accepted, {r['errors']} errors)"
         )
+    print(
+        f"intake / baseline: {result['ratio_rps']:.2f} x the requests/s, "
+        f"{result['ratio_cpu']:.2f} x the CPU per request  [{result['baseline']['tool']}, "
+        f"uvicorn --workers {args.workers}, {result['cpus']} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}]"
+    )
     return 0
 
 

@@ -7,7 +7,8 @@
 
 Benchmarks: pipeline (vs a bare Celery baseline), brokers (the pipeline on Redis and on
 RabbitMQ), dian, latency, build_sign, render (the printed copy), reconcile, producer, delivery
-(buyers' copies e-mailed per second to a local SMTP server), fairness (between issuers). Each
+(buyers' copies e-mailed per second to a local SMTP server), fairness (between issuers), api
+(the HTTP intake vs a bare FastAPI app with one INSERT per request). Each
 runs `--repeat` times (default 2); the best run is reported with the spread of all runs,
 because the machine is shared and figures are noisy.
 """
@@ -42,13 +43,18 @@ class Sizes:
     delivery: int
     fairness: int  # issuer A's backlog
     producer_many: int = 10_000  # a till syncing after being offline: enqueue_many
+    api_seconds: int = 20  # each of the intake and its FastAPI baseline under load
 
 
 FULL = Sizes(
     5000, 2000, 3000, ("threads:128", "2xthreads:100"), 2000, 1_000_000, 2000, 300, 1000, 5000
 )
-QUICK = Sizes(500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300, 500, 2000)
+QUICK = Sizes(
+    500, 300, 600, ("2xthreads:100",), 500, 100_000, 300, 100, 300, 500, 2000, api_seconds=5
+)
 PRODUCER_BATCH = 500
+API_RATIO_TARGET = 0.7  # intake requests/s over the bare FastAPI + one INSERT baseline's
+API_P99_TARGET_MS = 150.0
 DELIVERY_TARGET = 50.0  # e-mails per second with the default worker settings
 
 
@@ -568,6 +574,55 @@ def _fairness(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
     ]
 
 
+def _api(sizes: Sizes, repeat: int) -> tuple[dict[str, Any], list[Figure]]:
+    """The HTTP intake beside a bare FastAPI app doing one INSERT per request, 16 connections;
+    each run measures both, and the run with the best ratio is reported."""
+    from bench.bench_api import run
+
+    runs = [run(connections=16, duration=sizes.api_seconds) for _ in range(repeat)]
+    best = best_of(runs, "ratio_rps")
+    intake, baseline = best["intake"], best["baseline"]
+    spread = best_of([r["intake"] for r in runs], "rps")["spread_pct"]
+    return {"best": best, "all": runs}, [
+        Figure(
+            "api",
+            "requests/s, intake, 16 connections",
+            intake["rps"],
+            "/s",
+            baseline["rps"],
+            "FastAPI + one INSERT",
+            True,
+            spread,
+        ),
+        Figure(
+            "api",
+            f"target: >= {API_RATIO_TARGET:.0%} of baseline",
+            intake["rps"],
+            "/s",
+            baseline["rps"] * API_RATIO_TARGET,
+            f"{API_RATIO_TARGET:.0%} of baseline",
+        ),
+        Figure(
+            "api",
+            "p99 ms, intake, 16 connections",
+            intake["latency_ms"]["p99"],
+            "ms",
+            API_P99_TARGET_MS,
+            "target",
+            False,
+        ),
+        Figure(
+            "api",
+            "server CPU ms per request, intake",
+            intake["server_cpu_ms_per_request"],
+            "ms",
+            baseline["server_cpu_ms_per_request"],
+            "info: baseline's",
+            False,
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]]] = {
     "build_sign": _build_sign,
     "render": _render,
@@ -579,6 +634,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, int], tuple[dict[str, Any], list[Figure]]
     "reconcile": _reconcile,
     "delivery": _delivery,
     "fairness": _fairness,
+    "api": _api,
 }
 
 

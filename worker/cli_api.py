@@ -67,7 +67,10 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 def cmd_key_revoke(args: argparse.Namespace) -> int:
     if _keys().revoke(args.id):
-        print(f"revoked API key {args.id}")
+        print(
+            f"revoked API key {args.id}; running intakes refuse it within "
+            "API_KEY_CACHE_SECONDS (5 s unless set)"
+        )
         return 0
     print(f"no active API key with id {args.id}", file=sys.stderr)
     return 1

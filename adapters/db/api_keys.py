@@ -2,6 +2,11 @@
 
 Only the SHA-256 of a key is stored. Keys carry 256 random bits, so a plain hash is enough
 (no slow KDF needed), and lookups can go through a unique index on the hash.
+
+`RememberedKeys` keeps, per process, the keys it verified for a few seconds, so a POS client
+posting orders back to back costs one lookup per key and period, not one per request. A
+revoked key therefore keeps working for at most that long in a process that verified it just
+before: the price of not asking the database on every request.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from adapters.db.models import Base
 
 KEY_PREFIX = "eik_"
+KEYS_REMEMBERED = 1024  # verified keys a process remembers at once
 
 
 class ApiKeyRow(Base):
@@ -119,3 +128,47 @@ class SqlApiKeys:
         with self._engine.connect() as conn:
             rows = conn.execute(select(ApiKeyRow.__table__).order_by(ApiKeyRow.id)).all()
         return [_client(r) for r in rows]
+
+
+class RememberedKeys:
+    """`SqlApiKeys.authenticate`, with each valid key remembered for `seconds` (0: ask the
+    database every time). Unknown, revoked and malformed keys are never remembered: a new key
+    works at once, and a revoked one stops at most `seconds` after `revoke`."""
+
+    def __init__(
+        self,
+        keys: SqlApiKeys,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = KEYS_REMEMBERED,
+    ) -> None:
+        self.keys = keys
+        self.seconds = seconds
+        self._clock = clock
+        self._capacity = capacity
+        self._verified: dict[str, tuple[float, ApiClient]] = {}  # by the key's hash
+        self._lock = threading.Lock()
+
+    def remembered(self, key: str) -> ApiClient | None:
+        """The client of `key` if it was verified less than `seconds` ago; no I/O."""
+        if self.seconds <= 0:
+            return None
+        with self._lock:
+            found = self._verified.get(hash_key(key))
+        if found is None or self._clock() - found[0] >= self.seconds:
+            return None
+        return found[1]
+
+    def authenticate(self, key: str) -> ApiClient | None:
+        """The active client holding `key`, or None: remembered, else from the database."""
+        client = self.remembered(key)
+        if client is not None:
+            return client
+        checked_at = self._clock()  # before the lookup: the period starts no later than it
+        client = self.keys.authenticate(key)
+        if client is not None and self.seconds > 0:
+            with self._lock:
+                if len(self._verified) >= self._capacity:
+                    self._verified.clear()
+                self._verified[hash_key(key)] = (checked_at, client)
+        return client

@@ -132,7 +132,11 @@ def api_key(api_keys: SqlApiKeys) -> str:
 
 @pytest.fixture(scope="session")
 def api_url(api_settings: Settings) -> Iterator[str]:
-    app = create_api(api_settings, ApiSettings(max_body_bytes=TEST_BODY_LIMIT))
+    # keys are revoked between requests: ask the database every time (see the test of the
+    # remembered keys for the served default)
+    app = create_api(
+        api_settings, ApiSettings(max_body_bytes=TEST_BODY_LIMIT, key_cache_seconds=0.0)
+    )
     with serve(app) as url:
         yield url
 

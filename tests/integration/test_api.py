@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from adapters.db.api_keys import SqlApiKeys
+from adapters.db.api_keys import RememberedKeys, SqlApiKeys
 from adapters.db.engine import make_engine
 from adapters.db.issuers import Issuer, SqlIssuers
 from adapters.db.ranges import SqlNumberingRanges
@@ -40,7 +40,10 @@ from tests.integration.api_fixtures import (
 from worker.api import create_api
 from worker.api.__main__ import openapi_text
 from worker.api.config import ApiSettings
+from worker.api.services import build_services
 from worker.settings import NumberingSettings, Settings
+
+KEY_CACHE_SECONDS = 5.0  # what docs/API.md states
 
 __all__ = [  # fixtures used by name
     "api_database",
@@ -452,6 +455,38 @@ def test_revoked_keys_are_refused(api_url: str, api_keys: SqlApiKeys) -> None:
     assert api_keys.revoke(client.id) is False
     stored = api_keys.get(client.id)
     assert stored is not None and stored.revoked_at is not None
+
+
+def test_a_revoked_key_stops_working_once_its_remembered_period_ends(
+    api_settings: Settings, api_keys: SqlApiKeys
+) -> None:
+    now = [1000.0]
+    services = build_services(api_settings, db_pool_size=2)
+    services.keys = RememberedKeys(services.keys.keys, KEY_CACHE_SECONDS, clock=lambda: now[0])
+    client, key = api_keys.create("caja-recordada", ISSUER)
+    read = "/api/v1/pedidos/none"
+    try:
+        with (
+            serve(create_api(api_settings, ApiSettings(), services=services)) as url,
+            httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=10) as http,
+        ):
+            assert http.get(read).status_code == 404  # verified now, remembered from now on
+            assert api_keys.revoke(client.id) is True
+            assert http.get(read).status_code == 404  # the process has not asked again
+            now[0] += KEY_CACHE_SECONDS - 0.01
+            assert http.get(read).status_code == 404
+            now[0] += 0.01
+            assert http.get(read).status_code == 401  # the stated period is over
+            now[0] += 0.01
+            assert http.get(read).status_code == 401  # and a refused key is not remembered
+    finally:
+        services.close()
+
+
+def test_served_intakes_remember_keys_for_the_documented_time() -> None:
+    assert ApiSettings().key_cache_seconds == KEY_CACHE_SECONDS
+    api_doc = (Path(__file__).parents[2] / "docs" / "API.md").read_text(encoding="utf-8")
+    assert f"| `API_KEY_CACHE_SECONDS` | {KEY_CACHE_SECONDS:g} |" in api_doc
 
 
 def test_keys_are_stored_only_as_hashes(api_database: str, api_keys: SqlApiKeys) -> None:

@@ -11,8 +11,16 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from worker.api.config import ApiSettings
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "auto",  # uvloop where installed (a dependency, except on Windows)
+    "http": "auto",  # httptools where installed (a dependency)
+    "timeout_graceful_shutdown": 10,
+}
+"""How uvicorn serves the intake (the benchmark's baseline app is served the same way)."""
 
 
 def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
@@ -33,7 +41,7 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> No
         workers=workers,
         log_config=None,
         access_log=False,  # the app logs each request itself, with its duration
-        timeout_graceful_shutdown=10,
+        **UVICORN_OPTIONS,
     )
 
 

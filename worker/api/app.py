@@ -64,7 +64,9 @@ def create_api(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or build_services(
-            settings or Settings(), db_pool_size=api.db_pool_size
+            settings or Settings(),
+            db_pool_size=api.db_pool_size,
+            key_cache_seconds=api.key_cache_seconds,
         )
         try:
             yield

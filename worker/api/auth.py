@@ -1,6 +1,9 @@
 """API key authentication: `X-API-Key`, one key per POS client, bound to one issuer.
 
-Refused requests are logged with method, path and peer only: never the key, never the body.
+A key verified in the last API_KEY_CACHE_SECONDS, of an issuer read in the last
+ISSUER_REFRESH_SECONDS, is checked on the event loop without I/O; otherwise the lookups run
+in the threadpool. Refused requests are logged with method, path and peer only: never the
+key, never the body.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 
 from adapters.db.api_keys import ApiClient
@@ -28,11 +32,25 @@ def services(request: Request) -> Services:
     return found
 
 
-def current_client(
+def _look_up(svc: Services, key: str) -> tuple[ApiClient | None, str | None]:
+    """The key's client and why its issuer's orders are refused (None: they are not)."""
+    client = svc.keys.authenticate(key)
+    return client, svc.issuers.refusal(client.issuer) if client is not None else None
+
+
+async def current_client(
     request: Request, key: Annotated[str | None, Security(api_key_header)]
 ) -> ApiClient:
-    """The client a valid key belongs to; 401 otherwise (runs in the threadpool: DB lookup)."""
-    client = services(request).keys.authenticate(key) if key else None
+    """The client a valid key belongs to; 401 otherwise, 403 if its issuer is refused."""
+    svc = services(request)
+    client = svc.keys.remembered(key) if key else None
+    issuer = svc.issuers.known(client.issuer) if client is not None else None
+    if client is not None and issuer is not None:
+        refusal = issuer.refusal
+    elif key:
+        client, refusal = await run_in_threadpool(_look_up, svc, key)
+    else:
+        client, refusal = None, None
     if client is None:
         peer = request.client.host if request.client else "-"
         log.warning(
@@ -47,7 +65,6 @@ def current_client(
             detail="a valid X-API-Key header is required",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    refusal = services(request).issuers.refusal(client.issuer)
     if refusal is not None:
         log.warning(
             "refused %s %s for key %s: %s", request.method, request.url.path, client.id, refusal

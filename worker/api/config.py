@@ -15,6 +15,9 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     workers: int = 1
     db_pool_size: int = 10
+    # how long a process trusts an API key it verified: a revoked key stops working at most
+    # this long after `api-key revoke` (0: every request asks the database)
+    key_cache_seconds: float = 5.0
     access_log: bool = True  # one line per request: method, path, status, duration_ms
     # The original path (`POST /api/v1/pedidos/consumo-local/`) answers in the original API's
     # shapes (201 {track_id, cufe, status, message}, FastAPI's 422); false: the native ones.

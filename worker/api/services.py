@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
-from adapters.db.api_keys import SqlApiKeys
+from adapters.db.api_keys import RememberedKeys, SqlApiKeys
 from adapters.db.engine import make_engine
 from adapters.db.store import SqlDocumentStore, utc_now
 from domain.documents import Planner
@@ -29,7 +29,7 @@ class Services:
     settings: Settings
     engine: Engine
     store: SqlDocumentStore
-    keys: SqlApiKeys
+    keys: RememberedKeys
     celery: Celery
     publisher: CeleryPublisher
     document_planner: Planner
@@ -77,7 +77,9 @@ class Services:
         self.celery.close()
 
 
-def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
+def build_services(
+    settings: Settings, db_pool_size: int = 10, key_cache_seconds: float = 0.0
+) -> Services:
     from worker.celery_app import create_app
 
     engine = make_engine(settings.database_url, pool_size=db_pool_size)
@@ -86,7 +88,7 @@ def build_services(settings: Settings, db_pool_size: int = 10) -> Services:
         settings=settings,
         engine=engine,
         store=SqlDocumentStore(engine, utc_now),
-        keys=SqlApiKeys(engine),
+        keys=RememberedKeys(SqlApiKeys(engine), key_cache_seconds),
         celery=celery,
         publisher=CeleryPublisher(celery, settings.queue, settings.queue_for),
         document_planner=planner(settings),
