@@ -337,6 +337,10 @@ class SqlDocumentStore:
         plan: DocumentPlan,
     ) -> Acceptance:
         now = self._clock()
+        if self._one_statement:
+            accepted = self._accept_in_one_statement(key, payload, fingerprint, gateway, plan, now)
+            if accepted is not None:
+                return accepted
         warnings: list[str] = []
         with self._engine.begin() as conn:
             order_ref = conn.execute(
@@ -359,6 +363,38 @@ class SqlDocumentStore:
                 .returning(*DOCUMENTS.c)
             ).one()
             SqlAuditLog(conn).save_log("RECIBIDO", *_received(key, payload, plan, gateway, number))
+        for warning in warnings:
+            log.warning("numbering: %s", warning)
+        record = _record(row, payload, fingerprint, numbering)
+        return Acceptance(record, created=True, warnings=tuple(warnings))
+
+    def _accept_in_one_statement(
+        self,
+        key: OrderKey,
+        payload: dict[str, Any],
+        fingerprint: str,
+        gateway: str,
+        plan: DocumentPlan,
+        now: datetime,
+    ) -> Acceptance | None:
+        """PostgreSQL: the order, its number and document and its RECIBIDO row as one prepared
+        statement, one round trip. Raises `_Raced` when the key is taken; None when no range
+        gave a number (nothing was written: the transaction above says why)."""
+        today = (now + BOGOTA_OFFSET).date()
+        step = worksteps.prepared_accept(plan.numbered)
+        params = worksteps.accept_params(key, payload, fingerprint, plan, gateway, now, today)
+        try:
+            row = self._worker_step(step, params)
+        except DBAPIError as exc:
+            if worksteps.REFUSED_NUMBER in str(exc.orig):
+                return None
+            raise
+        if row is None:
+            raise _Raced()
+        numbering = ranges.to_range(row, "numbering_") if row.range_id is not None else None
+        warnings: list[str] = []
+        if numbering is not None:
+            warnings = ranges.range_warnings(numbering, int(row.consecutive), today)
         for warning in warnings:
             log.warning("numbering: %s", warning)
         record = _record(row, payload, fingerprint, numbering)
@@ -734,13 +770,13 @@ class SqlDocumentStore:
                     conn.exec_driver_sql(step.prepare)
                     ready.add(step.name)
                 try:
-                    return conn.exec_driver_sql(step.execute, step.arguments(params)).first()
+                    return conn.execute(step.execute, step.arguments(params)).first()
                 except DBAPIError as exc:
                     if getattr(exc.orig, "pgcode", None) != UNKNOWN_PREPARED_STATEMENT:
                         raise
                 # the session lost it (DISCARD ALL, a pooler between us and the server)
                 conn.exec_driver_sql(step.prepare)
-                return conn.exec_driver_sql(step.execute, step.arguments(params)).first()
+                return conn.execute(step.execute, step.arguments(params)).first()
             finally:
                 if not conn.invalidated:
                     driver.autocommit = False

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,12 +40,14 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 
 from adapters.db.models import (
@@ -57,6 +59,7 @@ from adapters.db.models import (
     OrderRow,
 )
 from domain.delivery import CopyRequest, DeliveryState
+from domain.documents import DocumentPlan
 from domain.ports import OrderKey
 from domain.store import State
 
@@ -125,7 +128,7 @@ def _param(name: str) -> ColumnElement[str]:
 
 def _constant(word: str) -> ColumnElement[str]:
     """A fixed word of the statement, written into its text (not a parameter)."""
-    assert word.replace("_", "").isalnum()
+    assert word.replace("_", "").replace(" ", "").isalnum()
     return literal_column(f"'{word}'::text", Text)
 
 
@@ -156,7 +159,7 @@ class Prepared:
 
     name: str
     prepare: str
-    execute: str
+    execute: TextClause  # a text construct: SQLAlchemy keeps its result's metadata
     defaults: Mapping[str, Any]
     json: frozenset[str]
 
@@ -182,7 +185,7 @@ def prepared(name: str, statement: Select[Any]) -> Prepared:
     return Prepared(
         name=name,
         prepare=f"PREPARE {name} ({declared}) AS {body}",
-        execute=f"EXECUTE {name} ({', '.join(f'%({n})s' for n in order)})",
+        execute=text(f"EXECUTE {name} ({', '.join(f':{n}' for n in order)})"),
         defaults={n: v for n, v in compiled.params.items() if v is not None},
         json=frozenset(n for n, t in zip(order, types, strict=True) if _is_json(t)),
     )
@@ -426,3 +429,202 @@ def _after_success(changed: CTE, files: bool, copy: bool) -> list[CTE]:
             .cte("copy")
         )
     return steps
+
+
+# -- accepting -------------------------------------------------------------------------------
+
+RANGES = cast(Table, NumberingRangeRow.__table__)
+REFUSED_NUMBER = "no numbering range gives a number"
+
+
+def accept_params(
+    key: OrderKey,
+    payload: dict[str, Any],
+    fingerprint: str,
+    plan: DocumentPlan,
+    gateway: str,
+    now: datetime,
+    today: date,
+) -> dict[str, Any]:
+    return {
+        **key_params(key),
+        "payload": payload,
+        "fingerprint": fingerprint,
+        "of_register": plan.register,
+        "of_kind": plan.kind.value,
+        "gateway": gateway,
+        "now": now,
+        "today": today,
+    }
+
+
+@functools.cache
+def prepared_accept(numbered: bool) -> Prepared:
+    return prepared(f"einvoice_accept_{'numbered' if numbered else 'plain'}", accept(numbered))
+
+
+@functools.cache
+def accept(numbered: bool) -> Select[Any]:
+    """A new order and its sale document in one statement (`accept_params`): the order's row,
+    the next number of the range that serves its register (`numbered`), the document,
+    PENDIENTE and due, and its RECIBIDO row. Returns the document, with the range it was
+    numbered from as `numbering_*`; no row when the order key is taken (nothing is written,
+    no number used). Without a number for a numbered order the statement fails as a whole
+    (`einvoice_refuse`), so that the store can say why."""
+    now = bindparam("now", type_=DOCUMENTS.c.updated_at.type)
+    issuer = bindparam("of_issuer", type_=Text)
+    register = bindparam("of_register", type_=Text)
+    kind = bindparam("of_kind", type_=Text)
+    new_order = (
+        postgresql.insert(ORDERS)
+        .from_select(
+            ["issuer", "order_id", "payload", "fingerprint", "register", "created_at"],
+            select(
+                issuer,
+                bindparam("of_order_id", type_=Text),
+                bindparam("payload", type_=JSONB),
+                bindparam("fingerprint", type_=Text),
+                register,
+                now,
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
+        .returning(ORDERS.c.id, ORDERS.c.payload)
+        .cte("new_order")
+    )
+    source: Any = new_order
+    number: ColumnElement[Any] = null()
+    numbering_columns: list[ColumnElement[Any]] = []
+    values: dict[str, ColumnElement[Any]] = {}
+    if numbered:
+        bumped = _next_number(new_order, issuer, kind, register)
+        taken = bumped.c.next_number - 1
+        number = bumped.c.prefix + func.lpad(
+            sql_cast(taken, Text),
+            func.greatest(bumped.c.width, func.length(sql_cast(taken, Text))),
+            _constant("0"),
+        )
+        source = new_order.outerjoin(bumped, true())
+        values = {
+            "range_id": bumped.c.id,
+            "prefix": bumped.c.prefix,
+            "consecutive": taken,
+        }
+        numbering_columns = [c.label(f"numbering_{c.name}") for c in bumped.c]
+    refs = (
+        func.jsonb_build_object(_constant("number"), number)
+        if numbered
+        else literal_column("'{}'::jsonb", JSONB)
+    )
+    document_values: dict[str, ColumnElement[Any]] = {
+        "order_ref": new_order.c.id,
+        "issuer": issuer,
+        "order_id": bindparam("of_order_id", type_=Text),
+        "kind": kind,
+        "gateway": bindparam("gateway", type_=Text),
+        "state": _constant(State.PENDIENTE.value),
+        "register": register,
+        **values,
+        "number": number,
+        "issued_at": now,
+        "due_at": now,
+        "published_at": now,
+        "refs": refs,
+        "created_at": now,
+        "updated_at": now,
+    }
+    chosen = select(*document_values.values()).select_from(source)
+    if numbered:
+        # no range gave a number: the order must not be stored without one
+        chosen = chosen.where(
+            case(
+                (bumped.c.id.is_not(None), true()),
+                else_=func.einvoice_refuse(_constant(REFUSED_NUMBER)),
+            )
+        )
+    document = (
+        insert(DOCUMENTS)
+        .from_select(list(document_values), chosen)
+        .returning(*DOCUMENTS.c)
+        .cte("document")
+    )
+    logged = (
+        insert(AUDIT)
+        .from_select(
+            ["status", "order_key", "payload_in", "response_out"],
+            select(
+                _constant("RECIBIDO"),
+                _param("key"),
+                func.jsonb_build_object(
+                    _constant("order_key"), _param("key"), _constant("order"), new_order.c.payload
+                ),
+                func.jsonb_build_object(
+                    _constant("state"),
+                    document.c.state,
+                    _constant("kind"),
+                    document.c.kind,
+                    _constant("register"),
+                    document.c.register,
+                    _constant("number"),
+                    document.c.number,
+                    _constant("gateway"),
+                    document.c.gateway,
+                ),
+            ).select_from(document.join(new_order, new_order.c.id == document.c.order_ref)),
+        )
+        .returning(AUDIT.c.id)
+        .cte("logged")
+    )
+    statement = select(*document.c, *numbering_columns).select_from(document)
+    if numbered:
+        statement = statement.outerjoin(bumped, bumped.c.id == document.c.range_id)
+    return statement.add_cte(logged)
+
+
+def _next_number(
+    new_order: CTE,
+    issuer: ColumnElement[str],
+    kind: ColumnElement[str],
+    register: ColumnElement[str],
+) -> CTE:
+    """The range that serves `register` today takes one step, for a new order only: the
+    register's own ranges when it has any, else the shared ones, the oldest usable first
+    (`ranges.allocate`'s order). The counter is checked again under the row's lock."""
+    today = bindparam("today", type_=RANGES.c.valid_from.type)
+    mine = (RANGES.c.issuer == issuer) & (RANGES.c.kind == kind) & RANGES.c.retired_at.is_(None)
+    own = RANGES.alias("own")
+    has_own = (
+        select(own.c.id)
+        .where(
+            own.c.issuer == issuer,
+            own.c.kind == kind,
+            own.c.retired_at.is_(None),
+            own.c.register == register,
+        )
+        .exists()
+    )
+    chosen = (
+        select(RANGES.c.id)
+        .where(
+            mine,
+            or_(RANGES.c.register == register, RANGES.c.register.is_(None) & ~has_own),
+            RANGES.c.valid_from <= today,
+            RANGES.c.valid_to >= today,
+            RANGES.c.next_number <= RANGES.c.last,
+        )
+        .order_by(RANGES.c.register.is_(None), RANGES.c.id)
+        .limit(1)
+        .cte("chosen")
+    )
+    return (
+        update(RANGES)
+        .where(
+            RANGES.c.id == chosen.c.id,
+            RANGES.c.retired_at.is_(None),
+            RANGES.c.next_number <= RANGES.c.last,
+            new_order.c.id.is_not(None),
+        )
+        .values(next_number=RANGES.c.next_number + 1)
+        .returning(*RANGES.c)
+        .cte("bumped")
+    )
