@@ -269,6 +269,7 @@ def _measure(
     cpu.update({k: round(cpu_seconds(v) - cpu_before[k], 2) for k, v in watched.items()})
     cpu_ms = sum(cpu.values()) * 1000 / max(1, done)
     memory = {k: v for root in roots for k, v in rss_tree_mb(root).items()}
+    peaks = [_peak_rss_mb(int(k.split()[0])) for k in memory]
     steady = span_rate(engine, rate_sql)
     engine.dispose()
     result: dict[str, Any] = {
@@ -286,6 +287,9 @@ def _measure(
         "cpu_share_pct": {k: round(v * 100 / max(1e-9, elapsed * 2), 1) for k, v in cpu.items()},
         "rss_mb": memory,
         "rss_total_mb": round(sum(memory.values()), 1),
+        # the most each process ever held (VmHWM), summed, and the largest one
+        "peak_rss_total_mb": round(sum(peaks), 1),
+        "peak_rss_process_mb": round(max(peaks, default=0.0), 1),
         "postgres_connections_peak": peak.value,
     }
     result["cpu_ms_per_order_by_process"] = {
@@ -298,6 +302,14 @@ def _measure(
     if collect:
         result["profile"] = collect()
     return result
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 @contextlib.contextmanager

@@ -93,8 +93,8 @@ class TurnCounter:
                     last[0] = "client" if from_client else "server"
                     sink.write(data)
                     await sink.drain()
-            except (ConnectionError, OSError):
-                pass
+            except (ConnectionError, OSError, asyncio.CancelledError):
+                pass  # a side closed, or the relay is stopping
             finally:
                 sink.close()
 
