@@ -19,7 +19,7 @@ from celery.signals import (
 )
 from kombu.entity import Exchange, Queue
 
-from worker import bootstrap
+from worker import bootstrap, watched_events
 from worker.logs import configure_logging
 from worker.publisher import TASK_DELIVER, TASK_PROCESS, TASK_RECONCILE
 from worker.redis_transport import TRANSPORT as REDIS_TRANSPORT
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     from worker.tasks import register
 
     register(app)
+    watched_events.install(app, settings.worker.task_events)
     return app
 
 

@@ -172,6 +172,8 @@ class WorkerSettings(BaseModel):
     # (`enable_events`, which Flower sends every few seconds while it runs): unwatched, they
     # cost a broker round trip each, three per order.
     task_events: bool = False
+    # Task events asked for by a watcher (Flower) stop this long after the last request.
+    events_watch_timeout: float = 60.0
     give_up_after: int = 48 * 3600
     pending_poll_interval: float = 10.0
     reconcile_interval: float = 15.0

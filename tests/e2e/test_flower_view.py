@@ -75,3 +75,23 @@ def test_the_reconciler_works_without_appearing_in_the_task_list(
     assert "einvoice.process_order" in names  # the wake-up it sent is there
     assert TASK_RECONCILE not in names  # the reconcile runs themselves are not
     assert set(events.state.tasks) == {task_id_for(key)}
+
+
+def test_task_events_stop_once_nobody_asks_for_them(pipeline_factory: Factory) -> None:
+    p = pipeline_factory(WORKER__EVENTS_WATCH_TIMEOUT="8")
+    log = p.workdir / "w1.log"
+    with EventLog(p.env["BROKER_URL"]) as events, Producer(p.settings()) as producer:
+        p.start_worker()
+        events.watch_tasks()  # asked once, then never again
+        watched = task_id_for(producer.enqueue(order("FLW-WATCHED-1")).key)
+        events.wait_for(lambda: events.task_state(watched) == "SUCCESS", 30, "the watched task")
+        assert "nobody asked for task events" not in log.read_text()
+        wait_until(
+            lambda: "nobody asked for task events" in log.read_text(), 30, "events stopped", p
+        )
+        unwatched = task_id_for(producer.enqueue(order("FLW-UNWATCHED-2")).key)
+        wait_until(lambda: p.states() == {"SUCCESS": 2}, 30, "the unwatched order", p)
+        beats = len(events.of_type("worker-heartbeat"))  # a later event of the same worker
+        events.wait_for(lambda: len(events.of_type("worker-heartbeat")) > beats, 15, "a beat")
+
+    assert events.for_task(unwatched) == []
