@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from adapters.db.models import DocumentRow, NumberingRangeRow
 from adapters.secretbox import SecretBox, SecretsKeyError, range_label
@@ -303,6 +304,14 @@ class SqlNumberingRanges:
         starts after the highest number its prefix has already issued, so no number is given
         twice.
         """
+        try:
+            return self._sync_configured(issuer, numbering)
+        except IntegrityError:
+            # another process stored the same range at the same moment (two workers or intake
+            # processes starting together): it exists now, so this is the update
+            return self._sync_configured(issuer, numbering)
+
+    def _sync_configured(self, issuer: str, numbering: NumberingRange) -> NumberingRange:
         kind = numbering.kind.value
         with self._engine.begin() as conn:
             same = and_(

@@ -3,11 +3,12 @@ gap-free under concurrency, and the range the settings describe."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from adapters.db.ranges import SqlNumberingRanges
 from adapters.db.store import SqlDocumentStore
@@ -132,3 +133,32 @@ def test_a_settings_range_starts_after_the_numbers_its_prefix_already_issued(
     stored = ranges.sync_configured(ISSUER, wider)
     assert stored.resolution == "2"
     assert str(sell(store, "P9", "1", DocumentKind.INVOICE).record.number) == "SETP4"
+
+
+def test_two_processes_storing_the_settings_range_at_once_both_start(
+    clean_db: Engine, ranges: SqlNumberingRanges
+) -> None:
+    settings_range = NumberingRange("18760000001", "SETP", 990000000, 995000000, *VALID, "key")
+    first = clean_db.connect()  # the other process: its row inserted, not yet committed
+    first.execute(
+        text(
+            "INSERT INTO numbering_ranges (issuer, kind, prefix, resolution, first, last, width,"
+            " valid_from, valid_to, technical_key, next_number, origin) VALUES (:i, '01', 'SETP',"
+            " '18760000001', 990000000, 995000000, 0, :f, :t, 'key', 990000000, 'settings')"
+        ),
+        {"i": ISSUER, "f": VALID[0], "t": VALID[1]},
+    )
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(ranges.sync_configured, ISSUER, settings_range)
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + 30
+        with clean_db.connect() as probe:
+            while not probe.execute(waiting).scalar() and time.monotonic() < deadline:
+                time.sleep(0.02)  # until this process waits on the other's row
+        first.commit()
+        first.close()
+        stored = second.result(timeout=30)
+    assert stored.prefix == "SETP" and [s.range.prefix for s in ranges.list(ISSUER)] == ["SETP"]
