@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from zeep.settings import Settings
 
+from adapters.dian.direct_post import DirectPost, environment_proxies
 from adapters.dian.reply import DianResponse, read_dian_response
 from adapters.dian.wssecurity import SOAP12, WSA, DianWsSecurity, body_content
 from adapters.dian.xmltext import escape, refuse_non_xml
@@ -195,6 +196,9 @@ class DianSoapClient:
         timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
+        if transport is None and not environment_proxies():
+            # the transport httpx.Client would make for itself, kept for SendBillSync
+            transport = httpx.HTTPTransport()
         self._http = httpx.Client(timeout=timeout, transport=transport)
         settings = Settings(
             strict=True,
@@ -215,6 +219,7 @@ class DianSoapClient:
         )
         self.endpoint = endpoint
         self._bill = self._bill_message()
+        self._bill_post = DirectPost(self._http, transport, endpoint, self._bill.headers)
         self._bill_operation: Any = self._binding.get("SendBillSync")  # type: ignore[no-untyped-call]
 
     def _bill_message(self) -> _BillMessage:
@@ -251,14 +256,15 @@ class DianSoapClient:
 
     def send_bill_sync(self, file_name: str, zip_bytes: bytes) -> DianResponse:
         """The one operation on every invoice's path: the message is zeep's own SendBillSync
-        (captured once, see `_bill_message`) with the values written in; an answer of the
-        known shape is read directly (`adapters.dian.reply`), any other by zeep's binding
-        exactly as for the other operations."""
+        (captured once, see `_bill_message`) with the values written in, posted as the HTTP
+        client would post it (`adapters.dian.direct_post`); an answer of the known shape is
+        read directly (`adapters.dian.reply`), any other by zeep's binding exactly as for
+        the other operations."""
 
         envelope = self._bill_envelope(file_name, zip_bytes)  # errors here: nothing was sent
 
         def call() -> DianResponse:
-            response = self._transport.post_xml(self.endpoint, envelope, self._bill.headers)
+            response = self._bill_post.post(wire_bytes(envelope))
             if response.status_code == 200:
                 read = read_dian_response(response.content, "SendBillSync")
                 if read is not None:

@@ -603,6 +603,27 @@ def test_every_httpx_transport_error_is_translated(error: type[httpx.TransportEr
     assert type(caught.value) is (OutcomeUnknown if sent else GatewayUnavailable)
 
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def test_a_proxy_from_the_environment_carries_send_bill_sync(
+    sim: str, credentials: tuple[bytes, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SendBillSync skips httpx.Client's per-request steps (DirectPost), but not its proxy:
+    the simulator, named as the proxy, answers for a host that does not resolve."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", sim)
+    _, key, cert = credentials
+    dian = make_client("http://dian.invalid", key, cert)
+    try:
+        answer = dian.send_bill_sync("z.zip", b"this is not a zip")
+    finally:
+        dian.close()
+    assert answer.status_code == "89"
+
+
 # --------------------------------------------------------------------------- verdicts
 
 
