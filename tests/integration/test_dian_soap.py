@@ -528,10 +528,13 @@ FAILURES: dict[str, tuple[dict[str, Any], type[GatewayError]]] = {
 }
 
 
+@pytest.mark.parametrize("operation", ["GetStatus", "SendBillSync"])
 @pytest.mark.parametrize("case", sorted(FAILURES))
 def test_failures_map_to_what_the_caller_must_do(
-    case: str, sim: str, credentials: tuple[bytes, Any, Any]
+    case: str, operation: str, sim: str, credentials: tuple[bytes, Any, Any]
 ) -> None:
+    """GetStatus goes through zeep and httpx.Client; SendBillSync through DirectPost and
+    the direct reading of its answer: both translate every failure the same way."""
     setup, expected = FAILURES[case]
     setup = dict(setup)
     endpoint = setup.pop("endpoint", None)
@@ -545,7 +548,10 @@ def test_failures_map_to_what_the_caller_must_do(
     )
     try:
         with pytest.raises(GatewayError) as caught:
-            dian.get_status("a" * 96)
+            if operation == "SendBillSync":
+                dian.send_bill_sync("z.zip", b"this is not a zip")
+            else:
+                dian.get_status("a" * 96)
     finally:
         dian.close()
     assert type(caught.value) is expected, caught.value
