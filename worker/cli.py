@@ -271,6 +271,7 @@ def _queues(settings: Settings, which: str | None) -> str:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from worker import bootstrap
     from worker.celery_app import app
     from worker.logs import configure_logging
 
@@ -297,6 +298,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["-n", args.name]
     if args.beat:
         argv.append("-B")
+    bootstrap.preload(settings)
     return run_worker(app, argv)
 
 

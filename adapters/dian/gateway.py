@@ -22,8 +22,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.dian.client import DianResponse, DianSoapClient
+from adapters.dian.client import DianSoapClient
 from adapters.dian.document import DianDocumentFactory, cufe_for
+from adapters.dian.reply import DianResponse
 from adapters.dian.signer import SigningError
 from domain.documents import SoftwareFamily
 from domain.errors import GatewayMisconfigured, GatewayUnavailable

@@ -528,10 +528,13 @@ FAILURES: dict[str, tuple[dict[str, Any], type[GatewayError]]] = {
 }
 
 
+@pytest.mark.parametrize("operation", ["GetStatus", "SendBillSync"])
 @pytest.mark.parametrize("case", sorted(FAILURES))
 def test_failures_map_to_what_the_caller_must_do(
-    case: str, sim: str, credentials: tuple[bytes, Any, Any]
+    case: str, operation: str, sim: str, credentials: tuple[bytes, Any, Any]
 ) -> None:
+    """GetStatus goes through zeep and httpx.Client; SendBillSync through DirectPost and
+    the direct reading of its answer: both translate every failure the same way."""
     setup, expected = FAILURES[case]
     setup = dict(setup)
     endpoint = setup.pop("endpoint", None)
@@ -545,7 +548,10 @@ def test_failures_map_to_what_the_caller_must_do(
     )
     try:
         with pytest.raises(GatewayError) as caught:
-            dian.get_status("a" * 96)
+            if operation == "SendBillSync":
+                dian.send_bill_sync("z.zip", b"this is not a zip")
+            else:
+                dian.get_status("a" * 96)
     finally:
         dian.close()
     assert type(caught.value) is expected, caught.value
@@ -601,6 +607,27 @@ def test_every_httpx_transport_error_is_translated(error: type[httpx.TransportEr
         ),
     )
     assert type(caught.value) is (OutcomeUnknown if sent else GatewayUnavailable)
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def test_a_proxy_from_the_environment_carries_send_bill_sync(
+    sim: str, credentials: tuple[bytes, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SendBillSync skips httpx.Client's per-request steps (DirectPost), but not its proxy:
+    the simulator, named as the proxy, answers for a host that does not resolve."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", sim)
+    _, key, cert = credentials
+    dian = make_client("http://dian.invalid", key, cert)
+    try:
+        answer = dian.send_bill_sync("z.zip", b"this is not a zip")
+    finally:
+        dian.close()
+    assert answer.status_code == "89"
 
 
 # --------------------------------------------------------------------------- verdicts
