@@ -149,13 +149,18 @@ def test_every_note_adds_up_and_carries_its_own_cude_and_the_last_void_settles_t
         _check_document(submission)
         assert submission.note is not None
         earlier.append(submission.note)
-    void = note_submission(sale, {"id_nota": "V", "tipo": "anulacion"}, corrects, 99, earlier)
-    _check_document(void)
-    earlier.append(void.note)  # type: ignore[arg-type]
+    void = None
+    try:
+        void = note_submission(sale, {"id_nota": "V", "tipo": "anulacion"}, corrects, 99, earlier)
+    except InvalidOrder as refused:  # the notes before it credited everything already
+        assert [e.rule for e in refused.errors] == ["nothing_left"]
+    if void is not None:
+        _check_document(void)
+        assert void.note is not None
+        earlier.append(void.note)
+        assert note_totals(void.note).payable == void.note.total
     credited = sum((n.total for n in earlier if not n.type.is_debit), Decimal(0))
     raised = sum((n.total for n in earlier if n.type.is_debit), Decimal(0))
     charged = invoice_figures(parse_order(sale))
     # the sale's lines, taxes and tip, and every increase, credited back to the cent
     assert credited == charged.tax_inclusive + charged.charge_total + raised
-    totals = note_totals(void.note)  # type: ignore[arg-type]
-    assert totals.payable == void.note.total  # type: ignore[union-attr]
