@@ -96,20 +96,28 @@ def tree_cpu_seconds(roots: list[int]) -> float:
 
 
 class _ConnectionPeak(threading.Thread):
-    """The most connections our database had open at once, sampled every 0.25 s."""
+    """The most connections our database had open at once, sampled every 0.25 s, and the CPU
+    each backend had used when last seen: a backend whose connection closed during the run
+    (a pool process replaced after `worker_max_tasks_per_child`) is gone from /proc by the
+    end, and its CPU would otherwise be missed."""
 
     def __init__(self, engine: Engine, name: str) -> None:
         super().__init__(daemon=True)
         self._engine, self._name = engine, name
         self._stop_event = threading.Event()
         self.value = 0
+        self.backend_cpu: dict[int, float] = {}
 
     def run(self) -> None:
-        sql = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :n")
+        sql = text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+        )
         while not self._stop_event.wait(0.25):
             with contextlib.suppress(Exception), self._engine.connect() as conn:
-                n = int(conn.execute(sql, {"n": self._name}).scalar_one())
-                self.value = max(self.value, n - 1)  # not counting this sampler
+                pids = [int(p) for p in conn.execute(sql, {"n": self._name}).scalars()]
+                self.value = max(self.value, len(pids))  # not counting this sampler
+                for pid in pids:
+                    self.backend_cpu[pid] = cpu_seconds([pid])
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -251,6 +259,7 @@ def _measure(
         **{k: [v] for k, v in (extra_pids or {}).items()},
     }
     cpu_before = {k: cpu_seconds(v) for k, v in watched.items()}
+    backends_before = {pid: cpu_seconds([pid]) for pid in watched["postgres"]}
     worker_before = tree_cpu_seconds(roots)
     engine = create_engine(database_url)
     collect = None
@@ -267,6 +276,12 @@ def _measure(
     elapsed = finished - ready
     cpu = {"worker": round(tree_cpu_seconds(roots) - worker_before, 2)}
     cpu.update({k: round(cpu_seconds(v) - cpu_before[k], 2) for k, v in watched.items()})
+    # each backend's CPU now, or when last seen if it ended during the run
+    last = {**peak.backend_cpu, **{p: cpu_seconds([p]) for p in _postgres_pids(database_url)}}
+    for pid in backends_before:
+        last.setdefault(pid, backends_before[pid])
+    used = sum(max(0.0, v - backends_before.get(pid, 0.0)) for pid, v in last.items())
+    cpu["postgres"] = round(used, 2)
     cpu_ms = sum(cpu.values()) * 1000 / max(1, done)
     memory = {k: v for root in roots for k, v in rss_tree_mb(root).items()}
     peaks = [_peak_rss_mb(int(k.split()[0])) for k in memory]
