@@ -225,6 +225,23 @@ def _document_values(
     }
 
 
+def _batch_values(p: _Pending) -> tuple[Any, ...]:
+    """One order of a batch as `worksteps.BATCH_COLUMNS` lists its values."""
+    number, numbering = p.number, p.numbering
+    return (
+        p.key.issuer,
+        p.key.order_id,
+        json.dumps(p.payload),
+        p.fingerprint,
+        p.plan.register,
+        p.plan.kind.value,
+        numbering.id if numbering else None,
+        number.prefix if number else None,
+        number.number if number else None,
+        str(number) if number else None,
+    )
+
+
 def _received(
     key: OrderKey,
     payload: dict[str, Any],
@@ -455,37 +472,7 @@ class SqlDocumentStore:
             new = self._number(conn, new, today)
             if not new:
                 return
-            refs = conn.execute(
-                self._insert(OrderRow)
-                .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
-                .returning(ORDERS.c.id, ORDERS.c.issuer, ORDERS.c.order_id),
-                [_order_values(p.key, p.payload, p.fingerprint, p.plan, now) for p in new],
-            ).all()
-            if len(refs) != len(new):
-                raise _Raced()
-            ref_of = {(r.issuer, r.order_id): r.id for r in refs}
-            rows = conn.execute(
-                self._insert(DocumentRow).returning(*DOCUMENTS.c),
-                [
-                    _document_values(
-                        ref_of[(p.key.issuer, p.key.order_id)],
-                        p.key,
-                        p.plan,
-                        gateway,
-                        p.number,
-                        p.numbering,
-                        now,
-                    )
-                    for p in new
-                ],
-            ).all()
-            conn.execute(
-                insert(AUDIT),
-                [
-                    _audit_row("RECIBIDO", *_received(p.key, p.payload, p.plan, gateway, p.number))
-                    for p in new
-                ],
-            )
+            rows = self._insert_new_batch(conn, new, gateway, now)
         by_key = {(r.issuer, r.order_id): r for r in rows}
         for p in new:
             row = by_key[(p.key.issuer, p.key.order_id)]
@@ -493,6 +480,52 @@ class SqlDocumentStore:
             p.answer = Acceptance(record, created=True, warnings=tuple(p.warnings))
         for warning in dict.fromkeys(w for p in new for w in p.warnings):
             log.warning("numbering: %s", warning)
+
+    def _insert_new_batch(
+        self, conn: Connection, new: list[_Pending], gateway: str, now: datetime
+    ) -> Sequence[Row[Any]]:
+        """The orders of `new`, their documents and RECIBIDO rows; returns the documents.
+        Raises `_Raced` when a key was taken meanwhile (the caller's transaction is undone).
+        PostgreSQL: one statement (`worksteps.accept_batch`), the orders' values sent as
+        arrays; elsewhere three, one per table."""
+        if self._one_statement:
+            params = worksteps.accept_batch_params([_batch_values(p) for p in new], gateway, now)
+            rows = conn.execute(worksteps.accept_batch(), params).all()
+            if len(rows) != len(new):
+                raise _Raced()
+            return rows
+        refs = conn.execute(
+            self._insert(OrderRow)
+            .on_conflict_do_nothing(index_elements=["issuer", "order_id"])
+            .returning(ORDERS.c.id, ORDERS.c.issuer, ORDERS.c.order_id),
+            [_order_values(p.key, p.payload, p.fingerprint, p.plan, now) for p in new],
+        ).all()
+        if len(refs) != len(new):
+            raise _Raced()
+        ref_of = {(r.issuer, r.order_id): r.id for r in refs}
+        rows = conn.execute(
+            self._insert(DocumentRow).returning(*DOCUMENTS.c),
+            [
+                _document_values(
+                    ref_of[(p.key.issuer, p.key.order_id)],
+                    p.key,
+                    p.plan,
+                    gateway,
+                    p.number,
+                    p.numbering,
+                    now,
+                )
+                for p in new
+            ],
+        ).all()
+        conn.execute(
+            insert(AUDIT),
+            [
+                _audit_row("RECIBIDO", *_received(p.key, p.payload, p.plan, gateway, p.number))
+                for p in new
+            ],
+        )
+        return rows
 
     def _number(self, conn: Connection, new: list[_Pending], today: date) -> list[_Pending]:
         """Give the numbered orders of `new` their numbers, till by till and kind by kind (in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -19,8 +20,8 @@ from domain.documents import DocumentKind, DocumentPlan
 from domain.errors import FieldError, NumberingError, OrderConflict
 from domain.issuer import NumberingRange
 from domain.order import parse_order
-from domain.ports import OrderKey
-from domain.store import RefusalStatus, State, StepNote
+from domain.ports import DocumentNumber, OrderKey
+from domain.store import Acceptance, RefusalStatus, State, StepNote, ValidOrder
 from tests.conftest import APP_ROLE
 from tests.factories import order
 from worker.migrations import check
@@ -352,3 +353,55 @@ def test_a_session_that_lost_its_prepared_steps_prepares_them_again(
     finally:
         own.dispose()
     assert [e.status for e in store.timeline(key(2))] == ["RECIBIDO", "PROCESANDO", "SUCCESS"]
+
+
+@pytest.mark.parametrize("numbered", [True, False], ids=["numbered", "numbered-by-provider"])
+def test_a_batch_stores_each_order_as_a_single_accept_does(
+    clean_db: Engine, numbered: bool
+) -> None:
+    """Rows, trail and record of an order accepted in a batch are those of a single accept:
+    only its key, its number and the rows' ids differ."""
+    now = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+    store = with_range(clean_db, lambda: now)
+    plan = DocumentPlan(DocumentKind.INVOICE, "1", numbered=numbered)
+    single = store.accept(key(1), parse_order(order("POS-1")), "simulated", plan)
+    batch = [ValidOrder(key(n), parse_order(order(f"POS-{n}")), plan) for n in (2, 3)]
+    answers = store.accept_many(batch, "simulated")
+
+    def stored(n: int) -> dict[str, object]:
+        with clean_db.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT o.payload, o.fingerprint, o.register AS order_register, "
+                    "o.created_at AS order_created_at, d.*, l.status, l.payload_in, "
+                    "l.response_out FROM orders o JOIN documents d ON d.order_ref = o.id "
+                    "JOIN invoice_log l ON l.order_key = d.issuer || ':' || d.order_id "
+                    "WHERE o.order_id = :id"
+                ),
+                {"id": f"POS-{n}"},
+            ).one()
+        row = dict(found._mapping)
+        for name in ("id", "order_ref", "order_id", "consecutive", "number", "refs"):
+            row.pop(name)
+        row["payload"] = {**row["payload"], "id_pedido_origen": "?"}
+        row["payload_in"] = {**row["payload_in"], "order_key": "?", "order": row["payload"]}
+        row["response_out"] = {**row["response_out"], "number": "?"}
+        row.pop("fingerprint")
+        return row
+
+    assert stored(2) == stored(1) == stored(3)
+    records = [single.record] + [a.record for a in answers if isinstance(a, Acceptance)]
+    assert [r.number for r in records] == (
+        [DocumentNumber("SETP", 990000000 + n) for n in range(3)] if numbered else [None] * 3
+    )
+    assert [r.references for r in records] == (
+        [{"number": f"SETP{990000000 + n}"} for n in range(3)] if numbered else [{}] * 3
+    )
+    assert [r.fingerprint for r in records] == [
+        parse_order(order(f"POS-{n}")).fingerprint() for n in (1, 2, 3)
+    ]
+    first = records[0]
+    assert [
+        replace(r, key=first.key, number=None, references={}, payload={}, fingerprint="")
+        for r in records
+    ] == [replace(first, number=None, references={}, payload={}, fingerprint="")] * 3
