@@ -203,7 +203,7 @@ def _is_json(kind: TypeEngine[Any]) -> bool:
 
 @functools.cache
 def prepared_claim(note: bool) -> Prepared:
-    return prepared(f"einvoice_claim_{'note' if note else 'sale'}", claim(note))
+    return prepared(f"einvoice_claim_{'note' if note else 'sale'}", claim(note), typed=True)
 
 
 @functools.cache
