@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, Update, and_, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db.audit import SqlAuditLog
@@ -135,16 +135,10 @@ def _after_sale(
     now: datetime,
     audit: Callable[[str, str, dict[str, Any]], None],
 ) -> None:
-    waiting = and_(
-        DOCUMENTS.c.corrects_id == sale_id,
-        DOCUMENTS.c.state == State.PENDIENTE.value,
-        DOCUMENTS.c.due_at.is_(None),
-    )
     if state is State.SUCCESS:
-        conn.execute(
-            update(DOCUMENTS).where(waiting).values(due_at=now, published_at=None, updated_at=now)
-        )
+        conn.execute(wake_waiting(DOCUMENTS, sale_id, now))
         return
+    waiting = _waiting_for(DOCUMENTS, sale_id)
     if state is not State.FAILED:
         return
     failed = {"error": "document_failed", "message": "the document this note corrects failed"}
@@ -159,6 +153,25 @@ def _after_sale(
         if not figures.type.is_debit:
             give_back(conn, sale_id, figures)
         audit(f"{row.issuer}:{row.order_id}/{row.note_id}", "FAILED", failed)
+
+
+def _waiting_for(documents: Table, sale_id: Any) -> ColumnElement[bool]:
+    """The notes of `documents` that wait for sale `sale_id` (a value or a column) to be
+    issued: PENDIENTE and not yet due."""
+    return and_(
+        documents.c.corrects_id == sale_id,
+        documents.c.state == State.PENDIENTE.value,
+        documents.c.due_at.is_(None),
+    )
+
+
+def wake_waiting(documents: Table, sale_id: Any, now: Any) -> Update:
+    """The notes waiting for sale `sale_id` made due `now` (a value or a parameter)."""
+    return (
+        update(documents)
+        .where(_waiting_for(documents, sale_id))
+        .values(due_at=now, published_at=null(), updated_at=now)  # NULL in the text
+    )
 
 
 def audit_writer(

@@ -307,8 +307,8 @@ class SqlDocumentStore:
         self._engine = engine
         self._clock = clock
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        # PostgreSQL: a worker's claim and finish are one statement each (adapters.db.worksteps),
-        # run in autocommit so that each is one round trip, its own transaction.
+        # PostgreSQL: accepting an order, a worker's claim and its finish are one statement
+        # each (adapters.db.worksteps), run in autocommit: one round trip, its own transaction.
         self._one_statement = engine.dialect.name == "postgresql"
 
     # -- accepting -------------------------------------------------------------------------
@@ -401,7 +401,7 @@ class SqlDocumentStore:
         step = worksteps.prepared_accept(plan.numbered)
         params = worksteps.accept_params(key, payload, fingerprint, plan, gateway, now, today)
         try:
-            row = self._worker_step(step, params)
+            row = self._one_step(step, params)
         except DBAPIError as exc:
             if worksteps.REFUSED_NUMBER in str(exc.orig):
                 return None
@@ -734,9 +734,7 @@ class SqlDocumentStore:
         if self._one_statement:
             lease_until = now + timedelta(seconds=lease_seconds)
             statement = worksteps.prepared_claim(key.note is not None)
-            found = self._worker_step(
-                statement, worksteps.claim_params(key, now, lease_until, token)
-            )
+            found = self._one_step(statement, worksteps.claim_params(key, now, lease_until, token))
             if found is None:
                 return None
             record = _full(found)
@@ -776,11 +774,12 @@ class SqlDocumentStore:
         record = _record(claimed, row.payload, row.fingerprint, _numbering(row), _corrects(row))
         return Claim(record, token, attempt, was_maybe_sent=bool(row.maybe_sent))
 
-    def _worker_step(self, step: worksteps.Prepared, params: dict[str, Any]) -> Row[Any] | None:
-        """Run one of a worker's one-statement steps. A connection found dead on first use
-        (the database restarted since it was pooled) is replaced and the statement sent once
-        more: it had not run, or it ran whole, in which case the second run finds the claim
-        taken and does nothing (a claim) or writes a late report (a finish)."""
+    def _one_step(self, step: worksteps.Prepared, params: dict[str, Any]) -> Row[Any] | None:
+        """Run one of the one-statement steps (`worksteps`). A connection found dead on first
+        use (the database restarted since it was pooled) is replaced and the statement sent
+        once more: it had not run, or it ran whole, in which case the second run finds the key
+        taken (an accept: answered as the existing order, woken by the reconciler), the claim
+        taken (a claim: nothing done) or the claim ended (a finish: a late report)."""
         try:
             return self._autocommit(step, params)
         except DBAPIError as exc:
@@ -884,8 +883,9 @@ class SqlDocumentStore:
         key = claim.record.key
         state = State(values["state"])
         response = {**note.response, "attempt": claim.attempt}
+        # what a worker that lost its claim writes instead: a late report, never the outcome
+        late = {"reported": note.status, "claim_lost": True, **response}
         if self._one_statement and worksteps.handles(key, state):
-            late = {"reported": note.status, "claim_lost": True, **response}
             step = worksteps.prepared_transition(
                 key.note is not None,
                 tuple(values),
@@ -896,7 +896,7 @@ class SqlDocumentStore:
             params = worksteps.transition_params(
                 key, claim.token, values, note.status, response, late, files or {}, delivery
             )
-            done = self._worker_step(step, params)
+            done = self._one_step(step, params)
             return bool(done is not None and done.owned)
         with self._engine.begin() as conn:
             changed = conn.execute(
@@ -913,10 +913,8 @@ class SqlDocumentStore:
             ).first()
             owned = changed is not None
             status = note.status
-            if not owned:
-                # Another worker holds or ended the document: what this one learned is kept,
-                # as a late report that never reads as the document's outcome.
-                status, response = LATE, {"reported": note.status, "claim_lost": True, **response}
+            if not owned:  # another worker holds or ended the document
+                status, response = LATE, late
             SqlAuditLog(conn).save_log(
                 status, {"order_key": str(key), "order": claim.record.payload}, response
             )

@@ -1,11 +1,14 @@
-"""A worker's two steps on PostgreSQL, each one statement and so one round trip.
+"""One-statement steps on PostgreSQL, each one round trip: accepting an order, and a
+worker's claim and finish.
 
-`claim` locks the document, marks it PROCESANDO and appends its PROCESANDO row; `finish`
-(and `defer`) moves it out of PROCESANDO and appends the step's row, with the files the
-authority gave, the copy's delivery and the waking of notes that waited for the document.
-Each runs as a single statement in autocommit: it is its own transaction, so the document's
-state and its trail change together or not at all, exactly as the multi-statement
-transactions they replace (which SQLite still uses).
+`accept` stores the order, its number, its document and its RECIBIDO row (`accept_batch` a
+batch of them); `claim` locks the document, marks it PROCESANDO and appends its PROCESANDO
+row; `transition` (finish and defer) moves it out of PROCESANDO and appends the step's row,
+with the files the authority gave, the copy's delivery and the waking of notes that waited
+for the document. Each runs as a single statement in autocommit (the batch in its caller's
+transaction): it is its own transaction, so the document's state and its trail change
+together or not at all, exactly as the multi-statement transactions they replace (which
+SQLite still uses). Each shape is built once and run as a prepared statement (`Prepared`).
 
 Inside one statement the sub-statements share a snapshot, so each step reads only what it
 writes through `RETURNING`: the audit row is inserted from the updated row, which makes
@@ -52,6 +55,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
+from adapters.db import notes
 from adapters.db.models import (
     DeliveryRow,
     DocumentFileRow,
@@ -192,7 +196,8 @@ def prepared(name: str, statement: Select[Any], typed: bool = False) -> Prepared
         name=name,
         prepare=f"PREPARE {name} ({declared}) AS {body}",
         execute=execute.columns(*statement.selected_columns) if typed else execute,
-        defaults={n: v for n, v in compiled.params.items() if v is not None},
+        # the values written into the statement (a required one comes with each call)
+        defaults={n: v for n, v in compiled.params.items() if not compiled.binds[n].required},
         json=frozenset(n for n, t in zip(order, types, strict=True) if _is_json(t)),
     )
 
@@ -378,16 +383,7 @@ def transition(
 def _after_success(changed: CTE, files: bool, copy: bool) -> list[CTE]:
     now = bindparam("set_updated_at", type_=DOCUMENTS.c.updated_at.type)
     waiting = cast(Table, DOCUMENTS.alias("waiting"))
-    steps = [
-        update(waiting)
-        .where(
-            waiting.c.corrects_id == changed.c.id,
-            waiting.c.state == State.PENDIENTE.value,
-            waiting.c.due_at.is_(None),
-        )
-        .values(due_at=now, published_at=null(), updated_at=now)
-        .cte("woken")
-    ]
+    steps = [notes.wake_waiting(waiting, changed.c.id, now).cte("woken")]
     if files:
         given = (
             func.unnest(
@@ -502,7 +498,7 @@ def accept(numbered: bool) -> Select[Any]:
     source: Any = new_order
     number: ColumnElement[Any] = null()
     numbering_columns: list[ColumnElement[Any]] = []
-    values: dict[str, ColumnElement[Any]] = {}
+    numbered_from: dict[str, ColumnElement[Any]] = {}
     if numbered:
         bumped = _next_number(new_order, issuer, kind, register)
         taken = bumped.c.next_number - 1
@@ -512,34 +508,22 @@ def accept(numbered: bool) -> Select[Any]:
             _constant("0"),
         )
         source = new_order.outerjoin(bumped, true())
-        values = {
+        numbered_from = {
             "range_id": bumped.c.id,
             "prefix": bumped.c.prefix,
             "consecutive": taken,
         }
         numbering_columns = [c.label(f"numbering_{c.name}") for c in bumped.c]
-    refs = (
-        func.jsonb_build_object(_constant("number"), number)
-        if numbered
-        else literal_column("'{}'::jsonb", JSONB)
+    document_values = _new_document(
+        new_order.c.id,
+        issuer,
+        bindparam("of_order_id", type_=Text),
+        kind,
+        register,
+        numbered_from,
+        number,
+        now,
     )
-    document_values: dict[str, ColumnElement[Any]] = {
-        "order_ref": new_order.c.id,
-        "issuer": issuer,
-        "order_id": bindparam("of_order_id", type_=Text),
-        "kind": kind,
-        "gateway": bindparam("gateway", type_=Text),
-        "state": _constant(State.PENDIENTE.value),
-        "register": register,
-        **values,
-        "number": number,
-        "issued_at": now,
-        "due_at": now,
-        "published_at": now,
-        "refs": refs,
-        "created_at": now,
-        "updated_at": now,
-    }
     chosen = select(*document_values.values()).select_from(source)
     if numbered:
         # no range gave a number: the order must not be stored without one
@@ -560,6 +544,41 @@ def accept(numbered: bool) -> Select[Any]:
     if numbered:
         statement = statement.outerjoin(bumped, bumped.c.id == document.c.range_id)
     return statement.add_cte(logged)
+
+
+def _new_document(
+    order_ref: ColumnElement[Any],
+    issuer: ColumnElement[Any],
+    order_id: ColumnElement[Any],
+    kind: ColumnElement[Any],
+    register: ColumnElement[Any],
+    numbered_from: Mapping[str, ColumnElement[Any]],
+    number: ColumnElement[Any],
+    now: ColumnElement[Any],
+) -> dict[str, ColumnElement[Any]]:
+    """A new sale document's columns, as `store._document_values` gives them: PENDIENTE, due
+    and published now, its number (NULL when the provider numbers it) also in `refs`.
+    `numbered_from` are the range's `range_id`, `prefix` and `consecutive` (none: NULL)."""
+    return {
+        "order_ref": order_ref,
+        "issuer": issuer,
+        "order_id": order_id,
+        "kind": kind,
+        "gateway": bindparam("gateway", type_=Text),
+        "state": _constant(State.PENDIENTE.value),
+        "register": register,
+        **numbered_from,
+        "number": number,
+        "issued_at": now,
+        "due_at": now,
+        "published_at": now,
+        "refs": case(
+            (number.is_(None), literal_column("'{}'::jsonb", JSONB)),
+            else_=func.jsonb_build_object(_constant("number"), number),
+        ),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _received(document: CTE, new_order: CTE, key: ColumnElement[str]) -> Any:
@@ -652,28 +671,21 @@ def accept_batch() -> Select[Any]:
         .returning(ORDERS.c.id, ORDERS.c.issuer, ORDERS.c.order_id, ORDERS.c.payload)
         .cte("new_order")
     )
-    document_values: dict[str, ColumnElement[Any]] = {
-        "order_ref": new_order.c.id,
-        "issuer": given.c.issuer,
-        "order_id": given.c.order_id,
-        "kind": given.c.kind,
-        "gateway": bindparam("gateway", type_=Text),
-        "state": _constant(State.PENDIENTE.value),
-        "register": given.c.register,
+    numbered_from = {
         "range_id": given.c.range_id,
         "prefix": given.c.prefix,
         "consecutive": given.c.consecutive,
-        "number": given.c.number,
-        "issued_at": now,
-        "due_at": now,
-        "published_at": now,
-        "refs": case(
-            (given.c.number.is_(None), literal_column("'{}'::jsonb", JSONB)),
-            else_=func.jsonb_build_object(_constant("number"), given.c.number),
-        ),
-        "created_at": now,
-        "updated_at": now,
     }
+    document_values = _new_document(
+        new_order.c.id,
+        given.c.issuer,
+        given.c.order_id,
+        given.c.kind,
+        given.c.register,
+        numbered_from,
+        given.c.number,
+        now,
+    )
     matched = (given.c.issuer == new_order.c.issuer) & (given.c.order_id == new_order.c.order_id)
     document = (
         insert(DOCUMENTS)
