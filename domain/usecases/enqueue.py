@@ -13,7 +13,7 @@ from domain.documents import DocumentKind, Planner
 from domain.errors import InvalidOrder, NumberingError, OrderConflict
 from domain.order import ORDER_ID, parse_order
 from domain.ports import BatchPublisher, OrderKey, Publisher
-from domain.store import DocumentStore, State, ValidOrder
+from domain.store import Acceptance, DocumentStore, State, ValidOrder
 
 log = logging.getLogger(__name__)
 MAX_RECORDED_PAYLOAD = 64 * 1024
@@ -27,6 +27,12 @@ class Enqueued:
     number: str | None
     warnings: tuple[str, ...] = ()
     kind: DocumentKind = DocumentKind.INVOICE
+
+    @classmethod
+    def of(cls, key: OrderKey, accepted: Acceptance) -> Enqueued:
+        record = accepted.record
+        number = str(record.number) if record.number else None
+        return cls(key, record.state, accepted.created, number, accepted.warnings, record.kind)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,15 +74,13 @@ def enqueue(
         log.error("numbering: %s", exc)
         store.refuse(_key_of(data, issuer), recordable(data), [exc.error])
         raise InvalidOrder([exc.error]) from exc
-    record = accepted.record
     if accepted.created:
         try:
             publisher.publish(key)
         except Exception:  # the broker is a wake-up signal; the database holds the work
             log.warning("publish failed for %s; the reconciler will publish it", key, exc_info=True)
             store.mark_unpublished(key)
-    number = str(record.number) if record.number else None
-    return Enqueued(key, record.state, accepted.created, number, accepted.warnings, record.kind)
+    return Enqueued.of(key, accepted)
 
 
 Answer = Enqueued | InvalidOrder | OrderConflict
@@ -121,11 +125,7 @@ def enqueue_many(
         elif isinstance(answer, OrderConflict):
             answers[position] = answer
         else:
-            record = answer.record
-            number = str(record.number) if record.number else None
-            answers[position] = Enqueued(
-                key, record.state, answer.created, number, answer.warnings, record.kind
-            )
+            answers[position] = Enqueued.of(key, answer)
             if answer.created:
                 created.append(key)
     if created:
